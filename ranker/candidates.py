@@ -1,0 +1,232 @@
+"""Candidate preparation: raw LLM output -> a whole Python program, the same way for training
+and for the editor, so the ranker scores at serving time exactly what it saw in training.
+
+Steps: `extract_code` (markdown fences, prose, chat stop tokens) -> `to_program` (join a
+body to its prompt, or keep a whole program and give it the prompt's imports) -> parse check
+-> `dedupe` (programs equal up to formatting and comments are one candidate, with a count).
+Nothing is dropped silently: every candidate that does not make a program says why.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_STOP_MARKERS = ("<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end|>", "</s>", "<|EOT|>")
+_CODE_START = re.compile(
+    r"^(def |async def |class |import |from |@|#|if __name__|[A-Za-z_][A-Za-z_0-9]*\s*=|"
+    r"for |while |with |try:|return |print\()"
+)
+
+
+@dataclass(frozen=True)
+class PreparedCandidate:
+    """One raw candidate after preparation. `program` is None when it was dropped, and then
+    `dropped` says why (e.g. `syntax error: line 3: invalid syntax`)."""
+
+    index: int
+    raw: str
+    program: str | None
+    dropped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.program is not None
+
+
+@dataclass(frozen=True)
+class CandidateGroup:
+    """Programs that are the same up to formatting and comments; `indices` are the raw
+    candidates' positions, first occurrence first (its text is `program`)."""
+
+    program: str
+    indices: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.indices)
+
+
+@dataclass
+class Preparation:
+    """All candidates of one problem: the distinct programs and what was dropped."""
+
+    groups: list[CandidateGroup] = field(default_factory=list)
+    dropped: list[PreparedCandidate] = field(default_factory=list)
+
+    @property
+    def programs(self) -> list[str]:
+        return [g.program for g in self.groups]
+
+
+def strip_stop_markers(text: str) -> str:
+    """Cut chat-template end markers and everything after the first one."""
+    for marker in _STOP_MARKERS:
+        cut = text.find(marker)
+        if cut != -1:
+            text = text[:cut]
+    return text
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):  # ValueError: null bytes
+        return False
+    return True
+
+
+def _defines(code: str, name: str | None) -> bool:
+    if name is None:
+        return bool(re.search(r"^\s*(async\s+)?def\s+\w+", code, re.M))
+    return bool(re.search(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M))
+
+
+def _fenced_segments(text: str) -> list[str]:
+    """Split on fence lines; an unclosed or stray fence just ends a segment."""
+    segments: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            segments.append([])
+        else:
+            segments[-1].append(line)
+    return ["\n".join(s) for s in segments if any(x.strip() for x in s)]
+
+
+def _trim_prose(code: str) -> str:
+    """Largest run of lines that parses: drop prose before the first code-looking line and
+    after the last line that keeps the program valid."""
+    if _parses(code):
+        return code
+    lines = code.splitlines()
+    starts = [0] + [
+        i
+        for i, line in enumerate(lines)
+        if i > 0 and _CODE_START.match(line) and line == line.lstrip()
+    ]
+    for start in starts[:8]:
+        for end in range(len(lines), start, -1):
+            chunk = "\n".join(lines[start:end])
+            if chunk.strip() and _parses(chunk) and _looks_like_code(chunk):
+                return chunk
+    return code
+
+
+def _looks_like_code(chunk: str) -> bool:
+    # A lone English word parses as an expression; demand a statement a program would have.
+    tree = ast.parse(chunk)
+    return any(not isinstance(node, ast.Expr) for node in tree.body) or len(tree.body) > 1
+
+
+def extract_code(text: str, entry_point: str | None = None) -> str:
+    """The code in one raw LLM answer: stop markers cut, the best fenced block chosen (one
+    defining `entry_point` and parsing beats one that only parses beats the longest), prose
+    lines around it dropped. Returns "" when nothing code-like is left."""
+    text = strip_stop_markers(text).replace("\r\n", "\n")
+    segments = _fenced_segments(text) if any(_FENCE.match(x) for x in text.splitlines()) else [text]
+    if not segments:
+        return ""
+
+    def preference(segment: str) -> tuple[bool, bool, bool, int]:
+        trimmed = _trim_prose(segment)
+        return (
+            _defines(trimmed, entry_point),
+            _parses(trimmed),
+            _defines(trimmed, None),
+            len(segment),
+        )
+
+    best = max(segments, key=preference)
+    return _trim_prose(best).strip("\n")
+
+
+def _prompt_preamble(prompt: str, entry_point: str) -> str:
+    """What a prompt has before `def entry_point(`: imports and helper functions."""
+    match = re.search(rf"^(async\s+)?def\s+{re.escape(entry_point)}\s*\(", prompt, re.M)
+    return prompt[: match.start()] if match else ""
+
+
+def to_program(code: str, prompt: str | None = None, entry_point: str | None = None) -> str:
+    """A whole program from extracted code.
+
+    With a prompt: code that defines `entry_point` is a whole program and gets the prompt's
+    preamble (imports, helpers) in front unless it already starts with it; anything else is a
+    body and is appended to the prompt, indented one level when written at column 0.
+    """
+    if prompt is None:
+        return code
+    if entry_point is not None and _defines(code, entry_point):
+        preamble = _prompt_preamble(prompt, entry_point).strip("\n")
+        if preamble and not code.lstrip().startswith(preamble.lstrip()):
+            return preamble + "\n\n" + code
+        return code
+    body = code.strip("\n")
+    lines = [line for line in body.splitlines() if line.strip()]
+    if lines and not lines[0].startswith((" ", "\t")):
+        body = textwrap.indent(body, "    ")
+    return prompt.rstrip(" ") + ("" if prompt.endswith("\n") else "\n") + body + "\n"
+
+
+def prepare_candidate(
+    raw: str, index: int = 0, prompt: str | None = None, entry_point: str | None = None
+) -> PreparedCandidate:
+    """Extract, join and parse-check one raw candidate."""
+    code = extract_code(raw, entry_point)
+    if not code.strip():
+        return PreparedCandidate(index, raw, None, "empty: no code in the answer")
+    program = to_program(code, prompt, entry_point)
+    try:
+        ast.parse(program)
+    except SyntaxError as exc:
+        return PreparedCandidate(index, raw, None, f"syntax error: line {exc.lineno}: {exc.msg}")
+    except ValueError as exc:
+        return PreparedCandidate(index, raw, None, f"syntax error: {exc}")
+    return PreparedCandidate(index, raw, program)
+
+
+def dedupe_key(program: str) -> str:
+    """Programs with equal keys behave identically: same AST, so formatting and comments
+    are ignored (docstrings are not)."""
+    try:
+        return ast.unparse(ast.parse(program))
+    except (SyntaxError, ValueError):
+        return program
+
+
+def dedupe(candidates: Iterable[PreparedCandidate]) -> list[CandidateGroup]:
+    """Group kept candidates by `dedupe_key`, in order of first occurrence."""
+    groups: dict[str, tuple[str, list[int]]] = {}
+    for cand in candidates:
+        if cand.program is None:
+            continue
+        key = dedupe_key(cand.program)
+        if key in groups:
+            groups[key][1].append(cand.index)
+        else:
+            groups[key] = (cand.program, [cand.index])
+    return [CandidateGroup(program, tuple(indices)) for program, indices in groups.values()]
+
+
+def prepare_candidates(
+    raws: Sequence[str], prompt: str | None = None, entry_point: str | None = None
+) -> Preparation:
+    """Prepare every raw answer for one problem: distinct programs plus the dropped ones."""
+    prepared = [prepare_candidate(raw, i, prompt, entry_point) for i, raw in enumerate(raws)]
+    return Preparation(groups=dedupe(prepared), dropped=[c for c in prepared if c.program is None])
+
+
+def function_body(program: str, name: str) -> str | None:
+    """Source lines of the body of top-level function `name` (docstring included), or None."""
+    tree = ast.parse(program)
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            lines = program.splitlines()
+            start = node.body[0].lineno - 1
+            if node.body[0].col_offset == 0 or lines[start][: node.body[0].col_offset].strip():
+                return None  # body on the def line (`def f(): return 1`)
+            return "\n".join(lines[start : node.end_lineno]) + "\n"
+    return None

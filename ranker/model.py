@@ -1,0 +1,188 @@
+"""`Ranker`: backbone + pooling + score head, saved and loaded Hugging Face style."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ranker.backbone import is_causal_lm, load_backbone, pool, set_trainable_layers
+from ranker.config import RankerConfig, RankerConfigError
+from ranker.encoding import encode_pairs
+from ranker.metrics import order_by_score
+from ranker.model_card import ModelCard
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+
+
+class ScoreHead(nn.Module):
+    """MLP from a pooled vector `[B, H]` to one score per row `[B]`."""
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], dropout: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_dim
+        for out in hidden:
+            layers += [nn.Dropout(dropout), nn.Linear(width, out), nn.GELU()]
+            width = out
+        layers += [nn.Dropout(dropout), nn.Linear(width, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.net(pooled).squeeze(-1)
+
+
+class Ranker(nn.Module):
+    """Scores (problem, candidate code) pairs; higher means more likely to pass.
+
+    Build one from a config (`Ranker(config)` loads the backbone it names) or from a saved
+    directory (`Ranker.from_pretrained(path)`). Scores are unbounded logits; `torch.sigmoid`
+    turns a BCE-trained score into a probability, a pass@k-trained one into a monotone 0-1 value.
+    """
+
+    def __init__(
+        self,
+        config: RankerConfig | None = None,
+        *,
+        backbone: nn.Module | None = None,
+        tokenizer: Any = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or RankerConfig()
+        if backbone is None or tokenizer is None:
+            backbone, tokenizer = load_backbone(self.config.backbone)
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.pooling = self.config.pooling
+        if self.pooling == "auto":
+            self.pooling = "last" if is_causal_lm(backbone) else "mean"
+        backbone_config: Any = backbone.config
+        hidden_size = int(backbone_config.hidden_size)
+        self.head = ScoreHead(hidden_size, self.config.head_hidden, self.config.dropout)
+        set_trainable_layers(self.backbone, self.config.trainable_layers)
+
+    def train(self, mode: bool = True) -> Ranker:
+        super().train(mode)
+        if self.config.backbone_frozen:
+            self.backbone.eval()  # a frozen backbone must not apply dropout while the head trains
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.head.parameters()).device
+
+    # -- computation ---------------------------------------------------------------------
+
+    def encode(self, problems: Sequence[str], candidates: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Tokenized, padded pairs on this ranker's device."""
+        batch = encode_pairs(self.tokenizer, problems, candidates, self.config)
+        return {name: tensor.to(self.device) for name, tensor in batch.items()}
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled backbone representation `[B, H]` of an encoded batch."""
+        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        backbone_config: Any = self.backbone.config
+        if "token_type_ids" in batch and getattr(backbone_config, "type_vocab_size", None):
+            inputs["token_type_ids"] = batch["token_type_ids"]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.backbone_frozen):
+            hidden = self.backbone(**inputs).last_hidden_state
+        return pool(hidden, batch["attention_mask"], self.pooling)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Scores `[B]` of an encoded batch."""
+        return self.head(self.embed(batch))
+
+    # -- inference -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(self, problem: str, candidates: Sequence[str], batch_size: int = 32) -> list[float]:
+        """One score per candidate, in input order. Identical candidates are scored once;
+        batches group similar lengths so padding stays small."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        was_training = self.training
+        self.eval()
+        try:
+            unique = list(dict.fromkeys(candidates))
+            by_length = sorted(range(len(unique)), key=lambda i: (len(unique[i]), i))
+            unique_scores = [0.0] * len(unique)
+            for start in range(0, len(by_length), batch_size):
+                chunk = by_length[start : start + batch_size]
+                batch = self.encode([problem] * len(chunk), [unique[i] for i in chunk])
+                for i, value in zip(chunk, self(batch).float().tolist(), strict=True):
+                    unique_scores[i] = value
+        finally:
+            self.train(was_training)
+        lookup = dict(zip(unique, unique_scores, strict=True))
+        return [lookup[c] for c in candidates]
+
+    def rank(
+        self,
+        problem: str,
+        candidates: Sequence[str],
+        top_k: int | None = None,
+        batch_size: int = 32,
+    ) -> list[tuple[int, float]]:
+        """(index, score) pairs best first (ties: lower index first), cut to `top_k`."""
+        scores = self.score(problem, candidates, batch_size=batch_size)
+        order = order_by_score(scores)
+        if top_k is not None:
+            order = order[:top_k]
+        return [(i, scores[i]) for i in order]
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """What a save must hold: the head, plus the backbone unless it stayed frozen."""
+        state = self.state_dict()
+        if self.config.backbone_frozen:
+            state = {k: v for k, v in state.items() if k.startswith("head.")}
+        return {k: v.detach().contiguous().cpu() for k, v in state.items()}
+
+    def save_pretrained(self, directory: str | Path, card: ModelCard | None = None) -> Path:
+        """Write config.json, model.safetensors and a model card README.md; returns the dir."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.save(directory / CONFIG_FILE)
+        metadata = {
+            "format": "toppass-ranker/1",
+            "contains_backbone": json.dumps(not self.config.backbone_frozen),
+        }
+        save_file(self.trained_state_dict(), str(directory / WEIGHTS_FILE), metadata=metadata)
+        card = card or ModelCard()
+        (directory / CARD_FILE).write_text(card.render(self.config), encoding="utf-8")
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | None = None) -> Ranker:
+        """Load a ranker saved by `save_pretrained`. `device`: e.g. "cpu", "cuda"; default
+        CUDA when available."""
+        directory = Path(directory).expanduser()
+        if not directory.is_dir():
+            raise RankerConfigError(f"ranker directory not found: {directory}")
+        config = RankerConfig.load(directory / CONFIG_FILE)
+        weights = directory / WEIGHTS_FILE
+        if not weights.is_file():
+            raise RankerConfigError(f"ranker weights not found: {weights}")
+        ranker = cls(config)
+        state = load_file(str(weights))
+        missing, unexpected = ranker.load_state_dict(state, strict=False)
+        missing_head = [k for k in missing if k.startswith("head.")]
+        if missing_head or unexpected or (not config.backbone_frozen and missing):
+            raise RankerConfigError(
+                f"{weights} does not match its config: missing {missing_head or missing}, "
+                f"unexpected {unexpected}"
+            )
+        ranker.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        ranker.eval()
+        return ranker

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from ranker.backbone import resolve_backbone
+from ranker.config import RankerConfig, RankerConfigError
+
+
+def test_round_trip_through_config_json(tmp_path):
+    config = RankerConfig(
+        pooling="cls",
+        head_hidden=(64, 32),
+        input_template="plain",
+        trainable_layers=2,
+        max_length=256,
+        dropout=0.0,
+    )
+    path = tmp_path / "config.json"
+    config.save(path)
+    assert RankerConfig.load(path) == config
+    assert json.loads(path.read_text())["head_hidden"] == [64, 32]
+
+
+def test_defaults_validate_and_round_trip():
+    assert RankerConfig.from_dict(RankerConfig().to_dict()) == RankerConfig()
+
+
+def test_unknown_field_is_named():
+    with pytest.raises(RankerConfigError, match="unknown field 'hidden_sizes'") as info:
+        RankerConfig.from_dict({"hidden_sizes": [3]})
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("pooling", "max"),
+        ("max_length", 4),
+        ("head_hidden", [0]),
+        ("dropout", 1.5),
+        ("trainable_layers", -2),
+        ("input_template", "fancy"),
+        ("backbone", ""),
+    ],
+)
+def test_invalid_values_name_their_field(field, value):
+    with pytest.raises(RankerConfigError, match=field):
+        RankerConfig.from_dict({field: value})
+
+
+def test_missing_backbone_path_is_named(tmp_path):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(RankerConfigError, match=r"backbone not found: .*no-such-model") as info:
+        resolve_backbone(str(missing))
+    assert "\n" not in str(info.value)
+
+
+def test_missing_backbone_package_is_named():
+    with pytest.raises(RankerConfigError, match="not_a_real_weights_pkg"):
+        resolve_backbone("package:not_a_real_weights_pkg")
+
+
+def test_default_backbone_resolves_to_installed_package():
+    path = resolve_backbone(RankerConfig().backbone)
+    assert path.endswith("model")
+
+
+def test_missing_config_file_and_bad_json(tmp_path):
+    with pytest.raises(RankerConfigError, match="not found"):
+        RankerConfig.load(tmp_path / "config.json")
+    (tmp_path / "config.json").write_text("{oops")
+    with pytest.raises(RankerConfigError, match="not valid JSON"):
+        RankerConfig.load(tmp_path / "config.json")

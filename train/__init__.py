@@ -1,0 +1,1 @@
+"""Training toolkit: benchmarks, labelling by execution, ranker training and evaluation."""
