@@ -23,7 +23,9 @@ from ranker import Ranker, RankerConfig
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ranker", help="saved ranker directory (default: untrained default config)")
+    parser.add_argument(
+        "--ranker", help="saved ranker directory (default: untrained default config)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
