@@ -67,8 +67,8 @@ class Ranker(nn.Module):
         if self.pooling == "auto":
             self.pooling = "last" if is_causal_lm(backbone) else "mean"
         backbone_config: Any = backbone.config
-        hidden_size = int(backbone_config.hidden_size)
-        self.head = ScoreHead(hidden_size, self.config.head_hidden, self.config.dropout)
+        self.hidden_size = int(backbone_config.hidden_size)
+        self.head = ScoreHead(self.hidden_size, self.config.head_hidden, self.config.dropout)
         set_trainable_layers(self.backbone, self.config.trainable_layers)
 
     def train(self, mode: bool = True) -> Ranker:

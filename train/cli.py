@@ -1,27 +1,281 @@
-"""`toppass-train`: a thin typer shell over the training toolkit's functions."""
+"""`toppass-train`: a thin typer shell over the training toolkit's functions.
+
+Progress goes to stderr (rich), results to stdout or files; a user error is one line on
+stderr and exit code 1.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Train and evaluate toppass rankers.",
 )
+stderr = Console(stderr=True)
+stdout = Console()
+
+
+def fail(message: str) -> typer.Exit:
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the toolkit's known error types into one line and exit code 1."""
+    from ranker.config import RankerConfigError
+    from train.fit import FitError
+    from train.jsonl import DataError
+
+    try:
+        yield
+    except (DataError, RankerConfigError, FitError, ValueError) as exc:
+        raise fail(str(exc)) from None
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A `progress(stage, done, total)` callback drawing one bar per stage on stderr."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield report
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+ProblemsOption = Annotated[
+    list[str],
+    typer.Option(
+        "--problems",
+        help="Problem set(s) the pools refer to: humaneval, mbpp, mbpp-plus, humaneval-plus, "
+        "apps, codecontests, or a JSONL path. Repeat for several.",
+    ),
+]
 
 
 @app.command()
 def info() -> None:
     """Show the default ranker configuration and where its backbone comes from."""
-    import json
-
     from ranker import RankerConfig
     from ranker.backbone import resolve_backbone
 
     config = RankerConfig()
     typer.echo(json.dumps(config.to_dict(), indent=2))
     typer.echo(f"backbone resolves to: {resolve_backbone(config.backbone)}")
+
+
+@app.command()
+def fit(
+    train: Annotated[list[Path], typer.Option("--train", help="Labelled training pool(s).")],
+    problems: ProblemsOption,
+    out: Annotated[Path, typer.Option(help="Run directory: the trained ranker and its records.")],
+    val: Annotated[
+        Path | None, typer.Option(help="Labelled validation pool (picks the checkpoint).")
+    ] = None,
+    loss: Annotated[str, typer.Option(help="passk (Top Pass), bce (CodeRanker) or mix.")] = "passk",
+    ks: Annotated[str, typer.Option(help="Comma-separated k of the pass@k loss.")] = "1,2,3,5",
+    surrogate: Annotated[
+        str, typer.Option(help="squared_hinge, hinge or logistic.")
+    ] = "squared_hinge",
+    margin: Annotated[float, typer.Option(help="Margin of the surrogate.")] = 1.0,
+    top_positives: Annotated[
+        int, typer.Option(help="Positives per problem that get gradient (0: all).")
+    ] = 3,
+    bce_weight: Annotated[float, typer.Option(help="Weight of BCE in --loss mix.")] = 0.5,
+    backbone: Annotated[
+        str | None, typer.Option(help="Backbone: package:<module>, a model directory or hub id.")
+    ] = None,
+    freeze_backbone: Annotated[
+        bool, typer.Option("--freeze-backbone/--tune-backbone", help="Train only the head.")
+    ] = True,
+    trainable_layers: Annotated[
+        int, typer.Option(help="With --tune-backbone: top layers to train (-1: all).")
+    ] = 2,
+    template: Annotated[
+        str, typer.Option(help="Input template: structured or plain.")
+    ] = "structured",
+    epochs: Annotated[int, typer.Option(help="Passes over the training problems.")] = 40,
+    lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = 1e-3,
+    batch_problems: Annotated[int, typer.Option(help="Problems per step.")] = 16,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+    restart: Annotated[bool, typer.Option(help="Ignore a checkpoint in --out.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Train a ranker with the pass@k loss (or BCE) and save the best validation epoch."""
+    _setup_logging(verbose)
+    with user_errors():
+        from ranker import LossConfig, RankerConfig
+        from train.fit import FitConfig
+        from train.fit import fit as run_fit
+        from train.jsonl import DataError
+
+        problem_set = _load_problems(problems)
+        train_slates = []
+        for pool_path in train:
+            train_slates += _slates(pool_path, problem_set).slates
+        if val is None:
+            raise DataError("--val is required: a labelled pool of problems disjoint from --train")
+        val_slates = _slates(val, problem_set).slates
+        ranker_config = RankerConfig(
+            backbone=backbone or RankerConfig().backbone,
+            input_template=template,  # type: ignore[arg-type]
+            trainable_layers=0 if freeze_backbone else trainable_layers,
+        )
+        loss_config = LossConfig(
+            kind=loss,  # type: ignore[arg-type]
+            ks=tuple(int(k) for k in ks.split(",")),
+            surrogate=surrogate,  # type: ignore[arg-type]
+            margin=margin,
+            top_positives=top_positives or None,
+            bce_weight=bce_weight if loss == "mix" else 0.0,
+        )
+        config = FitConfig(
+            ranker=ranker_config,
+            loss=loss_config,
+            epochs=epochs,
+            lr=lr,
+            batch_problems=batch_problems,
+            seed=seed,
+            device=device,
+            data={"train": [str(p) for p in train], "val": str(val), "problems": problems},
+        )
+        with progress_bar() as report:
+            result = run_fit(config, train_slates, val_slates, out, report, restart=restart)
+    validation = result.best_metrics["validation"]
+    stderr.print(f"best epoch {result.best_epoch}: saved to {out}")
+    _print_table([validation], stdout)
+
+
+@app.command(name="eval")
+def evaluate(
+    problems: ProblemsOption,
+    pool: Annotated[Path, typer.Option(help="Candidate pool (labelled, or labelled here).")],
+    ranker: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Ranker directory; repeat to compare several (default: the shipped one)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the 95% interval.")
+    ] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Scoring batch size.")] = 32,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Ranked pass@k of ranker(s) on a pool, beside random order, length-only and the oracle."""
+    _setup_logging(verbose)
+    with user_errors():
+        from ranker.model import Ranker
+        from ranker.weights import default_ranker_path
+        from train.evaluate import evaluate_scores, length_scores, ranker_scores
+        from train.fit import resolve_device
+
+        problem_set = _load_problems(problems)
+        slates = _slates(pool, problem_set).slates
+        names = ranker or [str(default_ranker_path(required=True))]
+        results = []
+        with progress_bar() as report:
+            for name in names:
+                model = Ranker.from_pretrained(name, device=str(resolve_device(device)))
+                scores = ranker_scores(
+                    model, slates, batch_size, partial(report, f"scoring with {Path(name).name}")
+                )
+                results.append(evaluate_scores(name, slates, scores, bootstrap=bootstrap))
+        length = evaluate_scores("length-only", slates, length_scores(slates), bootstrap=bootstrap)
+    main, *others = results
+    if as_json:
+        payload = main.to_json()
+        payload["baselines"] = {"length-only": length.to_json()["ranked"]}
+        payload["others"] = [o.to_json() for o in others]
+        typer.echo(json.dumps(payload))
+        return
+    _print_table([*results, length], stdout)
+
+
+def _print_table(evaluations: list[Any], console: Console) -> None:
+    """Ranked pass@k of each evaluation (with 95% interval), then random and oracle rows."""
+    first = evaluations[0]
+    ranked0 = first["ranked"] if isinstance(first, dict) else first.to_json()["ranked"]
+    ks = list(ranked0)
+    table = Table(title=None)
+    table.add_column("ordering")
+    for k in ks:
+        table.add_column(k, justify="right")
+    for ev in evaluations:
+        data = ev if isinstance(ev, dict) else ev.to_json()
+        cells = []
+        for k in ks:
+            lo, hi = data.get("ranked_ci95", {}).get(k, [None, None])
+            interval = f" [{lo:.3f}, {hi:.3f}]" if lo is not None else ""
+            cells.append(f"{data['ranked'][k]:.3f}{interval}")
+        table.add_row(Path(str(data["ranker"])).name or str(data["ranker"]), *cells)
+    data = first if isinstance(first, dict) else first.to_json()
+    table.add_row("random (unbiased)", *[f"{data['random'][k]:.3f}" for k in ks])
+    table.add_row("oracle", *[f"{data['oracle']:.3f}" for _ in ks])
+    console.print(table)
+    console.print(f"{data['problems']} problems, {data['candidates']} distinct programs")
+
+
+def _load_problems(specs: list[str]) -> dict[str, Any]:
+    from train.benchmarks import load_problems
+
+    merged: dict[str, Any] = {}
+    for spec in specs:
+        merged.update(load_problems(spec))
+    return merged
+
+
+def _slates(pool_path: Path, problems: dict[str, Any]) -> Any:
+    from train.pools import read_pool
+    from train.slates import build_slates
+
+    pool = read_pool(pool_path)
+    if not pool.labelled:
+        from train.jsonl import DataError
+
+        raise DataError(f"{pool_path} is not labelled: run `toppass-train label` first")
+    slates = build_slates(pool, problems)
+    summary = slates.summary()
+    stderr.print(
+        f"{pool_path}: {summary['problems']} problems ({summary['mixed_problems']} mixed), "
+        f"{summary['candidates']} candidates -> {summary['programs']} distinct programs, "
+        f"{summary['dropped_unparsable']} unparsable dropped",
+        highlight=False,
+    )
+    return slates
 
 
 def main() -> None:

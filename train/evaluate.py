@@ -1,0 +1,123 @@
+"""Honest evaluation of a ranking: ranked pass@k beside random order and the oracle, with a
+bootstrap interval over problems, and trivial baselines (length) in the same run."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ranker.metrics import oracle, random_pass_at_k, ranked_pass_at_k
+from train.slates import Slate
+
+DEFAULT_KS: tuple[int, ...] = (1, 2, 3, 5, 10)
+
+SlateScorer = Callable[[Sequence[Slate]], list[list[float]]]
+
+
+@dataclass
+class Evaluation:
+    """Per-k means over problems, and 95% bootstrap intervals of the ranked metric."""
+
+    name: str
+    problems: int
+    candidates: int
+    ranked: dict[int, float]
+    random: dict[int, float]
+    oracle: float
+    ranked_ci95: dict[int, tuple[float, float]] = field(default_factory=dict)
+    per_problem: dict[int, list[float]] = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ranker": self.name,
+            "problems": self.problems,
+            "candidates": self.candidates,
+            "ranked": {f"pass@{k}": round(v, 4) for k, v in self.ranked.items()},
+            "random": {f"pass@{k}": round(v, 4) for k, v in self.random.items()},
+            "oracle": round(self.oracle, 4),
+            "ranked_ci95": {
+                f"pass@{k}": [round(lo, 4), round(hi, 4)]
+                for k, (lo, hi) in self.ranked_ci95.items()
+            },
+        }
+
+
+def evaluate_scores(
+    name: str,
+    slates: Sequence[Slate],
+    scores: Sequence[Sequence[float]],
+    ks: Sequence[int] = DEFAULT_KS,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> Evaluation:
+    """Metrics of one scoring of `slates` (`scores[i]` aligned with `slates[i].programs`)."""
+    if len(slates) != len(scores):
+        raise ValueError(f"{len(scores)} score lists for {len(slates)} slates")
+    if not slates:
+        raise ValueError("no problems to evaluate")
+    per_problem: dict[int, list[float]] = {k: [] for k in ks}
+    rand: dict[int, float] = {k: 0.0 for k in ks}
+    best = 0.0
+    for slate, slate_scores in zip(slates, scores, strict=True):
+        if len(slate_scores) != len(slate.programs):
+            raise ValueError(
+                f"{slate.task_id}: {len(slate_scores)} scores for {len(slate.programs)}"
+            )
+        correct = sum(slate.labels)
+        for k in ks:
+            per_problem[k].append(ranked_pass_at_k(slate_scores, slate.labels, k))
+            rand[k] += random_pass_at_k(len(slate.labels), correct, k)
+        best += oracle(slate.labels)
+    n = len(slates)
+    return Evaluation(
+        name=name,
+        problems=n,
+        candidates=sum(len(s.programs) for s in slates),
+        ranked={k: sum(v) / n for k, v in per_problem.items()},
+        random={k: v / n for k, v in rand.items()},
+        oracle=best / n,
+        ranked_ci95={k: bootstrap_interval(v, bootstrap, seed) for k, v in per_problem.items()},
+        per_problem=per_problem,
+    )
+
+
+def bootstrap_interval(
+    values: Sequence[float], resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of `values` (resampling problems)."""
+    if resamples <= 0 or not values:
+        mean = sum(values) / len(values) if values else 0.0
+        return mean, mean
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    return means[int(0.025 * (resamples - 1))], means[int(0.975 * (resamples - 1))]
+
+
+def paired_difference_interval(
+    a: Sequence[float], b: Sequence[float], resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """95% bootstrap interval of mean(a - b) over the same problems (paired)."""
+    return bootstrap_interval([x - y for x, y in zip(a, b, strict=True)], resamples, seed)
+
+
+def length_scores(slates: Sequence[Slate]) -> list[list[float]]:
+    """The length-only baseline: longer programs first."""
+    return [[float(len(p)) for p in slate.programs] for slate in slates]
+
+
+def ranker_scores(
+    ranker: Any,
+    slates: Sequence[Slate],
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[list[float]]:
+    """Scores of a `ranker.Ranker` for every slate; `progress(done, total)` after each."""
+    result = []
+    for done, slate in enumerate(slates, start=1):
+        result.append(ranker.score(slate.problem, list(slate.programs), batch_size=batch_size))
+        if progress is not None:
+            progress(done, len(slates))
+    return result

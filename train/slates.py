@@ -1,0 +1,101 @@
+"""Slates: one problem's distinct candidate programs with their labels, the unit of training
+(the pass@k loss is per problem) and of evaluation.
+
+A slate holds programs as the ranker sees them in the editor: each pool candidate is prepared
+by `train.pools.candidate_program` (bodies joined to the prompt, prompt imports added), and
+programs equal up to formatting and comments are merged (`ranker.candidates.dedupe_key`),
+as the server merges them. Candidates that do not make a program are counted, not scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ranker.candidates import dedupe_key
+from train.jsonl import DataError
+from train.pools import Pool, candidate_program
+from train.problems import Problem
+
+
+@dataclass(frozen=True)
+class Slate:
+    task_id: str
+    problem: str
+    programs: tuple[str, ...]
+    labels: tuple[bool, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def mixed(self) -> bool:
+        """Both a passing and a failing program: the only slates a ranking loss learns from."""
+        return any(self.labels) and not all(self.labels)
+
+
+@dataclass
+class SlateSet:
+    slates: list[Slate]
+    candidates: int = 0
+    dropped: int = 0
+    label_conflicts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def programs(self) -> int:
+        return sum(len(s.programs) for s in self.slates)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "problems": len(self.slates),
+            "mixed_problems": sum(s.mixed for s in self.slates),
+            "candidates": self.candidates,
+            "programs": self.programs,
+            "dropped_unparsable": self.dropped,
+            "label_conflicts": self.label_conflicts,
+        }
+
+
+def build_slates(pool: Pool, problems: Mapping[str, Problem]) -> SlateSet:
+    """Group a labelled pool into slates, one per problem, in pool order.
+
+    Raises `DataError` when a candidate is unlabelled or names an unknown task. Duplicates
+    whose labels disagree (a flaky test) keep the first label and are counted.
+    """
+    result = SlateSet(slates=[])
+    for task_id, candidates in pool.by_task().items():
+        problem = problems.get(task_id)
+        if problem is None:
+            raise DataError(
+                f"pool task {task_id!r} (line {candidates[0].line}) is not in the problems"
+            )
+        order: dict[str, int] = {}
+        programs: list[str] = []
+        labels: list[bool] = []
+        counts: list[int] = []
+        for cand in candidates:
+            if cand.passed is None:
+                raise DataError(
+                    f"pool line {cand.line}: candidate {task_id!r} #{cand.index} has no 'passed' "
+                    "label; run `toppass-train label` first"
+                )
+            result.candidates += 1
+            prepared = candidate_program(cand, problem)
+            if prepared.program is None:
+                result.dropped += 1
+                continue
+            key = dedupe_key(prepared.program)
+            if key in order:
+                slot = order[key]
+                counts[slot] += 1
+                if labels[slot] != cand.passed:
+                    result.label_conflicts += 1
+                continue
+            order[key] = len(programs)
+            programs.append(prepared.program)
+            labels.append(cand.passed)
+            counts.append(1)
+        if programs:
+            result.slates.append(
+                Slate(task_id, problem.prompt, tuple(programs), tuple(labels), tuple(counts))
+            )
+    return result
