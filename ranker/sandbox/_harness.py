@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import hashlib
 import io
 import os
@@ -235,7 +236,7 @@ def _is_library_callable(obj: Any, library_roots: tuple[str, ...]) -> bool:
     if isinstance(obj, property):
         return all(_is_library_callable(f, library_roots) for f in (obj.fget, obj.fset, obj.fdel))
     if isinstance(obj, types.FunctionType):
-        return obj.__code__.co_filename.startswith(library_roots)
+        return obj.__code__.co_filename.startswith(library_roots)  # "<frozen abc>" and the like
     return False
 
 
@@ -486,8 +487,11 @@ def _run_program_here(code: types.CodeType) -> int:
         status = 1
     try:
         sys.stdout.flush()
-    except BaseException:
+    except BaseException as exc:
+        print(describe(exc), file=sys.stderr)
         status = status or 1
+    with contextlib.suppress(BaseException):
+        sys.stderr.flush()
     return status
 
 

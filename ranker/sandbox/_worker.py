@@ -268,7 +268,9 @@ def _library_roots() -> tuple[str, ...]:
         roots.add(sysconfig.get_path(key))
     roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
     here = os.path.dirname(os.path.abspath(__file__))
-    return tuple(sorted(os.path.realpath(r) for r in roots if r and os.path.isdir(r) and r != here))
+    found = {r for r in roots if r and os.path.isdir(r)}
+    found |= {os.path.realpath(r) for r in found}
+    return tuple(sorted(found - {here}))
 
 
 def _probe_seccomp() -> bool:
@@ -404,7 +406,7 @@ def _child(
                 stop_on_failure=bool(job.get("stop_on_failure", True)),
                 capture_stdout=bool(job.get("capture_stdout", False)),
                 repr_limit=repr_limit,
-                library_roots=worker.library_roots,
+                library_roots=(*worker.library_roots, "<frozen "),
             )
         else:
 
