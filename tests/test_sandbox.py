@@ -70,6 +70,14 @@ def test_captured_stdout_and_setup_order(sandbox):
     assert (case.outcome, case.value, case.stdout) == (Outcome.PASSED, "7", "v = 7\n")
 
 
+def test_program_is_compiled_with_its_own_future_flags(sandbox):
+    """The harness module's `from __future__ import annotations` must not leak into the
+    candidate: an annotation naming an unimported type fails as it would in a script."""
+    program = "def f(xs: List[int]) -> List[int]:\n    return xs\n"
+    result = sandbox.run(FunctionJob(program, ["assert f([1]) == [1]"]))
+    assert result.outcome is Outcome.ERROR and "NameError" in result.message
+
+
 def test_program_namespace_is_not_main(sandbox):
     program = "def f():\n    return 1\nif __name__ == '__main__':\n    input()\n"
     assert sandbox.run(FunctionJob(program, ["assert f() == 1"])).passed

@@ -219,11 +219,11 @@ def compile_case(source: str, filename: str = "<tests>") -> tuple[types.CodeType
         if expression:
             function.body.pop()
         ast.fix_missing_locations(template)
-        module = compile(template, filename, "exec")
+        module = compile(template, filename, "exec", dont_inherit=True)
     except SyntaxError:
         if expression:
-            return compile(source, filename, "eval"), False, True
-        return compile(source, filename, "exec"), False, False
+            return compile(source, filename, "eval", dont_inherit=True), False, True
+        return compile(source, filename, "exec", dont_inherit=True), False, False
     code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
     return code, True, expression
 
@@ -352,7 +352,7 @@ def run_function_cases(
     guard = ValueGuard(namespace_builtins, library_roots)
     real_stdout = sys.stdout
     try:
-        code = compile(program, "<candidate>", "exec")
+        code = compile(program, "<candidate>", "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
         send({"event": "error", "message": f"does not compile: {describe(exc)}"})
         return
@@ -372,7 +372,7 @@ def run_function_cases(
     if setup:
         try:
             _set_alarm(max(deadline - clock(), 0.001))
-            exec(compile(setup, "<setup>", "exec"), namespace)
+            exec(compile(setup, "<setup>", "exec", dont_inherit=True), namespace)
             _set_alarm(0)
         except BaseException as exc:
             _set_alarm(0)
@@ -530,7 +530,7 @@ def run_stdio_cases(
     """Run the program once per case, each in a fresh child process (`confine_run` applies the
     per-run confinement there), and judge normalised stdout against the case's digest."""
     try:
-        code = compile(program, "main.py", "exec")
+        code = compile(program, "main.py", "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
         send({"event": "error", "message": f"does not compile: {describe(exc)}"})
         return
