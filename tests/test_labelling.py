@@ -67,7 +67,9 @@ def test_pool_is_labelled_row_by_row(tmp_path, problems):
     }
     assert rows[("acme/add", 0)]["model"] == "m1"  # generator metadata kept
     assert rows[("acme/add", 1)]["result"].startswith("failed: case 0: AssertionError")
-    assert rows[("acme/add", 3)]["outcome"] == "error" and rows[("acme/add", 3)]["program_sha"] is None
+    assert (
+        rows[("acme/add", 3)]["outcome"] == "error" and rows[("acme/add", 3)]["program_sha"] is None
+    )
     # #0 and #4 are the same program: run once, same hash
     assert rows[("acme/add", 0)]["program_sha"] == rows[("acme/add", 4)]["program_sha"]
     assert (stats.labelled, stats.passed, stats.dropped) == (6, 4, 1)
@@ -105,13 +107,22 @@ def test_previous_labels_are_kept_beside_ours(tmp_path, problems):
     out = tmp_path / "out.jsonl"
     label_pool(problems, pool, out, workers=1, limits=LIMITS)
     (row,) = rows_of(out)
-    assert (row["passed"], row["previous_passed"], row["previous_result"]) == (True, False, "failed: old")
+    assert (row["passed"], row["previous_passed"], row["previous_result"]) == (
+        True,
+        False,
+        "failed: old",
+    )
 
 
 def test_bad_lines_and_unknown_tasks_are_skipped_with_count_or_named(tmp_path, problems):
     pool = write(
         tmp_path / "pool.jsonl",
-        [POOL[0], '{"task_id": "acme/add", "code": ', {"task_id": "acme/nope", "code": "x = 1"}, {"code": "y"}],
+        [
+            POOL[0],
+            '{"task_id": "acme/add", "code": ',
+            {"task_id": "acme/nope", "code": "x = 1"},
+            {"code": "y"},
+        ],
     )
     out = tmp_path / "out.jsonl"
     stats = label_pool(problems, pool, out, workers=1, limits=LIMITS)
@@ -134,7 +145,9 @@ def test_cli_labels_and_reports_errors_in_one_line(tmp_path):
     assert [r["passed"] for r in rows_of(out)] == [True, False, True]
     again = runner.invoke(app, [*args, "--workers", "1", "--no-cache"])
     assert "3 already done" in again.stdout
-    missing = runner.invoke(app, ["label", "--problems", "nonesuch", "--pool", str(pool), "--out", str(out)])
+    missing = runner.invoke(
+        app, ["label", "--problems", "nonesuch", "--pool", str(pool), "--out", str(out)]
+    )
     assert missing.exit_code == 1
     assert "error: unknown problem set 'nonesuch'" in missing.output
     assert "Traceback" not in missing.output
