@@ -66,12 +66,13 @@ def main() -> None:
             code = cand.text
             if not code.strip():
                 cause = "normalisation: empty candidate"
-            elif extract_code(code, entry).strip() != code.strip():
-                cause = "normalisation: code extracted from fences/prose or re-indented"
             elif f"def {entry}" not in code:
                 cause = "normalisation: bare body joined to the prompt"
+            elif extract_code(code, entry).strip() != code.strip():
+                cause = "normalisation: code extracted from fences/prose"
             else:
                 cause = "normalisation: prompt imports/helpers added"
+            cause += " (pool failed, ours passed)" if row["passed"] else " (pool passed, ours failed)"
         else:
             cause = "executor or tests"
             listed.append((key, cand.result, row["result"]))

@@ -151,3 +151,20 @@ def test_cli_labels_and_reports_errors_in_one_line(tmp_path):
     assert missing.exit_code == 1
     assert "error: unknown problem set 'nonesuch'" in missing.output
     assert "Traceback" not in missing.output
+
+
+def test_ldb_mbpp_sample_agrees_with_its_labels(tmp_path, shared_data):
+    """The first 40 MBPP tasks of the LDB pool, relabelled with MBPP's official tests, agree
+    with LDB's own verdicts (the full pools: benchmarks/ldb_agreement.py)."""
+    from train.loaders import load_problems
+
+    problems = load_problems(shared_data / "mbpp" / "mbpp.jsonl.gz")
+    rows = [r for _, r in read_jsonl(shared_data / "pools" / "ldb-mbpp.labeled.jsonl.gz")]
+    sample = [r for r in rows if int(r["task_id"].split("/")[1]) < 51]
+    pool = write(tmp_path / "pool.jsonl", sample)
+    out = tmp_path / "out.jsonl"
+    label_pool(problems, pool, out, workers=2, limits=Limits(timeout=3.0))
+    labelled = rows_of(out)
+    agree = sum(r["passed"] == r["previous_passed"] for r in labelled)
+    assert len(labelled) == len(sample) > 200
+    assert agree / len(labelled) >= 0.98

@@ -147,6 +147,19 @@ def set_no_new_privs() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
+_LAST_CAP: list[int] = []
+
+
+def last_capability() -> int:
+    if not _LAST_CAP:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as handle:
+                _LAST_CAP.append(int(handle.read()))
+        except (OSError, ValueError):
+            _LAST_CAP.append(63)
+    return _LAST_CAP[0]
+
+
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
@@ -163,7 +176,7 @@ def drop_capabilities() -> None:
     """Give up every capability (bounding, ambient, effective, permitted, inheritable): a root
     process keeps uid 0 but can no longer mount, reboot, load modules, override file
     permissions or raise its resource limits."""
-    for cap in range(64):
+    for cap in range(last_capability() + 1):
         try:
             prctl(PR_CAPBSET_DROP, cap)
         except OSError as exc:
@@ -343,13 +356,24 @@ def _seccomp_program(self_pid: int) -> bytes:
     return b"".join(prog)
 
 
+_PROGRAMS: dict[int, bytes] = {}
+
+
+def seccomp_program_for(pid: int) -> bytes:
+    """The filter for a process with this pid, built once per pid value (always 1 in a PID
+    namespace, so a worker builds it once)."""
+    if pid not in _PROGRAMS:
+        _PROGRAMS[pid] = _seccomp_program(pid)
+    return _PROGRAMS[pid]
+
+
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 def install_seccomp() -> None:
     """Install the filter for this process and all it creates (needs no_new_privs)."""
-    program = _seccomp_program(os.getpid())
+    program = seccomp_program_for(os.getpid())
     buf = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
     prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog))

@@ -19,6 +19,7 @@ never read as verdicts. A wall-clock deadline kills the whole namespace or proce
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -104,6 +105,11 @@ class Worker:
         for name in _PRELOAD:
             with contextlib.suppress(ImportError):
                 __import__(name)
+        _confine.last_capability()  # read now, before Landlock hides /proc from the child
+        if self.features["seccomp"]:
+            _confine.seccomp_program_for(1)  # the job's pid in its PID namespace
+        gc.collect()
+        gc.freeze()  # children share these pages: keep the collector from touching them
 
     def _namespaces(self, isolate: dict[str, Any]) -> None:
         self.features.update(user_namespace=False, network_namespace=False, pid_namespace=False)
@@ -445,19 +451,12 @@ def _setup_fds(jobdir: str, write_end: int, keep_fd: int) -> int:
     os.dup2(err, 2)
     target = 200 + int.from_bytes(os.urandom(1), "little") % 50
     os.dup2(write_end, target, inheritable=False)
-    keep = {0, 1, 2, target, keep_fd}
-    for fd in _open_fds():
-        if fd not in keep:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    low = 3
+    for fd in sorted({target, keep_fd} - {-1}):
+        os.closerange(low, fd)  # close_range(2) where the kernel has it
+        low = fd + 1
+    os.closerange(low, 1 << 20)
     return target
-
-
-def _open_fds() -> list[int]:
-    try:
-        return [int(fd) for fd in os.listdir("/proc/self/fd")]
-    except OSError:
-        return list(range(3, 1024))
 
 
 def _verdict(
