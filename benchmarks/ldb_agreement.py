@@ -72,7 +72,9 @@ def main() -> None:
                 cause = "normalisation: code extracted from fences/prose"
             else:
                 cause = "normalisation: prompt imports/helpers added"
-            cause += " (pool failed, ours passed)" if row["passed"] else " (pool passed, ours failed)"
+            cause += (
+                " (pool failed, ours passed)" if row["passed"] else " (pool passed, ours failed)"
+            )
         else:
             cause = "executor or tests"
             listed.append((key, cand.result, row["result"]))
