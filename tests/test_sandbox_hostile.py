@@ -109,7 +109,7 @@ def test_fork_bomb(sandbox, features):
 def test_allocate_64_gb(sandbox):
     result = run(sandbox, "data = bytearray(64 << 30)\n")
     assert result.outcome is Outcome.ERROR and "MemoryError" in result.message
-    grow = "chunks = []\ndef f():\n    while True:\n        chunks.append(bytearray(1 << 26))\n"
+    grow = "chunks = []\ndef f():\n    while True:\n        chunks.append(bytes(1 << 26))\n"
     assert "MemoryError" in run(sandbox, grow, "f()").message
 
 

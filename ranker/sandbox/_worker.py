@@ -82,6 +82,8 @@ class Worker:
         self.root = tempfile.mkdtemp(prefix="toppass-sandbox-", dir=config.get("tmpdir"))
         os.chmod(self.root, 0o700)
         self.jobs = 0
+        self.real_root = os.geteuid() == 0  # before a user namespace makes everyone uid 0
+        self.user_processes = _count_user_processes()
         try:
             _confine.set_child_subreaper()
             self.features["subreaper"] = True
@@ -300,6 +302,20 @@ def _probe_seccomp() -> bool:
     return os.waitstatus_to_exitcode(status) == 0
 
 
+def _count_user_processes() -> int:
+    uid, count = str(os.getuid()), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as handle:
+                    count += any(
+                        line.split()[1:2] == [uid] for line in handle if line.startswith("Uid:")
+                    )
+            except OSError:
+                continue
+    return count
+
+
 def _kill_tree(pid: int) -> None:
     for kill in (os.kill, os.killpg):
         with contextlib.suppress(OSError):
@@ -388,8 +404,12 @@ def _child(
         ]
         if limits.get("memory"):
             rlimits.append((resource.RLIMIT_AS, int(limits["memory"])))
-        if limits.get("processes"):
-            rlimits.append((resource.RLIMIT_NPROC, int(limits["processes"])))
+        if limits.get("processes") and not worker.features.get("seccomp") and not worker.real_root:
+            # RLIMIT_NPROC counts every process of the user: allow this many more than the
+            # user had when the worker started (root ignores it; seccomp forbids forks anyway)
+            rlimits.append(
+                (resource.RLIMIT_NPROC, worker.user_processes + int(limits["processes"]))
+            )
         _confine.set_limits(rlimits)
         if worker.features.get("drop_capabilities"):
             _confine.drop_capabilities()

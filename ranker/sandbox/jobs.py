@@ -31,8 +31,9 @@ class Outcome(str, enum.Enum):
 class Limits:
     """Per-job resource limits. `timeout` (s) bounds a whole function job (load, setup and all
     cases) and each run of a stdio job. `memory` is address space in bytes (0: unlimited),
-    `file_size` the largest file the program may write (stdout included), `processes`
-    RLIMIT_NPROC (only meaningful for a non-root user; seccomp stops new processes anyway)."""
+    `file_size` the largest file the program may write (stdout included), `processes` how
+    many more processes a candidate may start, enforced with RLIMIT_NPROC only where seccomp
+    (which forbids new processes outright) is unavailable and the user is not root."""
 
     timeout: float = 3.0
     memory: int = 4 << 30
