@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,15 +216,3 @@ def label_pool(
             cache.close()
     return stats
 
-
-def agreement(
-    rows: Iterable[Mapping[str, Any]], reference: Mapping[tuple[str, int], bool]
-) -> tuple[int, int]:
-    """(agreeing, compared) between labelled rows' `passed` and a reference by (task, index)."""
-    agree = compared = 0
-    for row in rows:
-        key = (row["task_id"], row["index"])
-        if key in reference:
-            compared += 1
-            agree += bool(row["passed"]) == reference[key]
-    return agree, compared
