@@ -168,3 +168,78 @@ def test_ldb_mbpp_sample_agrees_with_its_labels(tmp_path, shared_data):
     agree = sum(r["passed"] == r["previous_passed"] for r in labelled)
     assert len(labelled) == len(sample) > 200
     assert agree / len(labelled) >= 0.98
+
+
+def test_ctrl_c_keeps_finished_labels_and_rerun_completes(tmp_path):
+    """The real CLI process, interrupted with SIGINT mid-run: exit code 130, every finished row
+    kept, no worker left running; the same command then labels only what is missing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    problems = write(
+        tmp_path / "problems.jsonl",
+        [
+            {
+                "task_id": f"t/{i}",
+                "prompt": "def f():\n",
+                "entry_point": "f",
+                "tests": ["assert f() == 1"],
+            }
+            for i in range(6)
+        ],
+    )
+    pool = write(
+        tmp_path / "pool.jsonl",
+        [
+            {
+                "task_id": f"t/{i}",
+                "code": f"import time\ndef f():\n    time.sleep({0.05 + i / 100 if i < 2 else 1 + i / 100})\n    return 1\n",
+            }
+            for i in range(6)
+        ],
+    )
+    out = tmp_path / "out.jsonl"
+    cli = Path(sys.executable).with_name("toppass-train")
+    command = [
+        str(cli),
+        "label",
+        "--problems",
+        str(problems),
+        "--pool",
+        str(pool),
+        "--out",
+        str(out),
+    ]
+    command += ["--workers", "1", "--no-cache"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+        not out.exists() or len(out.read_text().splitlines()) < 2
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    kept = rows_of(out)
+    assert 2 <= len(kept) < 6
+    time.sleep(0.2)
+    workers = [p for p in os.listdir("/proc") if p.isdigit() and _is_worker_of(p, proc.pid)]
+    assert workers == []
+    command[-2] = "2"  # --workers
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(kept)} already done" in rerun.stdout
+    assert sorted(r["task_id"] for r in rows_of(out)) == [f"t/{i}" for i in range(6)]
+
+
+def _is_worker_of(pid: str, parent: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1]) == parent
+    except (OSError, ValueError, IndexError):
+        return False

@@ -215,4 +215,3 @@ def label_pool(
         finally:
             cache.close()
     return stats
-
