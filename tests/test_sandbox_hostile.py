@@ -424,6 +424,16 @@ def test_background_processes_are_killed(isolation):
         assert_no_leftovers()
 
 
+def test_scratch_directories_are_removed(tmp_path):
+    with Sandbox(workers=1, limits=LIMITS) as box:
+        program = "import os\nos.makedirs('a/b', exist_ok=True)\nopen('a/b/f', 'w').write('x')\nos.chmod('a', 0)"
+        assert box.run(FunctionJob(program, ["assert True"])).passed
+        roots = box.scratch_directories
+        assert roots and all(Path(root).is_dir() for root in roots)
+        assert all(os.listdir(root) == [] for root in roots)  # the job's directory is gone
+    assert not any(Path(root).exists() for root in roots)
+
+
 def test_host_survives_and_pool_recovers(sandbox):
     """After the battery the workers still answer, and one killed from outside is replaced."""
     assert sandbox.run(FunctionJob("def f():\n    return 2", ["assert f() == 2"])).passed

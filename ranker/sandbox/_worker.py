@@ -536,7 +536,7 @@ def main() -> None:
     if not line:
         return
     worker = Worker(json.loads(line))
-    reply({"ready": True, "features": worker.features, "pid": os.getpid()})
+    reply({"ready": True, "features": worker.features, "pid": os.getpid(), "root": worker.root})
     try:
         while True:
             line = stdin.readline()

@@ -41,6 +41,7 @@ class _WorkerProcess:
         self.python = python
         self.proc: subprocess.Popen[bytes] | None = None
         self.features: dict[str, Any] = {}
+        self.root = ""
         self._buffer = b""
 
     def start(self) -> None:
@@ -77,6 +78,7 @@ class _WorkerProcess:
             self.stop()
             raise SandboxError(f"the sandbox worker did not start ({self.python})")
         self.features = dict(reply.get("features", {}))
+        self.root = str(reply.get("root", ""))  # the worker's scratch directory
 
     def _exchange(self, message: dict[str, Any], wait: float) -> dict[str, Any] | None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -219,6 +221,12 @@ class Sandbox:
                     yield item
         finally:
             stop.set()
+
+    @property
+    def scratch_directories(self) -> list[str]:
+        """The workers' scratch directories (each job gets a fresh one beneath; all are
+        removed when the workers stop)."""
+        return [w.root for w in self._all if w.root]
 
     def close(self) -> None:
         self._closed = True
