@@ -207,13 +207,15 @@ def test_network_connection(sandbox, features):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    server.settimeout(3)
+    server.settimeout(0.05)
     port = server.getsockname()[1]
     accepted = []
+    done = threading.Event()
 
     def accept() -> None:
-        with contextlib.suppress(OSError):
-            accepted.append(server.accept())
+        while not done.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(server.accept())
 
     thread = threading.Thread(target=accept)
     thread.start()
@@ -234,8 +236,9 @@ def test_network_connection(sandbox, features):
     try:
         assert run(sandbox, program, "assert connect()").outcome is Outcome.FAILED
     finally:
-        server.close()
+        done.set()
         thread.join()
+        server.close()
     assert accepted == []
 
 
