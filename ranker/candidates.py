@@ -16,7 +16,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_STOP_MARKERS = ("<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end|>", "</s>", "<|EOT|>")
+_STOP_MARKERS = (
+    "<|endoftext|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "</s>",
+    "<|EOT|>",
+    "<step>",
+)
+_LINE_NUMBER = re.compile(r"^\s*\d+\. ?")
+_LANGUAGE_TAG = re.compile(r"^\s*python\b:?[ \t]*", re.I)
 _CODE_START = re.compile(
     r"^(def |async def |class |import |from |@|#|if __name__|[A-Za-z_][A-Za-z_0-9]*\s*=|"
     r"for |while |with |try:|return |print\()"
@@ -97,20 +107,49 @@ def _fenced_segments(text: str) -> list[str]:
     return ["\n".join(s) for s in segments if any(x.strip() for x in s)]
 
 
+def _strip_line_numbers(text: str) -> str:
+    """`1. def f(x):` / `2.     return x`: an answer numbered line by line (most non-blank
+    lines start with consecutive numbers) loses the numbers and keeps its indentation."""
+    lines = text.splitlines()
+    numbered = [line for line in lines if _LINE_NUMBER.match(line)]
+    if len(numbered) < 2 or len(numbered) < 0.6 * sum(bool(x.strip()) for x in lines):
+        return text
+    numbers = [int(line.split(".", 1)[0]) for line in numbered]
+    if numbers[:2] != [numbers[0], numbers[0] + 1]:
+        return text
+    return "\n".join(_LINE_NUMBER.sub("", line, count=1) for line in lines)
+
+
+def _is_code_start(lines: list[str], i: int) -> bool:
+    """A code-looking line at column 0, or an indented one right under a line of prose
+    (never a line inside a block of code)."""
+    line = lines[i]
+    if not _CODE_START.match(line.lstrip()):
+        return False
+    if line == line.lstrip():
+        return True
+    previous = next((x for x in reversed(lines[:i]) if x.strip()), "")
+    return previous == previous.lstrip() and not _CODE_START.match(previous)
+
+
 def _trim_prose(code: str) -> str:
     """Largest run of lines that parses: drop prose before the first code-looking line and
-    after the last line that keeps the program valid."""
+    after the last line that keeps the program valid. Code indented under a line of prose
+    (no fences) is dedented; a leading `python` language tag is dropped."""
     if _parses(code):
         return code
     lines = code.splitlines()
-    starts = [0] + [
-        i
-        for i, line in enumerate(lines)
-        if i > 0 and _CODE_START.match(line) and line == line.lstrip()
-    ]
+    if lines and _LANGUAGE_TAG.match(lines[0]):
+        lines[0] = _LANGUAGE_TAG.sub("", lines[0], count=1)
+        if _parses("\n".join(lines)):
+            return "\n".join(lines)
+    starts = [0] + [i for i in range(1, len(lines)) if _is_code_start(lines, i)]
     for start in starts[:8]:
+        indented = lines[start] != lines[start].lstrip()
         for end in range(len(lines), start, -1):
             chunk = "\n".join(lines[start:end])
+            if indented:
+                chunk = textwrap.dedent(chunk)
             if chunk.strip() and _parses(chunk) and _looks_like_code(chunk):
                 return chunk
     return code
@@ -126,7 +165,7 @@ def extract_code(text: str, entry_point: str | None = None) -> str:
     """The code in one raw LLM answer: stop markers cut, the best fenced block chosen (one
     defining `entry_point` and parsing beats one that only parses beats the longest), prose
     lines around it dropped. Returns "" when nothing code-like is left."""
-    text = strip_stop_markers(text).replace("\r\n", "\n")
+    text = _strip_line_numbers(strip_stop_markers(text).replace("\r\n", "\n"))
     segments = _fenced_segments(text) if any(_FENCE.match(x) for x in text.splitlines()) else [text]
     if not segments:
         return ""

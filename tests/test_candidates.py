@@ -91,3 +91,73 @@ def test_dedupe_key_keeps_semantic_differences():
 )
 def test_function_body(program, expected):
     assert function_body(program, "uniq") == expected
+
+
+# Odd formats found in the canaicode answers (../shared/data/canaicode), written by hand.
+
+
+def test_numbered_lines_lose_their_numbers_and_keep_indentation():
+    raw = "1. def glork(bork):\n2.     total = 1\n3.     for i in range(2, bork + 1):\n4.         total *= i\n5.     return total\n6.\n7. print(glork(5))\n\nThis computes the factorial."
+    code = extract_code(raw, "glork")
+    assert code.startswith("def glork(bork):\n    total = 1\n    for i")
+    assert "This computes" not in code
+
+
+def test_numbered_prose_is_not_mistaken_for_numbered_code():
+    raw = "Steps:\n1. Read the input\n2. Sort it\n\ndef f(xs):\n    return sorted(xs)\n"
+    assert extract_code(raw, "f") == "def f(xs):\n    return sorted(xs)"
+
+
+def test_step_marker_ends_the_answer():
+    raw = "def ids():\n    return {'Batman': 'Bruce Wayne'} <step> Source: assistant\nDestination: user\n\n The function returns a dict."
+    assert (
+        prepare_candidate(raw, entry_point="ids").program
+        == "def ids():\n    return {'Batman': 'Bruce Wayne'} "
+    )
+
+
+def test_code_indented_under_prose_is_dedented():
+    raw = "Here's your Python function:\n\n    def count(s, sub):\n        return s.count(sub)\n\nHope this helps!"
+    assert extract_code(raw, "count") == "def count(s, sub):\n    return s.count(sub)"
+
+
+def test_language_tag_without_fence_is_dropped():
+    assert (
+        extract_code("python def potato(g): return g + 1", "potato")
+        == "def potato(g): return g + 1"
+    )
+
+
+def test_broken_function_is_not_cut_down_to_a_fragment_of_its_body():
+    cand = prepare_candidate("def f(x):\n    return x!\n    y = 1\n", entry_point="f")
+    assert not cand.ok and cand.dropped.startswith("syntax error")
+
+
+def test_canaicode_answers_are_recovered_or_dropped_with_a_reason(shared_data):
+    """11,299 real answers from 605 models: count what preparation keeps and drops. Every
+    answer canaicode's own harness passed must be kept; every drop says why."""
+    import collections
+    import gzip
+    import json
+
+    path = shared_data / "canaicode" / "canaicode_python_results.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    kept, dropped = 0, collections.Counter()
+    passed_but_dropped = []
+    for i, row in enumerate(rows):
+        entry = row["Signature"].split("(")[0].strip()
+        cand = prepare_candidate(row["code"], i, entry_point=entry)
+        if cand.ok:
+            kept += 1
+            continue
+        assert cand.dropped
+        dropped[cand.dropped.split(":")[0]] += 1
+        if row["status"] == "PASS":
+            passed_but_dropped.append(i)
+    print(
+        f"canaicode: {kept} of {len(rows)} answers recovered as programs, dropped {dict(dropped)}"
+    )
+    assert len(rows) == 11299
+    assert passed_but_dropped == []
+    assert sum(dropped.values()) <= 113  # 135 answers have no function per canaicode itself

@@ -21,7 +21,9 @@ trains on its own code:
      "visible_tests": [{"input": "1 2\\n", "output": "3\\n"}]}
 
 `tests` may also be one string of test code (e.g. a HumanEval-style `check` function plus its
-call). `setup` (optional) is code run before the candidate's tests (imports they need).
+call). `setup` (optional) is code run after the program and before its tests (imports the tests need,
+or data built with the program's own classes, as in MBPP's `test_setup_code`). Benchmarks in
+their published schemas are read by `train.loaders.load_problems`.
 """
 
 from __future__ import annotations
