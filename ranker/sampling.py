@@ -14,6 +14,7 @@ without an answer) raise `SamplingError` with a one-line message naming the caus
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -355,7 +356,7 @@ def _root_cause(exc: BaseException) -> str:
         assert nxt is not None
         seen = nxt
     text = str(seen).strip() or type(seen).__name__
-    if "connection refused" in text.lower():
+    if isinstance(seen, ConnectionRefusedError) or "connection refused" in text.lower():
         return "connection refused"
     return text
 
@@ -389,6 +390,8 @@ def describe_error(exc: BaseException, endpoint: str, model: str) -> str:
         return f"{endpoint} is rate limiting requests (429): {_api_message(exc)}"
     if isinstance(exc, openai.APIStatusError):
         return f"{endpoint} failed with HTTP {exc.status_code}: {_api_message(exc)}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"unexpected answer from {endpoint}: the body is not valid JSON ({exc})"
     if isinstance(exc, (openai.APIResponseValidationError, MalformedResponse, ValueError)):
         return f"unexpected answer from {endpoint}: {exc}"
     return f"sampling from {endpoint} failed: {type(exc).__name__}: {exc}"

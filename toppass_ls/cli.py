@@ -38,6 +38,8 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
     from toppass_ls.server import create_server
 
     server = create_server()

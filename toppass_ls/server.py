@@ -194,7 +194,7 @@ class ToppassServer(LanguageServer):
             types.CodeAction(
                 title=candidate.title,
                 kind=ACTION_KIND,
-                is_preferred=candidate.rank == 1,
+                is_preferred=True if candidate.rank == 1 else None,
                 edit=self.candidate_edit(uri, ctx, candidate),
             )
             for candidate in result.top(self.settings.top_k)
