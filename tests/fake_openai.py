@@ -11,6 +11,7 @@ The mode is the first path segment of the base URL, so one server serves every m
     404         model not found
     500         internal server error
     malformed   200 with a body that is not JSON
+    rejects-n   400 for n > 1 (some servers only take n=1), else like honours-n
 
 Choice i of a request with seed s is bodies[(s + i) % len(bodies)]: as a fenced whole function
 (chat; the function header is taken from the request's last ```python block) or as the bare
@@ -43,7 +44,7 @@ DEFAULT_BODIES = (
     "    return list(xs)\n",
     "    return sorted(xs)\n",
 )
-MODES = ("honours-n", "ignores-n", "slow", "401", "404", "500", "malformed")
+MODES = ("honours-n", "ignores-n", "slow", "401", "404", "500", "malformed", "rejects-n")
 _CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
@@ -197,6 +198,18 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "500":
             self._send(
                 500, {"error": {"message": "the fake server failed", "type": "server_error"}}
+            )
+            return
+        if mode == "rejects-n" and int(body.get("n") or 1) > 1:
+            self._send(
+                400,
+                {
+                    "error": {
+                        "message": "'n' must be 1",
+                        "type": "invalid_request_error",
+                        "param": "n",
+                    }
+                },
             )
             return
         if mode == "malformed":
