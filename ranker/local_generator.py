@@ -210,11 +210,8 @@ class LocalProvider:
 
         if on_progress is not None:
             on_progress(0, n)
-        deadline = time.monotonic() + self.options.time_budget
         try:
-            return await asyncio.to_thread(
-                self._sample_sync, prompt, n, deadline, cancel, rows_done
-            )
+            return await asyncio.to_thread(self._sample_sync, prompt, n, cancel, rows_done)
         except asyncio.CancelledError:
             cancel.set()  # the worker stops after the current decoding step
             raise
@@ -223,11 +220,12 @@ class LocalProvider:
         self,
         prompt: SamplingPrompt,
         n: int,
-        deadline: float,
         cancel: threading.Event,
         rows_done: Callable[[int], None],
     ) -> list[str]:
         self._ensure_loaded()
+        # The budget is for sampling: loading the model (once per process) is not counted.
+        deadline = time.monotonic() + self.options.time_budget
         import torch
         from transformers import StoppingCriteriaList
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from toppass_ls.cache import ResultCache, cache_key
-from toppass_ls.settings import Settings, merge, normalise, parse_settings, settings_schema, to_json
+from toppass_ls.settings import (
+    Settings,
+    merge,
+    normalise,
+    parse_settings,
+    settings_markdown,
+    settings_schema,
+    to_json,
+)
 
 EXPECTED_KEYS = [
     "provider",
@@ -128,6 +137,12 @@ def test_settings_schema_command_prints_the_schema():
         check=True,
     ).stdout
     assert json.loads(out) == json.loads(json.dumps(settings_schema()))
+
+
+def test_readme_documents_every_setting_as_the_schema_does():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- settings:start -->\n")[1].split("<!-- settings:end -->")[0]
+    assert table == settings_markdown()  # regenerate: toppass-ls settings-schema --markdown
 
 
 def test_cache_is_keyed_by_version_and_function_text_and_bounded():

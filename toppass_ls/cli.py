@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ def serve(
     )
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
+    _quiet_libraries()
     from toppass_ls.server import create_server
 
     server = create_server()
@@ -47,6 +49,14 @@ def serve(
         server.start_tcp(host, tcp)
     else:
         server.start_io()
+
+
+def _quiet_libraries() -> None:
+    """No tqdm bars from transformers (model loading) on the terminal or in editor logs."""
+    os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is imported
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -100,6 +110,7 @@ def suggest(
     """Sample, rank and print the top K candidates for the function at FILE:LINE, exactly as
     the server would offer them."""
     logging.basicConfig(level=log_level.upper(), format="%(name)s %(levelname)s %(message)s")
+    _quiet_libraries()
     from toppass_ls.context import find_function
     from toppass_ls.settings import parse_settings
 
@@ -178,8 +189,6 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
         raise _fail(f"cannot load the ranker: {exc}") from None
     finally:
         await provider.aclose()
-    if rankers.warning:
-        console.print(f"[yellow]warning:[/] {rankers.warning}")
     if not result.candidates:
         raise _fail(result.empty_message())
     return result, time.perf_counter() - started
@@ -208,12 +217,19 @@ def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
 
 
 @app.command("settings-schema")
-def settings_schema_command() -> None:
+def settings_schema_command(
+    markdown: Annotated[
+        bool, typer.Option(help="Print the README's Markdown table instead.")
+    ] = False,
+) -> None:
     """Print every setting (key, type, default, description) as JSON: the source for the VS
     Code package.json and the README."""
-    from toppass_ls.settings import settings_schema
+    from toppass_ls.settings import settings_markdown, settings_schema
 
-    typer.echo(json.dumps(settings_schema(), indent=2))
+    if markdown:
+        typer.echo(settings_markdown(), nl=False)
+    else:
+        typer.echo(json.dumps(settings_schema(), indent=2))
 
 
 def main() -> None:

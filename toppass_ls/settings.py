@@ -12,6 +12,7 @@ unknown keys are ignored (and logged).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -127,7 +128,8 @@ class Settings:
     )
     ranker_path: str | None = setting(
         None,
-        "Ranker directory trained by toppass-train; null uses the ranker shipped with toppass.",
+        "Ranker directory trained by toppass-train; null uses the ranker shipped with toppass "
+        "(an untrained one, with a logged warning, until a default is shipped).",
         kind="string",
         nullable=True,
     )
@@ -298,3 +300,19 @@ def to_json(settings: Settings) -> dict[str, Any]:
             value = getattr(value, part)
         out[key] = "***" if key == "openai.apiKey" and value else value
     return out
+
+
+def settings_markdown() -> str:
+    """The settings as a Markdown table (the README's copy; a test keeps them equal)."""
+    rows = [
+        "| Setting (`toppass.` in VS Code) | Type | Default | Description |",
+        "|---|---|---|---|",
+    ]
+    for key, entry in settings_schema().items():
+        kind = entry["type"] if isinstance(entry["type"], str) else " or ".join(entry["type"])
+        if "enum" in entry:
+            kind = " / ".join(f"`{v}`" for v in entry["enum"])
+        rows.append(
+            f"| `{key}` | {kind} | `{json.dumps(entry['default'])}` | {entry['description']} |"
+        )
+    return "\n".join(rows) + "\n"
