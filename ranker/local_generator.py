@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ranker.defaults import MODEL_LOAD_LOCK
 from ranker.sampling import (
     ProgressCallback,
     SamplingError,
@@ -180,10 +181,11 @@ class LocalProvider:
 
             kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
             try:
-                tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
-                model: Any = AutoModelForCausalLM.from_pretrained(
-                    str(folder), dtype=torch.float32, **kwargs
-                )
+                with MODEL_LOAD_LOCK:
+                    tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
+                    model: Any = AutoModelForCausalLM.from_pretrained(
+                        str(folder), dtype=torch.float32, **kwargs
+                    )
             except (OSError, ValueError, ImportError) as exc:
                 raise SamplingError(
                     f"cannot load local model {folder / (gguf or '')}: {exc}"

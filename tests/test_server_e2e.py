@@ -534,3 +534,27 @@ async def test_capabilities_and_bad_command_arguments(editor):
         editor.client.messages[-1].message
         == f"toppass: no Python function at line 2 of {editor.uri}"
     )
+
+
+async def test_local_provider_through_the_server(editor, tiny_decoder_dir):
+    """A local model (a tiny random GPT-2: its answers are noise) sampled in a worker thread;
+    progress cancel stops the generation, and the server keeps serving."""
+    local = {"provider": "local", "local": {"model": str(tiny_decoder_dir)}, "samples": 2}
+    configure(editor, {**local, "maxTokens": 32768, "timeBudget": 600})
+    pending = asyncio.ensure_future(run_generate(editor))
+    while not any(m.startswith("sampling") for m in progress_messages(editor.client)):
+        await asyncio.sleep(0.05)
+    (token,) = editor.client.progress_reports
+    editor.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    assert await pending is None
+    assert progress_messages(editor.client)[-1] == "cancelled"
+    # the cancelled generation stopped: a short one gets the model and finishes
+    configure(editor, {**local, "maxTokens": 4, "timeBudget": 600})
+    summary = await run_generate(editor)
+    assert summary["candidates"] == [] and summary["dropped"] == 2  # noise is never Python...
+    warnings = [m.message for m in editor.client.messages if m.type == types.MessageType.Warning]
+    assert warnings == [
+        m for m in warnings if m.startswith("toppass: none of the 2 answers for unique_sorted()")
+    ]
+    assert len(warnings) == 1  # ...and the user is told so, not left with an empty list
+    assert editor.applied == []

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
@@ -66,6 +67,7 @@ class ToppassServer(LanguageServer):
         self._provider_key: tuple[Any, ...] | None = None
         self._log_handler: logging.Handler | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._warmed: tuple[Any, ...] | None = None
 
     # -- settings ------------------------------------------------------------------------
 
@@ -128,8 +130,12 @@ class ToppassServer(LanguageServer):
         return bool(edit and edit.document_changes)
 
     def warm_up(self) -> None:
-        """Start loading the ranker and a local model before the user needs them."""
-        self.in_background(self._warm_up())
+        """Start loading the ranker and a local model before the user needs them (once per
+        provider and ranker settings)."""
+        key = (provider_key(self.settings), self.settings.ranker_path)
+        if key != self._warmed:
+            self._warmed = key
+            self.in_background(self._warm_up())
 
     async def _warm_up(self) -> None:
         try:
@@ -369,13 +375,17 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
     }
     if not top:
         return summary
-    choice = await ls.window_show_message_request_async(
-        types.ShowMessageRequestParams(
-            type=types.MessageType.Info,
-            message=f"toppass: {len(top)} ranked candidates for {ctx.name}()",
-            actions=[types.MessageActionItem(title=c.title) for c in top],
+    try:
+        choice = await ls.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Info,
+                message=f"toppass: {len(top)} ranked candidates for {ctx.name}()",
+                actions=[types.MessageActionItem(title=c.title) for c in top],
+            )
         )
-    )
+    except JsonRpcException as exc:  # a client without showMessageRequest: code actions remain
+        logger.warning("window/showMessageRequest failed: %s", exc)
+        return summary
     chosen = next((c for c in top if choice is not None and c.title == choice.title), None)
     if chosen is None:
         return summary
