@@ -110,7 +110,6 @@ def suggest(
     """Sample, rank and print the top K candidates for the function at FILE:LINE, exactly as
     the server would offer them."""
     logging.basicConfig(level=log_level.upper(), format="%(name)s %(levelname)s %(message)s")
-    _quiet_libraries()
     from toppass_ls.context import find_function
     from toppass_ls.settings import parse_settings
 
@@ -145,6 +144,7 @@ def suggest(
     ctx = find_function(source, line - 1)
     if ctx is None:
         raise _fail(f"no Python function at line {line} of {path}")
+    _quiet_libraries()
     result, seconds = asyncio.run(_run(ctx, settings))
     if as_json:
         typer.echo(
