@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine (see README.md):
-#   make run    install into .venv, then run toppass
+#   make run    install into .venv, then rank candidates for examples/demo.py
 #   make test   install with test tools, then run the whole test suite
 # TORCH=cpu (default) pins the CPU build of torch; TORCH=gpu lets pip choose a CUDA build.
 
@@ -33,8 +33,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The whole editor pipeline once, on the embedded defaults (local model, shipped ranker);
+# editors start the server itself with `toppass-ls --stdio`.
 run: install
-	$(BIN)/toppass-ls --stdio
+	$(BIN)/toppass-ls suggest examples/demo.py:7
 
 test: install-dev
 	$(BIN)/ruff check .

@@ -1,9 +1,15 @@
-"""`toppass-ls`: start the language server (stdio for editors, TCP for debugging)."""
+"""`toppass-ls`: start the language server (stdio for editors, TCP for debugging), or run the
+same pipeline once from a terminal (`toppass-ls suggest FILE:LINE`)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from typing import Annotated
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -33,6 +39,9 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
+    _quiet_libraries()
     from toppass_ls.server import create_server
 
     server = create_server()
@@ -40,6 +49,187 @@ def serve(
         server.start_tcp(host, tcp)
     else:
         server.start_io()
+
+
+def _quiet_libraries() -> None:
+    """No tqdm bars from transformers (model loading) on the terminal or in editor logs."""
+    os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is imported
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"toppass-ls: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _target(target: str) -> tuple[Path, int]:
+    path_text, _, line_text = target.rpartition(":")
+    if not path_text or not line_text.isdigit() or int(line_text) < 1:
+        raise _fail(f"expected FILE:LINE with LINE >= 1, got {target!r}")
+    path = Path(path_text)
+    if not path.is_file():
+        raise _fail(f"no such file: {path}")
+    return path, int(line_text)
+
+
+@app.command()
+def suggest(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE:LINE", help="A Python file and a line (1-based) inside a function."
+        ),
+    ],
+    top_k: Annotated[int | None, typer.Option(help="How many ranked candidates to print.")] = None,
+    samples: Annotated[int | None, typer.Option(help="How many candidates to sample.")] = None,
+    provider: Annotated[str | None, typer.Option(help="local or openai.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model: openai.model, or local.model for --provider local.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="openai.baseUrl.")] = None,
+    api: Annotated[str | None, typer.Option(help="openai.api: chat or completions.")] = None,
+    ranker: Annotated[
+        str | None, typer.Option(help="rankerPath: a trained ranker directory.")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Max new tokens per candidate.")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Sampling time budget, seconds.")
+    ] = None,
+    settings_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings", help="JSON file with server settings (as in initializationOptions)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    log_level: Annotated[str, typer.Option(help="Logging level for stderr.")] = "WARNING",
+) -> None:
+    """Sample, rank and print the top K candidates for the function at FILE:LINE, exactly as
+    the server would offer them."""
+    logging.basicConfig(level=log_level.upper(), format="%(name)s %(levelname)s %(message)s")
+    from toppass_ls.context import find_function
+    from toppass_ls.settings import parse_settings
+
+    path, line = _target(target)
+    raw: dict[str, Any] = {}
+    if settings_file is not None:
+        try:
+            raw = json.loads(settings_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise _fail(f"cannot read settings from {settings_file}: {exc}") from None
+    model_key = "local.model" if (provider or "") == "local" else "openai.model"
+    overrides = {
+        "topK": top_k,
+        "samples": samples,
+        "provider": provider,
+        model_key: model,
+        "openai.baseUrl": base_url,
+        "openai.api": api,
+        "rankerPath": ranker,
+        "temperature": temperature,
+        "maxTokens": max_tokens,
+        "timeBudget": time_budget,
+    }
+    from toppass_ls.settings import merge
+
+    settings, problems = parse_settings(
+        merge(merge({}, raw), {k: v for k, v in overrides.items() if v is not None})
+    )
+    if problems:
+        raise _fail(problems[0])
+    source = path.read_text(encoding="utf-8")
+    ctx = find_function(source, line - 1)
+    if ctx is None:
+        raise _fail(f"no Python function at line {line} of {path}")
+    _quiet_libraries()
+    result, seconds = asyncio.run(_run(ctx, settings))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "function": ctx.qualname,
+                    "seconds": round(seconds, 2),
+                    "sampled": result.sampled,
+                    "dropped": list(result.dropped),
+                    "candidates": [c.to_json() for c in result.top(settings.top_k)],
+                },
+                indent=2,
+            )
+        )
+        return
+    _print(ctx, result, settings.top_k, seconds)
+
+
+async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
+    from rich.console import Console
+
+    from ranker.config import RankerConfigError
+    from ranker.sampling import SamplingError
+    from toppass_ls.pipeline import RankerLoader, generate, make_provider
+
+    console = Console(stderr=True)
+    provider = make_provider(settings)
+    rankers = RankerLoader()
+    started = time.perf_counter()
+    try:
+        with console.status(f"toppass: {ctx.name}(): starting") as status:
+
+            def report(message: str, percentage: int | None) -> None:
+                status.update(f"toppass: {ctx.name}(): {message}")
+
+            result = await generate(
+                ctx, provider, lambda: rankers.get(settings.ranker_path), settings.samples, report
+            )
+    except SamplingError as exc:
+        raise _fail(str(exc)) from None
+    except RankerConfigError as exc:
+        raise _fail(f"cannot load the ranker: {exc}") from None
+    finally:
+        await provider.aclose()
+    if not result.candidates:
+        raise _fail(result.empty_message())
+    return result, time.perf_counter() - started
+
+
+def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    from toppass_ls.edits import indent_body
+
+    out = Console()
+    err = Console(stderr=True)
+    shown = result.top(top_k)
+    err.print(
+        f"{ctx.qualname}(): {result.sampled} sampled, {len(result.candidates)} distinct, "
+        f"{len(result.dropped)} dropped, {seconds:.1f} s"
+    )
+    for candidate in shown:
+        duplicates = f"  x{candidate.count}" if candidate.count > 1 else ""
+        out.rule(f"#{candidate.rank}  score {candidate.score:.2f}{duplicates}", align="left")
+        code = ctx.header + indent_body(candidate.body, "    ")
+        out.print(
+            Syntax(code.rstrip("\n"), "python", theme="ansi_dark", background_color="default")
+        )
+
+
+@app.command("settings-schema")
+def settings_schema_command(
+    markdown: Annotated[
+        bool, typer.Option(help="Print the README's Markdown table instead.")
+    ] = False,
+) -> None:
+    """Print every setting (key, type, default, description) as JSON: the source for the VS
+    Code package.json and the README."""
+    from toppass_ls.settings import settings_markdown, settings_schema
+
+    if markdown:
+        typer.echo(settings_markdown(), nl=False)
+    else:
+        typer.echo(json.dumps(settings_schema(), indent=2))
 
 
 def main() -> None:

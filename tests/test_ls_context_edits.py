@@ -1,0 +1,215 @@
+"""Finding the function under the cursor and rewriting its body: plain functions, no server."""
+
+from __future__ import annotations
+
+import pytest
+from lsprotocol import types
+
+from toppass_ls.context import find_function, split_lines
+from toppass_ls.edits import (
+    action_title,
+    body_edit,
+    candidate_body,
+    generate_title,
+    preview,
+    utf16_units,
+    workspace_edit,
+)
+
+MODULE = '''import os
+from typing import List
+
+
+class Stats:
+    @staticmethod
+    def spread(xs: List[int]) -> int:
+        """Largest minus smallest.
+
+        Empty lists give 0."""
+        # not written yet
+        return 0
+
+    def outer(self):
+        def inner(y):
+            return y
+        return inner
+
+
+def one_liner(x): return x + 1
+
+
+def stub(x):
+    ...
+'''
+
+
+def apply(source: str, edit: types.TextEdit) -> str:
+    """Apply a TextEdit with UTF-16 positions (an independent, line-list implementation)."""
+    lines = source.split("\n")
+
+    def offset(pos: types.Position) -> int:
+        line = lines[pos.line]
+        units, column = 0, 0
+        while units < pos.character:
+            units += utf16_units(line[column])
+            column += 1
+        return sum(len(x) + 1 for x in lines[: pos.line]) + column
+
+    start, end = offset(edit.range.start), offset(edit.range.end)
+    return source[:start] + edit.new_text + source[end:]
+
+
+@pytest.mark.parametrize(
+    ("line", "qualname"),
+    [
+        (5, "Stats.spread"),
+        (6, "Stats.spread"),
+        (11, "Stats.spread"),
+        (13, "Stats.outer"),
+        (15, "Stats.outer.<locals>.inner"),
+        (19, "one_liner"),
+        (23, "stub"),
+    ],
+)
+def test_innermost_function_at_a_line(line, qualname):
+    ctx = find_function(MODULE, line)
+    assert ctx is not None and ctx.qualname == qualname
+
+
+@pytest.mark.parametrize("line", [0, 3, 4, 12, 18, 21, 99, -1])
+def test_no_function_outside_functions(line):
+    assert find_function(MODULE, line) is None
+
+
+def test_method_context_prompt_and_body_position():
+    ctx = find_function(MODULE, 11)
+    assert ctx is not None
+    assert (ctx.start_line, ctx.def_line, ctx.end_line) == (5, 6, 11)
+    assert ctx.replace_start == (10, 0)  # the comment above the first statement is replaced too
+    assert ctx.body_indent == " " * 8 and ctx.has_docstring and not ctx.inline_body
+    assert ctx.header == (
+        "@staticmethod\n"
+        "def spread(xs: List[int]) -> int:\n"
+        '    """Largest minus smallest.\n'
+        "\n"
+        '    Empty lists give 0."""\n'
+    )
+    assert ctx.prompt == "import os\nfrom typing import List\n\n" + ctx.header
+    assert ctx.text.startswith("    @staticmethod\n") and ctx.text.endswith("        return 0\n")
+    assert "class Stats:" in ctx.context and "def one_liner" in ctx.context
+
+
+def test_edit_replaces_the_body_after_the_docstring():
+    ctx = find_function(MODULE, 7)
+    assert ctx is not None
+    program = ctx.prompt + "    if not xs:\n        return 0\n    return max(xs) - min(xs)\n"
+    body = candidate_body(program, "spread", keep_user_docstring=True)
+    assert body == "if not xs:\n    return 0\nreturn max(xs) - min(xs)\n"
+    result = apply(MODULE, body_edit(ctx, body, split_lines(MODULE)))
+    assert result == MODULE.replace(
+        "        # not written yet\n        return 0\n",
+        "        if not xs:\n            return 0\n        return max(xs) - min(xs)\n",
+    )
+
+
+def test_candidate_docstring_is_dropped_when_the_user_has_one_and_kept_otherwise():
+    program = 'def f(x):\n    """Theirs."""\n    # why\n    return x\n'
+    assert candidate_body(program, "f", keep_user_docstring=True) == "# why\nreturn x\n"
+    assert (
+        candidate_body(program, "f", keep_user_docstring=False)
+        == '"""Theirs."""\n# why\nreturn x\n'
+    )
+    assert candidate_body('def f(x):\n    """Only a docstring."""\n', "f", True) is None
+    assert candidate_body("def g(x):\n    return x\n", "f", True) is None
+    assert candidate_body("def f(:\n", "f", True) is None
+
+
+def test_candidate_body_found_inside_a_class_and_on_one_line():
+    whole_class = "class Stats:\n    def spread(self, xs):\n        return max(xs) - min(xs)\n"
+    assert candidate_body(whole_class, "spread", True) == "return max(xs) - min(xs)\n"
+    assert candidate_body("def f(x): return x * 2\n", "f", False) == "return x * 2\n"
+
+
+def test_one_line_function_becomes_a_block():
+    ctx = find_function(MODULE, 19)
+    assert ctx is not None and ctx.inline_body
+    assert ctx.header == "def one_liner(x):\n"
+    result = apply(MODULE, body_edit(ctx, "y = x + 1\nreturn y\n", split_lines(MODULE)))
+    assert "def one_liner(x):\n    y = x + 1\n    return y\n\n\ndef stub" in result
+
+
+def test_stub_body_is_replaced_and_a_docstring_only_function_gets_a_body():
+    ctx = find_function(MODULE, 22)
+    assert ctx is not None
+    result = apply(MODULE, body_edit(ctx, "return x\n", split_lines(MODULE)))
+    assert result.endswith("def stub(x):\n    return x\n")
+    source = 'def f():\n    """Doc."""'  # no newline at the end of the file
+    ctx = find_function(source, 0)
+    assert ctx is not None and ctx.replace_start == (2, 0)
+    assert apply(source, body_edit(ctx, "return 1\n", split_lines(source))) == (
+        'def f():\n    """Doc."""\n    return 1'
+    )
+
+
+def test_unparsable_module_falls_back_to_the_indented_block():
+    broken = (
+        MODULE
+        + "\n\ndef later(:\n    pass\n\n\ndef todo(a, b):\n    '''Add.'''\n\n\nclass C:\n    def m(self):\n"
+    )
+    lines = split_lines(broken)
+    todo = lines.index("def todo(a, b):")
+    ctx = find_function(broken, todo + 1)
+    assert ctx is not None and ctx.name == "todo" and ctx.has_docstring
+    assert ctx.header == "def todo(a, b):\n    '''Add.'''\n"
+    result = apply(broken, body_edit(ctx, "return a + b\n", lines))
+    assert "def todo(a, b):\n    '''Add.'''\n    return a + b\n" in result
+    method = find_function(broken, len(lines) - 1)  # `def m(self):` with no body yet
+    assert method is not None and method.name == "m" and method.body_indent == " " * 8
+    assert apply(broken, body_edit(method, "return 1\n", lines)).endswith(
+        "    def m(self):\n        return 1\n"
+    )
+    assert find_function(broken, lines.index("def later(:")) is None
+    spread = find_function(broken, 11)
+    assert spread is not None and spread.name == "spread" and spread.replace_start == (10, 0)
+
+
+def test_positions_are_in_utf16_units_and_lines_split_like_lsp():
+    source = 'def f(s):\n    """Ünïcode 😀."""  # x\n    return s\n'
+    ctx = find_function(source, 2)
+    assert ctx is not None
+    edit = body_edit(ctx, "return s * 2\n", split_lines(source))
+    assert edit.range.end == types.Position(2, 12)
+    assert apply(source, edit) == source.replace("return s\n", "return s * 2\n")
+    one_line = 'def g(): return "😀"\n'
+    ctx = find_function(one_line, 0)
+    assert ctx is not None
+    assert body_edit(ctx, "pass\n", split_lines(one_line)).range == types.Range(
+        types.Position(0, 8),
+        types.Position(0, 20),  # 17 characters, one emoji (2 units), a quote
+    )
+    # a form feed is not a line break for LSP or Python
+    assert split_lines("a\x0cb\nc\r\nd\re\n") == ["a\x0cb", "c", "d", "e"]
+
+
+def test_workspace_edit_is_versioned_when_the_client_supports_it():
+    edit = types.TextEdit(types.Range(types.Position(0, 0), types.Position(0, 1)), "x")
+    versioned = workspace_edit("file:///a.py", 7, edit, document_changes=True)
+    assert versioned.document_changes is not None
+    change = versioned.document_changes[0]
+    assert isinstance(change, types.TextDocumentEdit) and change.text_document.version == 7
+    assert workspace_edit("file:///a.py", 7, edit, document_changes=False).changes == {
+        "file:///a.py": [edit]
+    }
+
+
+def test_titles_and_previews():
+    assert generate_title("spread") == "toppass: generate ranked candidates for `spread()`"
+    assert action_title(1, 0.934, 1, "return sorted(set(xs))\n") == (
+        "toppass #1 (0.93): return sorted(set(xs))"
+    )
+    assert action_title(2, 0.5, 3, "# why\nresult = []\nreturn result\n") == (
+        "toppass #2 (0.50, x3): result = [] …"
+    )
+    long = "return " + "x + " * 30 + "x\n"
+    assert len(preview(long)) <= 62 and preview(long).endswith(" …")
+    assert preview("# only a comment\n") == ""

@@ -1,0 +1,210 @@
+"""From raw answers to ranked bodies (the server's and `toppass-ls suggest`'s pipeline)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from fake_openai import FakeOpenAI
+
+from ranker import Ranker, RankerConfig
+from ranker.defaults import UNTRAINED_WARNING, default_ranker_path, load_ranker
+from ranker.sampling import SamplingPrompt
+from toppass_ls.context import find_function
+from toppass_ls.pipeline import RankerLoader, generate, rank_candidates, sampling_prompt, sigmoid
+
+SOURCE = '''import math
+
+
+def unique_sorted(xs: list[int]) -> list[int]:
+    """Return the distinct elements of xs in increasing order."""
+    raise NotImplementedError
+'''
+HEADER = 'def unique_sorted(xs: list[int]) -> list[int]:\n    """Return the distinct elements of xs in increasing order."""\n'
+
+
+@pytest.fixture(scope="module")
+def tiny_ranker(tiny_encoder_dir: Path) -> Ranker:
+    torch.manual_seed(0)
+    return Ranker(RankerConfig(backbone=str(tiny_encoder_dir), head_hidden=(8,), max_length=128))
+
+
+def test_rank_candidates_prepares_merges_and_ranks(tiny_ranker):
+    ctx = find_function(SOURCE, 5)
+    assert ctx is not None
+    raws = [
+        "```python\n" + HEADER + "    return sorted(set(xs))\n```\nThis works.",
+        "    return sorted(set(xs))  # same program, other formatting\n",
+        # another docstring: the same body once the user's docstring is kept
+        '```python\ndef unique_sorted(xs):\n    """Mine."""\n    return sorted(set(xs))\n```',
+        "    return sorted(xs)\n",
+        "```python\ndef unique_sorted(xs):\n    return [x for x in\n```",  # does not parse
+        "I cannot help with that.",
+        # the whole class: the method's body is found inside it
+        "```python\nclass Util:\n    def unique_sorted(self, xs):\n        return sorted(set(xs))\n```",
+    ]
+    result = rank_candidates(tiny_ranker, ctx, raws)
+    assert result.function == "unique_sorted" and result.sampled == 7
+    assert sorted((c.body, c.count) for c in result.candidates) == [
+        ("return sorted(set(xs))\n", 4),
+        ("return sorted(xs)\n", 1),
+    ]
+    assert len(result.dropped) == 2
+    assert any(reason.startswith("syntax error") for reason in result.dropped)
+    assert [c.rank for c in result.candidates] == [1, 2]
+    scores = [c.raw_score for c in result.candidates]
+    assert scores == sorted(scores, reverse=True)
+    assert all(c.score == pytest.approx(sigmoid(c.raw_score)) for c in result.candidates)
+    # the ranker saw whole programs built from the same prompt as in training
+    programs = [c.program for c in result.candidates]
+    assert all(p.startswith("import math\n\n" + "def unique_sorted") for p in programs)
+    expected = tiny_ranker.rank(ctx.prompt, programs)
+    assert [s for _, s in expected] == pytest.approx(scores)
+
+
+def test_nothing_usable_says_why(tiny_ranker):
+    ctx = find_function(SOURCE, 5)
+    assert ctx is not None
+    result = rank_candidates(tiny_ranker, ctx, ["no code here", "```python\ndef (\n```"])
+    assert result.candidates == ()
+    assert result.empty_message().startswith(
+        "none of the 2 answers for unique_sorted() was usable Python (e.g. "
+    )
+    assert rank_candidates(tiny_ranker, ctx, []).empty_message() == (
+        "the model returned no answers for unique_sorted()"
+    )
+
+
+def test_sampling_prompt_and_sigmoid():
+    ctx = find_function(SOURCE, 3)
+    assert ctx is not None
+    assert sampling_prompt(ctx) == SamplingPrompt(
+        "import math\n\n" + HEADER, "unique_sorted", "import math"
+    )
+    assert sigmoid(0.0) == 0.5 and sigmoid(-1000.0) == 0.0 and sigmoid(1000.0) == 1.0
+
+
+class CountingProvider:
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+        self.calls = 0
+
+    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
+        self.calls += 1
+        for i in range(n + 1):
+            on_progress(i, n)
+        return self.answers[:n]
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_generate_reports_progress_and_ranks_off_the_loop(tiny_ranker):
+    ctx = find_function(SOURCE, 3)
+    assert ctx is not None
+    reports: list[tuple[str, int | None]] = []
+
+    async def get_ranker() -> Ranker:
+        return tiny_ranker
+
+    result = await generate(
+        ctx,
+        CountingProvider(["    return sorted(set(xs))\n", "    return list(xs)\n"]),
+        get_ranker,
+        2,
+        lambda message, percent: reports.append((message, percent)),
+    )
+    assert len(result.candidates) == 2
+    assert reports == [
+        ("sampling 0/2", 0),
+        ("sampling 1/2", 45),
+        ("sampling 2/2", 90),
+        ("ranking", 90),
+    ]
+
+
+async def test_ranker_loader_loads_once_and_falls_back_to_untrained(
+    tmp_path, tiny_encoder_dir, monkeypatch
+):
+    torch.manual_seed(0)
+    saved = Ranker(RankerConfig(backbone=str(tiny_encoder_dir), head_hidden=(8,))).save_pretrained(
+        tmp_path / "r"
+    )
+    loader = RankerLoader()
+    first, second = await asyncio.gather(loader.get(str(saved)), loader.get(str(saved)))
+    assert first is second and loader.warning is None
+    assert await loader.get(str(saved)) is first
+    # no shipped default yet: the untrained default config, with a warning
+    monkeypatch.setattr("ranker.defaults.DEFAULT_RANKER_DIR", tmp_path / "absent")
+    assert default_ranker_path() is None
+    monkeypatch.setattr(
+        "ranker.defaults.RankerConfig", lambda: RankerConfig(backbone=str(tiny_encoder_dir))
+    )
+    ranker, warning = load_ranker(None)
+    assert warning == UNTRAINED_WARNING and isinstance(ranker, Ranker)
+    monkeypatch.setattr("ranker.defaults.DEFAULT_RANKER_DIR", saved)
+    assert default_ranker_path() == saved
+    assert load_ranker(None)[1] is None
+
+
+@pytest.mark.e2e
+def test_suggest_prints_ranked_candidates(tmp_path, tiny_encoder_dir):
+    fake = FakeOpenAI().start()
+    try:
+        torch.manual_seed(0)
+        ranker_dir = Ranker(
+            RankerConfig(backbone=str(tiny_encoder_dir), head_hidden=(8,))
+        ).save_pretrained(tmp_path / "r")
+        source = tmp_path / "demo.py"
+        source.write_text(SOURCE, encoding="utf-8")
+        command = [
+            sys.executable,
+            "-m",
+            "toppass_ls",
+            "suggest",
+            f"{source}:6",
+            "--provider",
+            "openai",
+            "--base-url",
+            fake.url("honours-n"),
+            "--model",
+            "fake-coder",
+            "--ranker",
+            str(ranker_dir),
+            "--samples",
+            "8",
+            "--top-k",
+            "2",
+        ]
+        env = {**os.environ, "OPENAI_API_KEY": "k"}
+        shown = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        assert shown.stdout.count("#") >= 2 and "score" in shown.stdout
+        assert "def unique_sorted(xs: list[int]) -> list[int]:" in shown.stdout
+        assert "8 sampled, 4 distinct, 0 dropped" in shown.stderr
+        as_json = subprocess.run(
+            [*command, "--json"], capture_output=True, text=True, env=env, check=True
+        )
+        result = json.loads(as_json.stdout)
+        assert result["function"] == "unique_sorted" and result["sampled"] == 8
+        assert [c["rank"] for c in result["candidates"]] == [1, 2]
+        failed = subprocess.run(
+            [*command[:4], f"{source}:1"], capture_output=True, text=True, env=env
+        )
+        assert failed.returncode == 1
+        assert failed.stderr.strip() == f"toppass-ls: no Python function at line 1 of {source}"
+        refused = subprocess.run(
+            [*command, "--base-url", "http://127.0.0.1:9/v1"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert refused.returncode == 1 and "connection refused" in refused.stderr
+    finally:
+        fake.stop()

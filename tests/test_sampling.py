@@ -1,0 +1,213 @@
+"""Sampling providers: the real `openai` client against a real HTTP server speaking the OpenAI
+API, and the local transformers provider on a tiny random model."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_openai import FakeOpenAI
+
+from ranker.local_generator import LocalProvider, resolve_local_model
+from ranker.sampling import (
+    COMPLETION_STOPS,
+    OpenAIProvider,
+    SamplingError,
+    SamplingOptions,
+    SamplingPrompt,
+    chat_messages,
+    completion_text,
+    cut_at_stops,
+)
+
+PROMPT = SamplingPrompt(
+    code='import math\n\ndef area(r: float) -> float:\n    """Area of a circle."""\n',
+    entry_point="area",
+    context="RADIUS = 2\n",
+)
+
+
+@pytest.fixture
+def fake() -> Any:
+    server = FakeOpenAI(slow_seconds=60).start()
+    yield server
+    server.stop()
+
+
+def provider(fake: FakeOpenAI, mode: str, **kwargs: Any) -> OpenAIProvider:
+    options = kwargs.pop("options", SamplingOptions(seed=100, time_budget=20))
+    return OpenAIProvider(
+        model="fake-coder", base_url=fake.url(mode), api_key="k", options=options, **kwargs
+    )
+
+
+def test_prompt_templates():
+    system, user = chat_messages(PROMPT)
+    assert system["role"] == "system" and "```python" in system["content"]
+    assert user["content"] == (
+        "Code around the function, for reference:\n```python\nRADIUS = 2\n```\n\n"
+        "Complete this Python function:\n```python\n" + PROMPT.code.rstrip() + "\n```"
+    )
+    assert completion_text(PROMPT) == "RADIUS = 2\n\n\n" + PROMPT.code
+    stdio = SamplingPrompt("Read two numbers and print their sum.")
+    assert "standard input" in chat_messages(stdio)[0]["content"]
+    assert chat_messages(stdio)[1]["content"] == "Read two numbers and print their sum.\n"
+    assert cut_at_stops("    return 1\ndef g():\n", COMPLETION_STOPS) == "    return 1"
+    assert cut_at_stops("    return 1\n", COMPLETION_STOPS) == "    return 1\n"
+
+
+async def test_endpoint_honouring_n_gets_one_request(fake):
+    progress: list[tuple[int, int]] = []
+    texts = await provider(fake, "honours-n").sample(
+        PROMPT, 6, on_progress=lambda d, t: progress.append((d, t))
+    )
+    assert len(texts) == 6 and all("def area(r: float) -> float:" in t for t in texts)
+    assert [(r.n, r.seed) for r in fake.requests] == [(6, 100)]
+    body = fake.requests[0].body
+    assert body["model"] == "fake-coder" and body["temperature"] == 0.8
+    assert body["max_tokens"] == 384 and body["messages"] == chat_messages(PROMPT)
+    assert progress == [(0, 6), (6, 6)]
+
+
+async def test_endpoint_ignoring_n_is_detected_and_remembered(fake):
+    sampler = provider(fake, "ignores-n")
+    progress: list[int] = []
+    texts = await sampler.sample(PROMPT, 5, on_progress=lambda d, t: progress.append(d))
+    assert len(texts) == 5
+    assert [r.n for r in fake.requests] == [5, 1, 1, 1, 1]
+    assert sorted(r.seed for r in fake.requests) == [100, 101, 102, 103, 104]
+    assert progress == [0, 1, 2, 3, 4, 5]
+    fake.reset()
+    assert len(await sampler.sample(PROMPT, 3)) == 3
+    assert [r.n for r in fake.requests] == [1, 1, 1]
+
+
+async def test_honours_n_settings_are_obeyed(fake):
+    assert len(await provider(fake, "ignores-n", honours_n="yes").sample(PROMPT, 4)) == 1
+    assert [r.n for r in fake.requests] == [4]
+    fake.reset()
+    assert len(await provider(fake, "honours-n", honours_n="no").sample(PROMPT, 3)) == 3
+    assert [r.n for r in fake.requests] == [1, 1, 1]
+
+
+async def test_endpoint_rejecting_n_falls_back_to_single_requests(fake):
+    texts = await provider(fake, "rejects-n").sample(PROMPT, 3)
+    assert len(texts) == 3 and [r.n for r in fake.requests] == [3, 1, 1, 1]
+
+
+async def test_completions_api_returns_bodies_with_stops(fake):
+    texts = await provider(fake, "honours-n", api="completions").sample(PROMPT, 2)
+    assert texts == [fake.bodies[0], fake.bodies[1]]  # seed 100: choices 100 % 4, 101 % 4
+    request = fake.requests[0]
+    assert request.endpoint == "completions"
+    assert request.body["prompt"] == completion_text(PROMPT)
+    assert request.body["stop"] == list(COMPLETION_STOPS)
+    assert all(t.startswith("    ") for t in texts)
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("401", "rejected the API key (401): Incorrect API key provided"),
+        ("404", "model 'fake-coder' not found at"),
+        ("500", "failed with HTTP 500: the fake server failed"),
+        ("malformed", "the body is not valid JSON"),
+    ],
+)
+@pytest.mark.parametrize("honours_n", ["auto", "no"])
+async def test_errors_are_one_line_with_the_cause(fake, mode, message, honours_n):
+    with pytest.raises(SamplingError) as info:
+        await provider(fake, mode, honours_n=honours_n).sample(PROMPT, 3)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert len(fake.requests) == 1 if honours_n == "auto" else 1 <= len(fake.requests) <= 3
+
+
+async def test_unreachable_endpoint_and_missing_key(monkeypatch):
+    refused = OpenAIProvider(model="m", base_url="http://127.0.0.1:9/v1", api_key="k")
+    with pytest.raises(
+        SamplingError, match=r"cannot reach http://127.0.0.1:9/v1 \(connection refused\)"
+    ):
+        await refused.sample(PROMPT, 2)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(SamplingError, match="no OpenAI API key"):
+        await OpenAIProvider(model="m").sample(PROMPT, 1)
+    # a local server needs no key
+    assert OpenAIProvider(model="m", base_url="http://127.0.0.1:9/v1")._get_client() is not None
+
+
+async def test_time_budget_and_cancellation_close_the_requests(fake):
+    slow = provider(fake, "slow", honours_n="no", options=SamplingOptions(time_budget=0.5))
+    with pytest.raises(SamplingError, match=r"within the time budget of 0\.5 s"):
+        await slow.sample(PROMPT, 3)
+    assert await asyncio.to_thread(fake.wait_for, lambda f: f.disconnects == 3)
+    fake.reset()
+    task = asyncio.ensure_future(provider(fake, "slow", honours_n="no").sample(PROMPT, 4))
+    assert await asyncio.to_thread(fake.wait_for, lambda f: len(f.requests) == 4)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(fake.wait_for, lambda f: f.disconnects == 4)
+
+
+# -- local provider ----------------------------------------------------------------------
+
+
+def test_resolve_local_model(tmp_path, tiny_decoder_dir):
+    folder, gguf = resolve_local_model(None)
+    assert gguf is not None and gguf.endswith(".gguf") and (folder / gguf).is_file()
+    assert resolve_local_model(str(tiny_decoder_dir)) == (Path(tiny_decoder_dir), None)
+    (tmp_path / "m.gguf").write_bytes(b"")
+    assert resolve_local_model(str(tmp_path / "m.gguf")) == (tmp_path, "m.gguf")
+    assert resolve_local_model(str(tmp_path)) == (tmp_path, "m.gguf")
+    with pytest.raises(SamplingError, match="local model not found"):
+        resolve_local_model(str(tmp_path / "missing"))
+    (tmp_path / "two.gguf").write_bytes(b"")
+    with pytest.raises(SamplingError, match=r"several \.gguf files"):
+        resolve_local_model(str(tmp_path))
+
+
+async def test_local_provider_samples_in_batches_with_progress(tiny_decoder_dir):
+    local = LocalProvider(
+        str(tiny_decoder_dir),
+        options=SamplingOptions(max_tokens=6, seed=1, time_budget=120),
+        batch_size=2,
+    )
+    progress: list[tuple[int, int]] = []
+    texts = await local.sample(PROMPT, 3, on_progress=lambda d, t: progress.append((d, t)))
+    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+    assert progress[0] == (0, 3) and progress[-1] == (3, 3)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress)
+    again = await local.sample(PROMPT, 3)
+    assert again == texts  # same seed, same answers
+
+
+async def test_local_provider_time_budget_and_cancellation(tiny_decoder_dir):
+    local = LocalProvider(
+        str(tiny_decoder_dir), options=SamplingOptions(max_tokens=100_000, time_budget=1e-6)
+    )
+    await local.warm_up()
+    with pytest.raises(SamplingError, match="finished no answer within the time budget"):
+        await local.sample(PROMPT, 2)
+    local.options = SamplingOptions(max_tokens=100_000, time_budget=300)
+    started = asyncio.Event()
+    task = asyncio.ensure_future(local.sample(PROMPT, 2, on_progress=lambda d, t: started.set()))
+    await started.wait()
+    await asyncio.sleep(0.2)  # let generation run a few steps
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # the worker stopped: the next call gets the model without waiting out the budget
+    local.options = SamplingOptions(max_tokens=2, time_budget=300)
+    assert len(await local.sample(PROMPT, 1)) == 1
+
+
+@pytest.mark.slow
+async def test_default_local_model_writes_python():
+    local = LocalProvider(options=SamplingOptions(max_tokens=96, seed=0, time_budget=600))
+    texts = await local.sample(
+        SamplingPrompt('def add(a: int, b: int) -> int:\n    """Return a + b."""\n', "add"), 2
+    )
+    assert len(texts) == 2 and any("def add" in t or "return" in t for t in texts)

@@ -1,0 +1,560 @@
+"""The real server over stdio (pytest-lsp), sampling from a real HTTP server that speaks the
+OpenAI API (tests/fake_openai.py), ranking with a tiny random ranker."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import pytest_lsp
+from fake_openai import FakeOpenAI
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.workspace import TextDocument
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from toppass_ls import settings as settings_module
+from toppass_ls.settings import settings_schema
+
+# One server process for the module (starting one costs seconds); every test gets a fresh
+# document URI, full default settings and empty records, so tests do not see each other.
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+SOURCE = '''import math
+
+
+def unique_sorted(xs: list[int]) -> list[int]:
+    """Return the distinct elements of xs in increasing order."""
+    raise NotImplementedError
+
+
+class Stats:
+    def spread(self, xs):
+        """Largest minus smallest."""
+        return 0
+'''
+FUNCTION_LINE = 3  # `def unique_sorted`
+BODY_LINE = 5
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "toppass_ls", "--stdio"])
+DEFAULTS = {key: entry["default"] for key, entry in settings_schema().items()}
+_documents = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def tiny_ranker_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from ranker import Ranker, RankerConfig
+
+    torch.manual_seed(0)
+    config = RankerConfig(backbone=str(tiny_encoder_dir), head_hidden=(8,), max_length=128)
+    return Ranker(config).save_pretrained(tmp_path_factory.mktemp("tiny-ranker"))
+
+
+@pytest.fixture(scope="module")
+def fake() -> Any:
+    server = FakeOpenAI(slow_seconds=60).start()
+    yield server
+    server.stop()
+
+
+class Editor:
+    """What a test editor remembers: documents, applied edits, message requests."""
+
+    def __init__(self, client: LanguageClient) -> None:
+        self.client = client
+        self.documents: dict[str, TextDocument] = {}
+        self.initialized: types.InitializeResult | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.uri = f"file:///work/demo_{next(_documents)}.py"
+        self.applied: list[types.ApplyWorkspaceEditParams] = []
+        self.message_requests: list[types.ShowMessageRequestParams] = []
+        self.choose: int | None = 0  # which offered action to pick; None dismisses
+        self.client.messages.clear()
+        self.client.log_messages.clear()
+        self.client.progress_reports.clear()
+
+    def open(self, uri: str, text: str) -> None:
+        self.documents[uri] = TextDocument(uri, text, version=1)
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=text
+                )
+            )
+        )
+
+    def text(self, uri: str | None = None) -> str:
+        return self.documents[uri or self.uri].source
+
+    def apply(self, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        self.applied.append(params)
+        for change in params.edit.document_changes or []:
+            assert isinstance(change, types.TextDocumentEdit)
+            document = self.documents[change.text_document.uri]
+            if change.text_document.version != document.version:
+                return types.ApplyWorkspaceEditResult(applied=False, failure_reason="stale")
+            for edit in change.edits:
+                assert isinstance(edit, types.TextEdit)
+                document.apply_change(
+                    types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text)
+                )
+            document.version = (document.version or 0) + 1
+            self.client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(
+                        uri=document.uri, version=document.version
+                    ),
+                    content_changes=[types.TextDocumentContentChangeWholeDocument(document.source)],
+                )
+            )
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    def message_request(self, params: types.ShowMessageRequestParams) -> Any:
+        self.message_requests.append(params)
+        if self.choose is None or not params.actions:
+            return None
+        return params.actions[self.choose]
+
+
+def capabilities() -> types.ClientCapabilities:
+    return types.ClientCapabilities(
+        window=types.WindowClientCapabilities(work_done_progress=True),
+        workspace=types.WorkspaceClientCapabilities(
+            workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True),
+            configuration=True,
+        ),
+    )
+
+
+def base_settings(fake: FakeOpenAI, ranker_dir: Path, mode: str = "honours-n") -> dict[str, Any]:
+    return {
+        "provider": "openai",
+        "openai": {"baseUrl": fake.url(mode), "apiKey": "test-key", "model": "fake-coder"},
+        "samples": 8,
+        "topK": 3,
+        "timeBudget": 30,
+        "rankerPath": str(ranker_dir),
+    }
+
+
+async def start(lsp_client: LanguageClient, options: dict[str, Any]) -> Editor:
+    state = Editor(lsp_client)
+    # lsprotocol decodes any code action that has a `command` field as a Command (stringifying
+    # the nested command object); tell them apart the way the spec does: Command.command is a
+    # string, CodeAction.command is an object.
+    converter = lsp_client.protocol._converter
+
+    def command_or_code_action(obj: Any, _: Any) -> Any:
+        is_command = isinstance(obj.get("command"), str)
+        return converter.structure(obj, types.Command if is_command else types.CodeAction)
+
+    converter.register_structure_hook(types.Command | types.CodeAction, command_or_code_action)
+
+    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        return state.apply(params)
+
+    @lsp_client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def show_message_request(params: types.ShowMessageRequestParams) -> Any:
+        return state.message_request(params)
+
+    state.initialized = await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=capabilities(), initialization_options=options)
+    )
+    return state
+
+
+@pytest_lsp.fixture(config=SERVER, scope="module")
+async def shared_server(lsp_client: LanguageClient, fake: FakeOpenAI, tiny_ranker_dir: Path) -> Any:
+    lsp_client.editor_state = await start(lsp_client, base_settings(fake, tiny_ranker_dir))  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def editor(shared_server: LanguageClient, fake: FakeOpenAI, tiny_ranker_dir: Path) -> Editor:
+    state: Editor = shared_server.editor_state  # type: ignore[attr-defined]
+    fake.reset()
+    state.reset()
+    configure(state, base_settings(fake, tiny_ranker_dir))
+    state.open(state.uri, SOURCE)
+    return state
+
+
+@pytest_lsp.fixture(config=SERVER, loop_scope="module")
+async def fresh_server(lsp_client: LanguageClient, request: pytest.FixtureRequest) -> Any:
+    """A server of its own, initialized with `request.param` as initializationOptions."""
+    lsp_client.editor_state = await start(lsp_client, request.param)  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def code_actions(
+    editor: Editor, line: int, trigger: types.CodeActionTriggerKind, only: list[str] | None = None
+) -> list[types.CodeAction]:
+    result = await editor.client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=editor.uri),
+            range=types.Range(types.Position(line, 4), types.Position(line, 4)),
+            context=types.CodeActionContext(diagnostics=[], only=only, trigger_kind=trigger),
+        )
+    )
+    actions = list(result or [])
+    assert all(isinstance(a, types.CodeAction) for a in actions), actions
+    return actions  # type: ignore[return-value]
+
+
+async def run_generate(editor: Editor, line: int = FUNCTION_LINE, uri: str | None = None) -> Any:
+    return await editor.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="toppass.generate", arguments=[{"uri": uri or editor.uri, "line": line}]
+        )
+    )
+
+
+def progress_messages(client: LanguageClient) -> list[str]:
+    return [
+        getattr(value, "message", "") or ""
+        for values in client.progress_reports.values()
+        for value in values
+    ]
+
+
+def configure(editor: Editor, settings: dict[str, Any]) -> None:
+    """Send every setting (defaults where `settings` has none): updates are merged."""
+    full = {**DEFAULTS, **settings_module.normalise(settings)}
+    editor.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"toppass": full})
+    )
+
+
+async def test_generate_offers_ranked_candidates_and_applies_the_choice(editor, fake):
+    invoked = await code_actions(editor, BODY_LINE, types.CodeActionTriggerKind.Invoked)
+    assert [a.title for a in invoked] == [
+        "toppass: generate ranked candidates for `unique_sorted()`"
+    ]
+    assert invoked[0].kind == "refactor.rewrite.toppass"
+    assert invoked[0].command is not None
+    assert invoked[0].command.command == "toppass.generate"
+    assert list(invoked[0].command.arguments or []) == [{"uri": editor.uri, "line": FUNCTION_LINE}]
+
+    editor.choose = None  # first: look at the offer, pick nothing
+    summary = await run_generate(editor)
+    assert [r.n for r in fake.requests] == [8]  # one request, n honoured
+    assert fake.requests[0].endpoint == "chat/completions"
+    prompt = fake.requests[0].body["messages"][-1]["content"]
+    assert "def unique_sorted(xs: list[int]) -> list[int]:" in prompt and "import math" in prompt
+    assert editor.applied == [] and summary["applied"] is None
+    assert summary["sampled"] == 8
+    # four distinct bodies, each sampled twice: merged with a count
+    assert sorted(c["count"] for c in summary["candidates"]) == [2, 2, 2]
+    offer = editor.message_requests[-1]
+    assert offer.message == "toppass: 3 ranked candidates for unique_sorted()"
+    titles = [a.title for a in offer.actions or []]
+    assert titles == [c["title"] for c in summary["candidates"]]
+    assert titles[0].startswith("toppass #1 (") and ", x2): " in titles[0]
+    messages = progress_messages(editor.client)
+    assert messages[0] == "starting" and "sampling 0/8" in messages and "sampling 8/8" in messages
+    assert messages.index("ranking") > messages.index("sampling 8/8") and messages[-1] == "done"
+
+    # cached: the code-action list itself shows the ranked candidates, even on automatic triggers
+    for trigger in (types.CodeActionTriggerKind.Invoked, types.CodeActionTriggerKind.Automatic):
+        ranked = await code_actions(editor, BODY_LINE, trigger)
+        assert [a.title for a in ranked] == titles
+        assert [a.is_preferred for a in ranked] == [True, None, None]
+    assert len(fake.requests) == 1
+
+    # apply #2 through the command: no new sampling, the body is replaced, docstring kept
+    editor.choose = 1
+    summary = await run_generate(editor)
+    assert summary["applied"] == 2 and len(fake.requests) == 1
+    chosen = summary["candidates"][1]["body"]
+    text = editor.text()
+    assert (
+        '    """Return the distinct elements of xs in increasing order."""\n'
+        + "".join("    " + line for line in chosen.splitlines(True))
+        in text
+    )
+    assert "NotImplementedError" not in text
+    assert text.endswith("        return 0\n")  # the rest of the file is untouched
+    assert editor.applied[0].label == summary["candidates"][1]["title"]
+    # the document changed: the old results are not offered for the new text
+    after = await code_actions(editor, BODY_LINE, types.CodeActionTriggerKind.Automatic)
+    assert after == []
+
+
+async def test_code_action_edit_replaces_the_body(editor, fake):
+    editor.choose = None
+    await run_generate(editor)
+    ranked = await code_actions(editor, BODY_LINE, types.CodeActionTriggerKind.Invoked)
+    edit = ranked[0].edit
+    assert edit is not None
+    editor.apply(types.ApplyWorkspaceEditParams(edit=edit))
+    lines = editor.text().splitlines()
+    assert lines[3:5] == SOURCE.splitlines()[3:5]  # signature and docstring
+    assert lines[5].startswith("    ") and "NotImplementedError" not in editor.text()
+
+
+async def test_automatic_trigger_never_samples(editor, fake):
+    for line in (BODY_LINE, 10):
+        assert await code_actions(editor, line, types.CodeActionTriggerKind.Automatic) == []
+    assert await code_actions(editor, 1, types.CodeActionTriggerKind.Invoked) == []  # no function
+    only_quickfix = await code_actions(
+        editor, BODY_LINE, types.CodeActionTriggerKind.Invoked, only=["quickfix"]
+    )
+    assert only_quickfix == []
+    refactors = await code_actions(
+        editor, BODY_LINE, types.CodeActionTriggerKind.Invoked, only=["refactor"]
+    )
+    assert len(refactors) == 1
+    assert fake.requests == []
+
+
+async def test_method_in_a_class(editor, fake):
+    editor.choose = 0
+    summary = await run_generate(editor, line=10)
+    assert summary["function"] == "spread" and summary["applied"] == 1
+    text = editor.text()
+    assert '        """Largest minus smallest."""\n        ' in text
+    assert (
+        "        return 0\n" not in text.split("def spread")[1]
+        or summary["candidates"][0]["body"].strip() == "return 0"
+    )
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+async def test_endpoint_that_ignores_n_gets_concurrent_seeded_requests(
+    editor, fake, tiny_ranker_dir, api
+):
+    settings = base_settings(fake, tiny_ranker_dir, "ignores-n")
+    settings["openai"]["api"] = api
+    configure(editor, settings)
+    editor.choose = None
+    summary = await run_generate(editor)
+    assert summary["sampled"] == 8
+    assert len(fake.requests) == 8
+    assert fake.requests[0].n == 8 and all(r.n == 1 for r in fake.requests[1:])
+    assert len({r.seed for r in fake.requests[1:]}) == 7
+    assert {r.endpoint for r in fake.requests} == {
+        api if api == "completions" else "chat/completions"
+    }
+    messages = progress_messages(editor.client)
+    assert {f"sampling {i}/8" for i in range(1, 9)} <= set(messages)
+    # remembered: the next function is sampled with single requests from the start
+    await run_generate(editor, line=10)
+    assert all(r.n == 1 for r in fake.requests[8:]) and len(fake.requests) == 16
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("401", "rejected the API key (401): Incorrect API key provided"),
+        ("404", "model 'fake-coder' not found"),
+        ("500", "failed with HTTP 500: the fake server failed"),
+        ("malformed", "the body is not valid JSON"),
+        ("refused", "cannot reach http://127.0.0.1:9/v1 (connection refused)"),
+    ],
+)
+async def test_endpoint_errors_reach_the_user_and_the_server_keeps_serving(
+    editor, fake, tiny_ranker_dir, mode, expected
+):
+    settings = base_settings(fake, tiny_ranker_dir)
+    settings["openai"]["baseUrl"] = "http://127.0.0.1:9/v1" if mode == "refused" else fake.url(mode)
+    configure(editor, settings)
+    assert await run_generate(editor) is None
+    errors = [m for m in editor.client.messages if m.type == types.MessageType.Error]
+    assert len(errors) == 1 and expected in errors[0].message
+    assert errors[0].message.startswith("toppass: ")
+    assert progress_messages(editor.client)[-1] == "failed"
+    assert editor.applied == []
+    # still serving: back to a working endpoint, the same request succeeds
+    configure(editor, base_settings(fake, tiny_ranker_dir))
+    editor.choose = None
+    summary = await run_generate(editor)
+    assert summary["sampled"] == 8
+
+
+async def test_time_budget_spent_is_reported(editor, fake, tiny_ranker_dir):
+    settings = base_settings(fake, tiny_ranker_dir, "slow")
+    settings["timeBudget"] = 0.5
+    configure(editor, settings)
+    assert await run_generate(editor) is None
+    errors = [m.message for m in editor.client.messages if m.type == types.MessageType.Error]
+    assert errors == [f"toppass: no answer from {fake.url('slow')} within the time budget of 0.5 s"]
+    assert await asyncio.to_thread(fake.wait_for, lambda f: f.disconnects == 1)
+
+
+@pytest.mark.parametrize("honours_n", ["yes", "no"])
+async def test_cancel_request_closes_http_requests_and_applies_nothing(
+    editor, fake, tiny_ranker_dir, honours_n
+):
+    settings = base_settings(fake, tiny_ranker_dir, "slow")
+    settings["openai"]["honoursN"] = honours_n
+    configure(editor, settings)
+    expected = 1 if honours_n == "yes" else 8
+    pending = asyncio.ensure_future(
+        editor.client.protocol.send_request_async(
+            types.WORKSPACE_EXECUTE_COMMAND,
+            types.ExecuteCommandParams(
+                command="toppass.generate", arguments=[{"uri": editor.uri, "line": FUNCTION_LINE}]
+            ),
+            msg_id="generate-1",
+        )
+    )
+    assert await asyncio.to_thread(fake.wait_for, lambda f: len(f.requests) == expected)
+    editor.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="generate-1"))
+    with pytest.raises(JsonRpcException, match="cancel"):
+        await pending
+    assert await asyncio.to_thread(fake.wait_for, lambda f: f.disconnects == expected)
+    # requests are handled in order: once this answers, a late edit would have been sent
+    assert await code_actions(editor, BODY_LINE, types.CodeActionTriggerKind.Automatic) == []
+    assert editor.applied == [] and editor.message_requests == []
+    assert editor.text() == SOURCE
+
+
+async def test_progress_cancel_closes_http_requests_and_applies_nothing(
+    editor, fake, tiny_ranker_dir
+):
+    configure(editor, base_settings(fake, tiny_ranker_dir, "slow"))
+    pending = asyncio.ensure_future(run_generate(editor))
+    assert await asyncio.to_thread(fake.wait_for, lambda f: len(f.requests) == 1)
+    (token,) = editor.client.progress_reports
+    editor.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    assert await pending is None
+    assert await asyncio.to_thread(fake.wait_for, lambda f: f.disconnects == 1)
+    assert progress_messages(editor.client)[-1] == "cancelled"
+    assert editor.applied == [] and editor.message_requests == []
+    assert editor.client.messages == []  # cancelling is not an error
+
+
+async def test_bad_settings_fall_back_to_defaults_with_a_message(editor, fake, tiny_ranker_dir):
+    settings = base_settings(fake, tiny_ranker_dir)
+    settings.update({"samples": -3, "temperature": "hot", "topK": 2})
+    settings["openai"]["honoursN"] = "maybe"
+    configure(editor, settings)
+    await asyncio.sleep(0)
+    editor.choose = None
+    summary = await run_generate(editor)
+    warnings = [m.message for m in editor.client.messages if m.type == types.MessageType.Warning]
+    assert any(
+        "invalid setting samples = -3" in m and "using the default 16" in m for m in warnings
+    )
+    assert any("invalid setting temperature = 'hot'" in m for m in warnings)
+    assert any("invalid setting openai.honoursN = 'maybe'" in m for m in warnings)
+    assert fake.requests[-1].n == 16  # the default
+    assert fake.requests[-1].body["temperature"] == 0.8
+    assert len(summary["candidates"]) == 2  # the valid key still applies
+
+
+@pytest.mark.parametrize(
+    "fresh_server",
+    [{"toppass": {"samples": 0, "provider": "gpt", "timeBudget": -1, "unknownKey": 1}}],
+    indirect=True,
+)
+async def test_bad_initialization_options_are_reported_once_initialized(fresh_server):
+    client = fresh_server
+    while len(client.messages) < 3:
+        await client.wait_for_notification(types.WINDOW_SHOW_MESSAGE)
+    text = "\n".join(m.message for m in client.messages)
+    for key in ("samples = 0", "provider = 'gpt'", "timeBudget = -1"):
+        assert f"toppass: invalid setting {key}" in text
+    assert "unknownKey" not in text
+
+
+async def test_five_thousand_line_file(editor, fake):
+    filler = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(1249))
+    source = filler + SOURCE
+    assert source.count("\n") > 5000
+    uri = editor.uri.replace(".py", "_big.py")
+    editor.open(uri, source)
+    line = filler.count("\n") + FUNCTION_LINE
+    summary = await run_generate(editor, line=line, uri=uri)
+    assert summary["function"] == "unique_sorted" and summary["applied"] == 1
+    text = editor.text(uri)
+    assert text.startswith(filler) and "NotImplementedError" not in text
+    body = summary["candidates"][0]["body"]
+    assert "".join("    " + x for x in body.splitlines(True)) in text
+
+
+async def test_inline_completion_is_opt_in_and_ranked(editor, fake, tiny_ranker_dir):
+    def params(trigger: types.InlineCompletionTriggerKind) -> types.InlineCompletionParams:
+        return types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=editor.uri),
+            position=types.Position(BODY_LINE, 4),
+            context=types.InlineCompletionContext(trigger_kind=trigger),
+        )
+
+    invoked = types.InlineCompletionTriggerKind.Invoked
+    automatic = types.InlineCompletionTriggerKind.Automatic
+    assert await editor.client.text_document_inline_completion_async(params(invoked)) is None
+    settings = base_settings(fake, tiny_ranker_dir)
+    settings["inlineCompletion"] = True
+    configure(editor, settings)
+    assert await editor.client.text_document_inline_completion_async(params(automatic)) is None
+    assert fake.requests == []
+    result = await editor.client.text_document_inline_completion_async(params(invoked))
+    assert isinstance(result, types.InlineCompletionList) and len(result.items) == 3
+    ranked = await code_actions(editor, BODY_LINE, types.CodeActionTriggerKind.Automatic)
+    for item, action in zip(result.items, ranked, strict=True):
+        assert action.edit is not None and action.edit.document_changes
+        change = action.edit.document_changes[0]
+        assert isinstance(change, types.TextDocumentEdit)
+        edit = change.edits[0]
+        assert isinstance(edit, types.TextEdit)
+        assert (item.insert_text, item.range) == (edit.new_text, edit.range)
+    assert len(fake.requests) == 1
+    cached = await editor.client.text_document_inline_completion_async(params(automatic))
+    assert cached is not None and len(cached.items) == 3
+
+
+async def test_capabilities_and_bad_command_arguments(editor):
+    assert editor.initialized is not None
+    caps = editor.initialized.capabilities
+    assert isinstance(caps.code_action_provider, types.CodeActionOptions)
+    assert list(caps.code_action_provider.code_action_kinds or []) == ["refactor.rewrite.toppass"]
+    assert caps.execute_command_provider is not None
+    assert list(caps.execute_command_provider.commands) == ["toppass.generate"]
+    assert caps.inline_completion_provider
+    result = await editor.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="toppass.generate", arguments=[{"uri": editor.uri}])
+    )
+    assert result is None
+    assert "needs one argument" in editor.client.messages[-1].message
+    result = await run_generate(editor, line=1)
+    assert result is None
+    assert (
+        editor.client.messages[-1].message
+        == f"toppass: no Python function at line 2 of {editor.uri}"
+    )
+
+
+async def test_local_provider_through_the_server(editor, tiny_decoder_dir):
+    """A local model (a tiny random GPT-2: its answers are noise) sampled in a worker thread;
+    progress cancel stops the generation, and the server keeps serving."""
+    local = {"provider": "local", "local": {"model": str(tiny_decoder_dir)}, "samples": 2}
+    configure(editor, {**local, "maxTokens": 32768, "timeBudget": 600})
+    pending = asyncio.ensure_future(run_generate(editor))
+    while not any(m.startswith("sampling") for m in progress_messages(editor.client)):
+        await asyncio.sleep(0.05)
+    (token,) = editor.client.progress_reports
+    editor.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    assert await pending is None
+    assert progress_messages(editor.client)[-1] == "cancelled"
+    # the cancelled generation stopped: a short one gets the model and finishes
+    configure(editor, {**local, "maxTokens": 4, "timeBudget": 600})
+    summary = await run_generate(editor)
+    assert summary["candidates"] == [] and summary["dropped"] == 2  # noise is never Python...
+    warnings = [m.message for m in editor.client.messages if m.type == types.MessageType.Warning]
+    assert warnings == [
+        m for m in warnings if m.startswith("toppass: none of the 2 answers for unique_sorted()")
+    ]
+    assert len(warnings) == 1  # ...and the user is told so, not left with an empty list
+    assert editor.applied == []

@@ -1,0 +1,5 @@
+"""`python -m toppass_ls` = `toppass-ls`."""
+
+from toppass_ls.cli import main
+
+main()

@@ -1,0 +1,274 @@
+"""The function under the cursor: where it is, what to ask the model, what an edit replaces.
+
+Plain functions over source text (no server objects). Lines and columns are 0-based; columns
+are Python string indices (code points), converted to the client's units by `edits`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from dataclasses import dataclass
+
+CONTEXT_LINES_BEFORE = 60
+CONTEXT_LINES_AFTER = 20
+CONTEXT_MAX_CHARS = 4000
+
+_DEF_LINE = re.compile(r"^(\s*)(async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
+
+
+@dataclass(frozen=True)
+class FunctionContext:
+    """One function in a document.
+
+    start_line..end_line: the whole function, decorators included (end inclusive).
+    replace_start: (line, column) where the replaceable body starts: the line after the
+        docstring, else the first body statement (with the comments right above it); for a
+        one-line `def f(): return 1`, the column after the colon's whitespace.
+    body_indent: indentation the body is written with.
+    header: decorators, signature and docstring, dedented to column 0, ending in a newline;
+        what the candidate completes.
+    imports: the module's top-level import statements (the program preamble).
+    context: code around the function (not part of the program), for the model.
+    """
+
+    name: str
+    qualname: str
+    start_line: int
+    def_line: int
+    end_line: int
+    replace_start: tuple[int, int]
+    inline_body: bool
+    body_indent: str
+    has_docstring: bool
+    header: str
+    text: str
+    imports: str
+    context: str
+
+    @property
+    def prompt(self) -> str:
+        """The program prefix a candidate completes: imports, then the dedented header."""
+        return (self.imports + "\n\n" if self.imports else "") + self.header
+
+
+def split_lines(source: str) -> list[str]:
+    """Lines as LSP and Python count them (LF, CRLF and CR end a line; str.splitlines also
+    splits on form feeds and other separators, which would shift every position after them)."""
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _decorated_start(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
+
+def _functions(tree: ast.AST) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """Every function with its qualified name, outer before inner."""
+    found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                qual = prefix + child.name
+                found.append((qual, child))
+                visit(child, qual + ".<locals>.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return found
+
+
+def docstring_node(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Expr | None:
+    first = node.body[0]
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first
+    return None
+
+
+def comment_start(lines: list[str], line: int, floor: int) -> int:
+    """Move `line` up over comment lines directly above it (not above `floor`)."""
+    while line - 1 > floor and lines[line - 1].strip().startswith("#"):
+        line -= 1
+    return line
+
+
+def body_start(
+    lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef
+) -> tuple[int, int, bool]:
+    """(line, column, inline) of the replaceable body of `node` (0-based; `lines` are the
+    source lines the node was parsed from)."""
+    doc = docstring_node(node)
+    if doc is not None and len(node.body) > 1:
+        first = node.body[1]
+        line = first.lineno - 1
+        if line == (doc.end_lineno or doc.lineno) - 1:  # `"""doc"""; return x`
+            return line, _column(lines[line], first.col_offset), True
+        return comment_start(lines, line, (doc.end_lineno or doc.lineno) - 1), 0, False
+    if doc is not None:  # docstring only: insert right after it
+        return doc.end_lineno or doc.lineno, 0, False
+    first = node.body[0]
+    line = first.lineno - 1
+    if lines[line][: _column(lines[line], first.col_offset)].strip():
+        return line, _column(lines[line], first.col_offset), True  # body on the `def` line
+    return comment_start(lines, line, node.lineno - 1), 0, False
+
+
+def _column(line: str, byte_offset: int) -> int:
+    """ast gives UTF-8 byte offsets; return the code-point column."""
+    return len(line.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
+
+
+def _imports(tree: ast.Module, lines: list[str]) -> str:
+    chunks = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            chunks.append("\n".join(lines[node.lineno - 1 : node.end_lineno]))
+    return "\n".join(chunks)
+
+
+def _dedent(text_lines: list[str], width: int) -> list[str]:
+    """Remove `width` columns of leading whitespace where present (string continuation lines
+    with less indentation are left alone)."""
+    out = []
+    for line in text_lines:
+        prefix = line[:width]
+        out.append(line[width:] if not prefix.strip() else line.lstrip())
+    return out
+
+
+def _surrounding(lines: list[str], start: int, end: int) -> str:
+    before = lines[max(0, start - CONTEXT_LINES_BEFORE) : start]
+    after = lines[end + 1 : end + 1 + CONTEXT_LINES_AFTER]
+    text = "\n".join(before)
+    if len(text) > CONTEXT_MAX_CHARS:
+        text = text[-CONTEXT_MAX_CHARS:].split("\n", 1)[-1]
+    tail = "\n".join(after)
+    if len(tail) > CONTEXT_MAX_CHARS // 4:
+        tail = tail[: CONTEXT_MAX_CHARS // 4].rsplit("\n", 1)[0]
+    parts = [text.strip("\n")]
+    if tail.strip():
+        parts.append("# ... (the function to complete is here) ...")
+        parts.append(tail.strip("\n"))
+    return "\n".join(p for p in parts if p)
+
+
+def _build(
+    lines: list[str],
+    qualname: str,
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+    imports: str,
+    context_lines: list[str],
+    end_line: int | None = None,
+) -> FunctionContext:
+    start = _decorated_start(node) - 1
+    def_line = node.lineno - 1
+    end = (node.end_lineno or node.lineno) - 1 if end_line is None else end_line
+    indent = lines[def_line][: len(lines[def_line]) - len(lines[def_line].lstrip())]
+    replace_line, column, inline = body_start(lines, node)
+    if inline:
+        body_indent = indent + "    "
+        header_lines = [*lines[start:replace_line], lines[replace_line][:column].rstrip()]
+    else:
+        first = lines[node.body[0].lineno - 1]
+        body_indent = first[: len(first) - len(first.lstrip())]
+        header_lines = lines[start:replace_line]
+    header = "\n".join(_dedent(header_lines, len(indent))).rstrip("\n") + "\n"
+    return FunctionContext(
+        name=node.name,
+        qualname=qualname,
+        start_line=start,
+        def_line=def_line,
+        end_line=end,
+        replace_start=(replace_line, column),
+        inline_body=inline,
+        body_indent=body_indent,
+        has_docstring=docstring_node(node) is not None,
+        header=header,
+        text="\n".join(context_lines[start : end + 1]) + "\n",
+        imports=imports,
+        context=_surrounding(context_lines, start, end),
+    )
+
+
+def _innermost(
+    tree: ast.AST, line: int
+) -> tuple[str, ast.FunctionDef | ast.AsyncFunctionDef] | None:
+    best = None
+    for qualname, node in _functions(tree):
+        if _decorated_start(node) - 1 <= line <= (node.end_lineno or node.lineno) - 1:
+            best = (qualname, node)  # later = deeper (outer functions come first)
+    return best
+
+
+def find_function(source: str, line: int) -> FunctionContext | None:
+    """The innermost function whose lines (decorators included) contain `line`, or None.
+
+    A module that does not parse (the user is typing elsewhere) falls back to the block
+    around `line` found by indentation, parsed on its own.
+    """
+    lines = split_lines(source)
+    if not 0 <= line < len(lines):
+        return None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return _find_by_indentation(lines, line)
+    found = _innermost(tree, line)
+    if found is None:
+        return None
+    return _build(lines, found[0], found[1], _imports(tree, lines), lines)
+
+
+def _find_by_indentation(lines: list[str], line: int) -> FunctionContext | None:
+    """Fallback for unparsable modules: the nearest `def` at or above `line` whose indented
+    block covers it, parsed alone with every other line blanked (so positions stay those of
+    the document). A `def` with no body yet gets a body inserted after its last line."""
+    for def_line in range(line, -1, -1):
+        match = _DEF_LINE.match(lines[def_line])
+        if not match:
+            continue
+        indent = len(match.group(1))
+        end = def_line
+        for j in range(def_line + 1, len(lines)):
+            if lines[j].strip() and len(lines[j]) - len(lines[j].lstrip()) <= indent:
+                break
+            if lines[j].strip():
+                end = j
+        if end < line and def_line != line:
+            continue
+        start = def_line
+        while start > 0 and lines[start - 1].strip().startswith("@"):
+            start -= 1
+        if indent and start == 0:
+            return None
+        block = [""] * len(lines)
+        block[start : end + 1] = lines[start : end + 1]
+        if indent:
+            block[start - 1] = "if True:"  # lets an indented block parse where it stands
+        for extra in ([], [" " * (indent + 4) + "pass"]):
+            try:
+                tree = ast.parse("\n".join(block[: end + 1] + extra) + "\n")
+            except (SyntaxError, ValueError):
+                continue
+            found = _innermost(tree, def_line)
+            if found is None:
+                return None
+            ctx = _build(block[: end + 1] + extra, found[1].name, found[1], "", lines, end)
+            if extra:  # no body yet: write one after the header
+                return dataclasses.replace(
+                    ctx, replace_start=(end + 1, 0), inline_body=False, has_docstring=False
+                )
+            return ctx
+        return None
+    return None

