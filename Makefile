@@ -36,11 +36,22 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/toppass-ls --stdio
 
-test: install-dev
+test: install-dev test-editors
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# Editor tests: the VS Code extension compiles, its vscode-free modules pass `node --test`, and
+# its protocol test drives the real toppass-ls (tests/editors/, with the headless Neovim test
+# that pytest runs, holds the shared scenario and fake OpenAI server).
+VSCODE := editors/vscode
+
+.PHONY: test-editors
+test-editors: install-dev
+	cd $(VSCODE) && npm ci --no-audit --no-fund
+	cd $(VSCODE) && npx tsc -p .
+	cd $(VSCODE) && TOPPASS_PYTHON=$(abspath $(BIN)/python) node --test out/test/*.test.js
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(VSCODE)/node_modules $(VSCODE)/out
