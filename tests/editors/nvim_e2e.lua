@@ -70,6 +70,17 @@ local function count_requests()
   return n
 end
 
+-- Whether the toppass client still waits for a response to `method`.
+local function pending(buf, method)
+  local client = vim.lsp.get_clients({ bufnr = buf, name = "toppass" })[1]
+  for _, request in pairs(client and client.requests or {}) do
+    if request.type == "pending" and request.method == method then
+      return true
+    end
+  end
+  return false
+end
+
 local function press(keys)
   vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "mx", false)
 end
@@ -96,8 +107,10 @@ local function run()
       return #result.offered >= 1
     end)
     step("dismissed")
-    -- Nothing may be applied after dismissing; give a late edit the chance to show up.
-    vim.wait(500)
+    -- Nothing may be applied after dismissing: wait for the command's own answer.
+    wait_for("workspace/executeCommand to finish", spec.timeout_ms or 120000, function()
+      return not pending(buf, "workspace/executeCommand")
+    end)
     result.changed_after_dismiss = vim.api.nvim_buf_get_changedtick(buf) ~= tick
     result.requests_at_dismiss = count_requests()
     press("<leader>ta")
