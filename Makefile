@@ -49,6 +49,7 @@ VSCODE := editors/vscode
 
 .PHONY: test-editors
 test-editors: install-dev
+	@command -v npm >/dev/null || { echo "make test-editors needs Node.js 20+ and npm" >&2; exit 1; }
 	cd $(VSCODE) && npm ci --no-audit --no-fund
 	cd $(VSCODE) && npx tsc -p .
 	cd $(VSCODE) && TOPPASS_PYTHON=$(abspath $(BIN)/python) node --test out/test/*.test.js
