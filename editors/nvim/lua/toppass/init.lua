@@ -2,7 +2,7 @@
 -- under the cursor, as code actions from the toppass-ls language server.
 --
 --   vim.opt.rtp:append("/path/to/toppass/editors/nvim")
---   require("toppass").setup({ settings = { provider = "openai", openai = { model = "gpt-4o-mini" } } })
+--   require("toppass").setup({ settings = { provider = "openai", openai = { model = "gpt-4o" } } })
 --
 -- Then, in a Python function: <leader>ta lists the toppass actions (the first time, "generate
 -- ranked candidates", which samples, ranks and lets you pick one), or :Toppass generates for
@@ -16,7 +16,8 @@ M.name = "toppass"
 M.generate_command = "toppass.generate"
 
 local defaults = {
-  -- How to start the server: the toppass-ls on PATH, or e.g. { "/path/to/.venv/bin/toppass-ls", "--stdio" }.
+  -- How to start the server: the toppass-ls on PATH, or
+  -- { "/path/to/toppass/.venv/bin/toppass-ls", "--stdio" }.
   cmd = { "toppass-ls", "--stdio" },
   filetypes = { "python" },
   root_markers = { "pyproject.toml", "setup.py", "setup.cfg", ".git" },
@@ -67,7 +68,8 @@ end
 
 --- Register and enable the toppass-ls client (vim.lsp.config + vim.lsp.enable), the keymap
 --- and :Toppass.
----@param opts? {cmd?: string[], filetypes?: string[], root_markers?: string[], keymap?: string|false, settings?: table}
+---@param opts? {cmd?: string[], filetypes?: string[], root_markers?: string[],
+---  keymap?: string|false, settings?: table}
 function M.setup(opts)
   opts = opts or {}
   local settings = { toppass = M.server_settings(opts.settings) }

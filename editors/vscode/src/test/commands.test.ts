@@ -23,8 +23,13 @@ test("the palette command is contributed and differs from the server's command",
     contributes: { commands: { command: string; title: string; category?: string }[] };
     activationEvents: string[];
   };
-  const contributed = pkg.contributes.commands.find((c) => c.command === GENERATE_AT_CURSOR_COMMAND);
+  const contributed = pkg.contributes.commands.find(
+    (c) => c.command === GENERATE_AT_CURSOR_COMMAND,
+  );
   assert.ok(contributed, "the command is not in package.json");
-  assert.equal(`${contributed.category}: ${contributed.title}`, "toppass: Generate ranked candidates");
+  assert.equal(
+    `${contributed.category}: ${contributed.title}`,
+    "toppass: Generate ranked candidates",
+  );
   assert.ok(pkg.activationEvents.includes("onLanguage:python"));
 });

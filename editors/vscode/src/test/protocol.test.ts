@@ -44,7 +44,12 @@ import {
 } from "vscode-languageserver-protocol";
 
 import { generateParams } from "../commands";
-import { type PackageJson, serverCommand, serverSettingKeys, shapeServerSettings } from "../settings";
+import {
+  type PackageJson,
+  serverCommand,
+  serverSettingKeys,
+  shapeServerSettings,
+} from "../settings";
 
 const REPO = resolve(__dirname, "..", "..", "..", "..");
 const EDITOR_TESTS = join(REPO, "tests", "editors");
@@ -59,9 +64,7 @@ interface Scenario {
   placeholder: string;
 }
 
-const scenario = JSON.parse(
-  readFileSync(join(EDITOR_TESTS, "scenario.json"), "utf-8"),
-) as Scenario;
+const scenario = JSON.parse(readFileSync(join(EDITOR_TESTS, "scenario.json"), "utf-8")) as Scenario;
 const packageJson = JSON.parse(
   readFileSync(join(__dirname, "..", "..", "package.json"), "utf-8"),
 ) as PackageJson;
@@ -85,7 +88,10 @@ function missingPrerequisite(python: string | undefined): string | undefined {
   return undefined;
 }
 
-function startFakeOpenAI(python: string, folder: string): Promise<{ url: string; proc: ChildProcess; log: string }> {
+function startFakeOpenAI(
+  python: string,
+  folder: string,
+): Promise<{ url: string; proc: ChildProcess; log: string }> {
   const candidates = join(folder, "candidates.json");
   writeFileSync(candidates, JSON.stringify(scenario.candidates));
   const log = join(folder, "requests.jsonl");
@@ -102,7 +108,11 @@ function startFakeOpenAI(python: string, folder: string): Promise<{ url: string;
 }
 
 function requestCount(log: string): number {
-  return existsSync(log) ? readFileSync(log, "utf-8").split("\n").filter((l) => l.trim()).length : 0;
+  return existsSync(log)
+    ? readFileSync(log, "utf-8")
+        .split("\n")
+        .filter((l) => l.trim()).length
+    : 0;
 }
 
 function offset(text: string, line: number, character: number): number {
@@ -116,7 +126,9 @@ function offset(text: string, line: number, character: number): number {
 
 function applyTextEdits(text: string, edits: TextEdit[]): string {
   const sorted = [...edits].sort(
-    (a, b) => offset(text, b.range.start.line, b.range.start.character) - offset(text, a.range.start.line, a.range.start.character),
+    (a, b) =>
+      offset(text, b.range.start.line, b.range.start.character) -
+      offset(text, a.range.start.line, a.range.start.character),
   );
   for (const edit of sorted) {
     const start = offset(text, edit.range.start.line, edit.range.start.character);
@@ -158,9 +170,15 @@ function assertRankedTitles(titles: string[]): void {
     assert.ok(match, `not a ranked toppass title: ${title}`);
     return { rank: Number(match[1]), score: Number(match[2]), count: Number(match[3] ?? 1) };
   });
-  assert.deepEqual(parsed.map((p) => p.rank), parsed.map((_, i) => i + 1));
+  assert.deepEqual(
+    parsed.map((p) => p.rank),
+    parsed.map((_, i) => i + 1),
+  );
   const scores = parsed.map((p) => p.score);
-  assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
+  assert.deepEqual(
+    scores,
+    [...scores].sort((a, b) => b - a),
+  );
   assert.equal(parsed.length, scenario.bodies.length); // duplicates merged, unparsable dropped
   assert.deepEqual(parsed.map((p) => p.count).sort(), [1, 1, 2]);
 }
@@ -213,7 +231,9 @@ class Client {
     });
   }
 
-  codeActions(triggerKind: CodeActionTriggerKind): Promise<(CodeAction | { title: string; command: string })[] | null> {
+  codeActions(
+    triggerKind: CodeActionTriggerKind,
+  ): Promise<(CodeAction | { title: string; command: string })[] | null> {
     const position = { line: scenario.line, character: 4 };
     return this.connection.sendRequest(CodeActionRequest.type, {
       textDocument: { uri: this.uri },
@@ -223,125 +243,145 @@ class Client {
   }
 }
 
-test("generate, offer, cache and apply through the real toppass-ls", { timeout: 300_000 }, async (t) => {
-  const python = findPython();
-  const missing = missingPrerequisite(python);
-  if (missing !== undefined) {
-    t.skip(missing);
-    return;
-  }
-  const folder = mkdtempSync(join(tmpdir(), "toppass-protocol-"));
-  const fake = await startFakeOpenAI(python!, folder);
-  // Started the way the extension starts it: toppass.serverPath = the environment's toppass-ls.
-  const { command, args } = serverCommand(process.env.TOPPASS_LS ?? join(dirname(python!), "toppass-ls"), []);
-  const server = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] });
-  const connection = createMessageConnection(
-    new StreamMessageReader(server.stdout),
-    new StreamMessageWriter(server.stdin),
-  );
-  try {
-    connection.listen();
-    const file = join(folder, scenario.file);
-    writeFileSync(file, scenario.source);
-    const uri = pathToFileURL(file).href;
-    // What a user would put in settings.json; serverPath stays in the editor.
-    const user: Record<string, unknown> = {
-      provider: "openai",
-      "openai.baseUrl": fake.url,
-      "openai.apiKey": "test",
-      "openai.model": "fake",
-      samples: scenario.candidates.length,
-      serverPath: command,
-    };
-    const settings = shapeServerSettings(serverSettingKeys(packageJson), (key) => user[key]);
-    assert.equal("serverPath" in settings, false);
-    const client = new Client(connection, uri, settings);
+test(
+  "generate, offer, cache and apply through the real toppass-ls",
+  { timeout: 300_000 },
+  async (t) => {
+    const python = findPython();
+    const missing = missingPrerequisite(python);
+    if (missing !== undefined) {
+      t.skip(missing);
+      return;
+    }
+    const folder = mkdtempSync(join(tmpdir(), "toppass-protocol-"));
+    const fake = await startFakeOpenAI(python!, folder);
+    // Started the way the extension starts it: toppass.serverPath = the environment's toppass-ls.
+    const { command, args } = serverCommand(
+      process.env.TOPPASS_LS ?? join(dirname(python!), "toppass-ls"),
+      [],
+    );
+    const server = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] });
+    const connection = createMessageConnection(
+      new StreamMessageReader(server.stdout),
+      new StreamMessageWriter(server.stdin),
+    );
+    try {
+      connection.listen();
+      const file = join(folder, scenario.file);
+      writeFileSync(file, scenario.source);
+      const uri = pathToFileURL(file).href;
+      // What a user would put in settings.json; serverPath stays in the editor.
+      const user: Record<string, unknown> = {
+        provider: "openai",
+        "openai.baseUrl": fake.url,
+        "openai.apiKey": "test",
+        "openai.model": "fake",
+        samples: scenario.candidates.length,
+        serverPath: command,
+      };
+      const settings = shapeServerSettings(serverSettingKeys(packageJson), (key) => user[key]);
+      assert.equal("serverPath" in settings, false);
+      const client = new Client(connection, uri, settings);
 
-    const init = await connection.sendRequest(InitializeRequest.type, {
-      processId: process.pid,
-      rootUri: pathToFileURL(folder).href,
-      workspaceFolders: [{ uri: pathToFileURL(folder).href, name: "project" }],
-      initializationOptions: { toppass: settings },
-      capabilities: {
-        workspace: {
-          applyEdit: true,
-          workspaceEdit: { documentChanges: true },
-          configuration: true,
-          didChangeConfiguration: { dynamicRegistration: false },
-        },
-        window: { workDoneProgress: true, showMessage: { messageActionItem: {} } },
-        textDocument: {
-          synchronization: { dynamicRegistration: false },
-          codeAction: {
-            codeActionLiteralSupport: { codeActionKind: { valueSet: ["", "refactor", "refactor.rewrite", "quickfix"] } },
-            isPreferredSupport: true,
+      const init = await connection.sendRequest(InitializeRequest.type, {
+        processId: process.pid,
+        rootUri: pathToFileURL(folder).href,
+        workspaceFolders: [{ uri: pathToFileURL(folder).href, name: "project" }],
+        initializationOptions: { toppass: settings },
+        capabilities: {
+          workspace: {
+            applyEdit: true,
+            workspaceEdit: { documentChanges: true },
+            configuration: true,
+            didChangeConfiguration: { dynamicRegistration: false },
+          },
+          window: { workDoneProgress: true, showMessage: { messageActionItem: {} } },
+          textDocument: {
+            synchronization: { dynamicRegistration: false },
+            codeAction: {
+              codeActionLiteralSupport: {
+                codeActionKind: { valueSet: ["", "refactor", "refactor.rewrite", "quickfix"] },
+              },
+              isPreferredSupport: true,
+            },
           },
         },
-      },
-    });
-    const provider = init.capabilities.executeCommandProvider;
-    assert.ok(provider?.commands.includes("toppass.generate"), JSON.stringify(init.capabilities));
-    await connection.sendNotification(InitializedNotification.type, {});
-    await connection.sendNotification(DidOpenTextDocumentNotification.type, {
-      textDocument: { uri, languageId: "python", version: client.version, text: client.text },
-    });
+      });
+      const provider = init.capabilities.executeCommandProvider;
+      assert.ok(provider?.commands.includes("toppass.generate"), JSON.stringify(init.capabilities));
+      await connection.sendNotification(InitializedNotification.type, {});
+      await connection.sendNotification(DidOpenTextDocumentNotification.type, {
+        textDocument: { uri, languageId: "python", version: client.version, text: client.text },
+      });
 
-    // Nothing sampled yet: an automatic request gets nothing, an invoked one the generate action.
-    assert.deepEqual((await client.codeActions(CodeActionTriggerKind.Automatic)) ?? [], []);
-    const first = await client.codeActions(CodeActionTriggerKind.Invoked);
-    assert.ok(first && first.length === 1, JSON.stringify(first));
-    const generate = first[0] as CodeAction;
-    assert.equal(generate.title, `toppass: generate ranked candidates for \`${scenario.function}()\``);
-    assert.equal(generate.command?.command, "toppass.generate");
-    assert.equal(requestCount(fake.log), 0, "a code-action request sampled");
+      // Nothing sampled yet: an automatic request gets nothing, an invoked one the generate action.
+      assert.deepEqual((await client.codeActions(CodeActionTriggerKind.Automatic)) ?? [], []);
+      const first = await client.codeActions(CodeActionTriggerKind.Invoked);
+      assert.ok(first && first.length === 1, JSON.stringify(first));
+      const generate = first[0] as CodeAction;
+      assert.equal(
+        generate.title,
+        `toppass: generate ranked candidates for \`${scenario.function}()\``,
+      );
+      assert.equal(generate.command?.command, "toppass.generate");
+      assert.equal(requestCount(fake.log), 0, "a code-action request sampled");
 
-    // The palette command: sample, rank, offer; dismissing applies nothing.
-    client.choose = "dismiss";
-    const params = generateParams(uri, scenario.line);
-    const dismissed = (await connection.sendRequest(ExecuteCommandRequest.type, params)) as {
-      applied: number | null;
-      candidates: { rank: number; title: string }[];
-    } | null;
-    assert.equal(client.messageRequests.length, 1);
-    const offered = client.messageRequests[0].actions?.map((a) => a.title) ?? [];
-    assertRankedTitles(offered);
-    assert.ok(client.messageRequests[0].message.includes(scenario.function));
-    assert.equal(client.applied.length, 0);
-    assert.equal(client.text, scenario.source);
-    assert.ok(dismissed === null || dismissed.applied === null, JSON.stringify(dismissed));
-    const sampled = requestCount(fake.log);
-    assert.ok(sampled > 0, "the server never called the fake OpenAI endpoint");
-    assert.ok(client.progress.length > 0, "no work-done progress was reported");
+      // The palette command: sample, rank, offer; dismissing applies nothing.
+      client.choose = "dismiss";
+      const params = generateParams(uri, scenario.line);
+      const dismissed = (await connection.sendRequest(ExecuteCommandRequest.type, params)) as {
+        applied: number | null;
+        candidates: { rank: number; title: string }[];
+      } | null;
+      assert.equal(client.messageRequests.length, 1);
+      const offered = client.messageRequests[0].actions?.map((a) => a.title) ?? [];
+      assertRankedTitles(offered);
+      assert.ok(client.messageRequests[0].message.includes(scenario.function));
+      assert.equal(client.applied.length, 0);
+      assert.equal(client.text, scenario.source);
+      assert.ok(dismissed === null || dismissed.applied === null, JSON.stringify(dismissed));
+      const sampled = requestCount(fake.log);
+      assert.ok(sampled > 0, "the server never called the fake OpenAI endpoint");
+      assert.ok(client.progress.length > 0, "no work-done progress was reported");
 
-    // Cached for this version: the code actions are the ranked candidates, #1 preferred.
-    const ranked = (await client.codeActions(CodeActionTriggerKind.Invoked)) as CodeAction[];
-    assert.deepEqual(ranked.map((a) => a.title), offered);
-    assert.equal(ranked[0].isPreferred, true);
-    for (const action of ranked) {
-      assert.ok(action.kind === "refactor.rewrite.toppass", action.kind);
-      const body = bodyOf(applyTextEdits(client.text, editsFor(action.edit!, uri, client.version)));
-      const preview = TITLE.exec(action.title)![4].replace(/…$/, "").trim();
-      assert.ok(body.trim().startsWith(preview), `${action.title} does not preview ${body}`);
+      // Cached for this version: the code actions are the ranked candidates, #1 preferred.
+      const ranked = (await client.codeActions(CodeActionTriggerKind.Invoked)) as CodeAction[];
+      assert.deepEqual(
+        ranked.map((a) => a.title),
+        offered,
+      );
+      assert.equal(ranked[0].isPreferred, true);
+      for (const action of ranked) {
+        assert.ok(action.kind === "refactor.rewrite.toppass", action.kind);
+        const body = bodyOf(
+          applyTextEdits(client.text, editsFor(action.edit!, uri, client.version)),
+        );
+        const preview = TITLE.exec(action.title)![4].replace(/…$/, "").trim();
+        assert.ok(body.trim().startsWith(preview), `${action.title} does not preview ${body}`);
+      }
+
+      // Generating again on the same version reuses the cache and applies the chosen #1.
+      client.choose = "first";
+      const chosen = (await connection.sendRequest(ExecuteCommandRequest.type, params)) as {
+        applied: number | null;
+      } | null;
+      assert.equal(requestCount(fake.log), sampled, "cached candidates were sampled again");
+      assert.equal(client.applied.length, 1);
+      assert.equal(client.applied[0].label, offered[0]);
+      assert.equal(chosen?.applied, 1);
+      assert.equal(
+        bodyOf(client.text),
+        bodyOf(applyTextEdits(scenario.source, editsFor(ranked[0].edit!, uri, 1))),
+      );
+      assert.deepEqual(client.messages, []);
+
+      await connection.sendRequest(ShutdownRequest.type);
+      await connection.sendNotification(ExitNotification.type);
+    } finally {
+      connection.dispose();
+      server.kill();
+      fake.proc.kill();
+      rmSync(folder, { recursive: true, force: true });
     }
-
-    // Generating again on the same version reuses the cache and applies the chosen #1.
-    client.choose = "first";
-    const chosen = (await connection.sendRequest(ExecuteCommandRequest.type, params)) as {
-      applied: number | null;
-    } | null;
-    assert.equal(requestCount(fake.log), sampled, "cached candidates were sampled again");
-    assert.equal(client.applied.length, 1);
-    assert.equal(client.applied[0].label, offered[0]);
-    assert.equal(chosen?.applied, 1);
-    assert.equal(bodyOf(client.text), bodyOf(applyTextEdits(scenario.source, editsFor(ranked[0].edit!, uri, 1))));
-    assert.deepEqual(client.messages, []);
-
-    await connection.sendRequest(ShutdownRequest.type);
-    await connection.sendNotification(ExitNotification.type);
-  } finally {
-    connection.dispose();
-    server.kill();
-    fake.proc.kill();
-    rmSync(folder, { recursive: true, force: true });
-  }
-});
+  },
+);

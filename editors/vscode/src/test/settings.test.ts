@@ -57,7 +57,10 @@ test("flat keys become the nested tree the server reads", () => {
 });
 
 test("the server command defaults to toppass-ls on PATH and always talks stdio", () => {
-  assert.deepEqual(serverCommand(undefined, undefined), { command: "toppass-ls", args: ["--stdio"] });
+  assert.deepEqual(serverCommand(undefined, undefined), {
+    command: "toppass-ls",
+    args: ["--stdio"],
+  });
   assert.deepEqual(serverCommand("  ", []), { command: "toppass-ls", args: ["--stdio"] });
   assert.deepEqual(serverCommand("/venv/bin/python", ["-m", "toppass_ls"]), {
     command: "/venv/bin/python",
