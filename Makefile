@@ -38,11 +38,23 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/toppass-ls suggest examples/demo.py:7
 
-test: install-dev
+test: install-dev test-editors
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# Editor tests: the VS Code extension compiles, its vscode-free modules pass `node --test`, and
+# its protocol test drives the real toppass-ls (tests/editors/, with the headless Neovim test
+# that pytest runs, holds the shared scenario and fake OpenAI server).
+VSCODE := editors/vscode
+
+.PHONY: test-editors
+test-editors: install-dev
+	@command -v npm >/dev/null || { echo "make test-editors needs Node.js 20+ and npm" >&2; exit 1; }
+	cd $(VSCODE) && npm ci --no-audit --no-fund
+	cd $(VSCODE) && npx tsc -p .
+	cd $(VSCODE) && TOPPASS_PYTHON=$(abspath $(BIN)/python) node --test out/test/*.test.js
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(VSCODE)/node_modules $(VSCODE)/out
