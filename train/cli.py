@@ -277,14 +277,20 @@ def evaluate(
     """Ranked pass@k of ranker(s) on a pool, beside random order, length-only and the oracle."""
     _setup_logging(verbose)
     with user_errors():
+        from ranker.config import RankerConfigError
+        from ranker.defaults import default_ranker_path
         from ranker.model import Ranker
-        from ranker.weights import default_ranker_path
         from train.evaluate import evaluate_scores, length_scores, ranker_scores
         from train.fit import resolve_device
 
         problem_set = _load_problems(problems)
         slates = _slates(pool, problem_set).slates
-        names = ranker or [str(default_ranker_path(required=True))]
+        shipped = default_ranker_path()
+        if not ranker and shipped is None:
+            raise RankerConfigError(
+                "no default ranker is shipped in this install; pass --ranker DIR"
+            )
+        names = ranker or [str(shipped)]
         results = []
         with progress_bar() as report:
             for name in names:

@@ -58,10 +58,6 @@ def scenario() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def server_command() -> list[str]:
     """How an editor starts the server from this environment: the installed console script."""
-    # The editors half of issue 4 landed beside the server half; without the server there is
-    # nothing to drive. Remove this guard once both are on main.
-    if importlib.util.find_spec("toppass_ls.settings") is None:
-        pytest.skip("the toppass-ls language server (toppass_ls.settings) is not on this branch")
     script = Path(sys.executable).parent / "toppass-ls"
     if script.is_file():
         return [str(script), "--stdio"]

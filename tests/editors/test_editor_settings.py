@@ -34,9 +34,6 @@ generator = _load_generator()
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, dict[str, Any]]:
-    # Remove this guard once the server half of issue 4 is on main.
-    if importlib.util.find_spec("toppass_ls.settings") is None:
-        pytest.skip("the toppass-ls language server (toppass_ls.settings) is not on this branch")
     from toppass_ls.settings import settings_schema
 
     return settings_schema()
