@@ -102,6 +102,103 @@ def info() -> None:
 
 
 @app.command()
+def generate(
+    problems: Annotated[
+        str, typer.Option(help="Problem set: a benchmark name, NAME:PATH or a problem file.")
+    ],
+    out: Annotated[Path, typer.Option(help="Pool to append answers to (resumed if present).")],
+    n: Annotated[int, typer.Option("--n", help="Answers per problem.")] = 10,
+    provider: Annotated[str, typer.Option(help="local (SmolLM2 by default) or openai.")] = "local",
+    model: Annotated[
+        str | None,
+        typer.Option(help="openai: model name; local: model directory or .gguf (default SmolLM2)."),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="openai: endpoint (default OPENAI_BASE_URL or OpenAI).")
+    ] = None,
+    api: Annotated[str, typer.Option(help="openai: chat or completions.")] = "chat",
+    honours_n: Annotated[str, typer.Option(help="openai: auto, yes or no.")] = "auto",
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.8,
+    max_tokens: Annotated[int, typer.Option(help="New tokens per answer.")] = 384,
+    time_budget: Annotated[float, typer.Option(help="Seconds per problem.")] = 300.0,
+    seed: Annotated[int, typer.Option(help="Base seed (answer i of a problem: fixed seed).")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    task: Annotated[
+        list[str] | None, typer.Option(help="Only these task ids (repeatable).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Sample N candidates per problem with the provider code the server uses (API key from
+    OPENAI_API_KEY). Answers are appended as they come; rerun to resume."""
+    _setup_logging(verbose)
+    import asyncio
+
+    with user_errors():
+        from ranker.local_generator import LocalProvider
+        from ranker.sampling import OpenAIProvider, SamplingOptions
+        from train.generate import generate_pool
+        from train.loaders import load_problems
+
+        problem_set = load_problems(problems)
+        if task:
+            unknown = [t for t in task if t not in problem_set]
+            if unknown:
+                raise ValueError(f"unknown task id(s) in {problems}: {', '.join(unknown)}")
+            problem_set = {t: problem_set[t] for t in task}
+        if limit is not None:
+            problem_set = dict(list(problem_set.items())[:limit])
+        options = SamplingOptions(temperature, max_tokens, time_budget, seed)
+        sampler: Any
+        if provider == "local":
+            sampler = LocalProvider(model, options=options)
+            model_name, api_name = sampler.name, "local"
+        elif provider == "openai":
+            if model is None:
+                raise ValueError("--provider openai needs --model")
+            sampler = OpenAIProvider(
+                model=model,
+                base_url=base_url,
+                api=api,  # type: ignore[arg-type]
+                honours_n=honours_n,  # type: ignore[arg-type]
+                options=options,
+            )
+            model_name, api_name = model, api
+        else:
+            raise ValueError(f"--provider must be local or openai, got {provider!r}")
+
+        async def run() -> Any:
+            try:
+                with progress_bar() as report:
+                    return await generate_pool(
+                        problem_set,
+                        sampler,
+                        n,
+                        out,
+                        model_name=model_name,
+                        api=api_name,
+                        options=options,
+                        seed=seed,
+                        progress=partial(report, f"sampling ({model_name})"),
+                    )
+            finally:
+                await sampler.aclose()
+
+        try:
+            stats = asyncio.run(run())
+        except KeyboardInterrupt:
+            stderr.print("interrupted: answers so far are in the output; rerun to resume")
+            raise typer.Exit(130) from None
+    for message in stats.failed[:5]:
+        stderr.print(f"failed: {message}", highlight=False, markup=False)
+    typer.echo(
+        f"wrote {stats.written} answers for {stats.problems} problems to {out} "
+        f"({stats.already_done} already there, {len(stats.failed)} problems failed)"
+    )
+    if stats.failed and not stats.written:
+        raise typer.Exit(1)
+
+
+@app.command()
 def label(
     problems: Annotated[
         str,

@@ -1,0 +1,206 @@
+"""`toppass-train generate / label / fit / eval` end to end on tiny problems (CliRunner)."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_openai import FakeOpenAI
+from typer.testing import CliRunner
+
+from train.cli import app
+
+runner = CliRunner()
+
+PROBLEMS = [
+    {
+        "task_id": f"toy/{name}",
+        "prompt": f'def {name}(xs):\n    """Return the sorted unique values of xs."""\n',
+        "entry_point": name,
+        "tests": [f"assert {name}([3, 1, 3]) == [1, 3]", f"assert {name}([]) == []"],
+        "visible_tests": [f"assert {name}([3, 1, 3]) == [1, 3]"],
+    }
+    for name in ("uniq", "dedupe", "distinct")
+]
+
+
+@pytest.fixture
+def problems_file(tmp_path: Path) -> Path:
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in PROBLEMS))
+    return path
+
+
+@pytest.fixture
+def fake() -> Any:
+    server = FakeOpenAI(slow_seconds=60).start()
+    yield server
+    server.stop()
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_generate_records_provenance_and_resumes(problems_file, fake, tmp_path):
+    pool = tmp_path / "pool.jsonl"
+    common = [
+        "generate",
+        "--problems",
+        problems_file,
+        "--out",
+        pool,
+        "--provider",
+        "openai",
+        "--model",
+        "fake-coder",
+        "--base-url",
+        fake.url("ignores-n"),
+        "--seed",
+        "7",
+    ]
+    result = invoke(*common, "--n", "2")
+    assert result.exit_code == 0, result.output
+    first = rows(pool)
+    assert len(first) == 6
+    assert {(r["task_id"], r["index"]) for r in first} == {
+        (p["task_id"], i) for p in PROBLEMS for i in range(2)
+    }
+    assert all(r["model"] == "fake-coder" and r["api"] == "chat" for r in first)
+    assert all("```python" in r["completion"] for r in first)
+    requests_before = len(fake.requests)
+    result = invoke(*common, "--n", "3")  # tops every problem up to 3, repeats nothing
+    assert result.exit_code == 0, result.output
+    second = rows(pool)
+    assert second[:6] == first and len(second) == 9
+    assert sorted(r["index"] for r in second if r["task_id"] == "toy/uniq") == [0, 1, 2]
+    assert len(fake.requests) - requests_before == 3
+    assert "3 already there" not in result.output and "6 already there" in result.output
+    assert invoke(*common, "--n", "3").output.count("wrote 0 answers") == 1
+
+
+def test_generate_reports_endpoint_errors_as_one_line(problems_file, fake, tmp_path):
+    result = invoke(
+        "generate",
+        "--problems",
+        problems_file,
+        "--out",
+        tmp_path / "p.jsonl",
+        "--provider",
+        "openai",
+        "--model",
+        "m",
+        "--base-url",
+        fake.url("401"),
+    )
+    assert result.exit_code == 1
+    assert "failed: toy/uniq" in result.output and "Traceback" not in result.output
+
+
+def test_label_fit_eval_json(problems_file, fake, tmp_path, tiny_encoder_dir):
+    pool, labelled = tmp_path / "pool.jsonl", tmp_path / "labelled.jsonl"
+    assert (
+        invoke(
+            "generate",
+            "--problems",
+            problems_file,
+            "--out",
+            pool,
+            "--provider",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            fake.url("honours-n"),
+            "--n",
+            "4",
+        ).exit_code
+        == 0
+    )
+    result = invoke(
+        "label",
+        "--problems",
+        problems_file,
+        "--pool",
+        pool,
+        "--out",
+        labelled,
+        "--workers",
+        "2",
+        "--no-cache",
+    )
+    assert result.exit_code == 0, result.output
+    labels = rows(labelled)
+    assert len(labels) == 12 and {r["passed"] for r in labels} == {True, False}
+    run = tmp_path / "run"
+    result = invoke(
+        "fit",
+        "--train",
+        labelled,
+        "--val",
+        labelled,
+        "--problems",
+        problems_file,
+        "--out",
+        run,
+        "--backbone",
+        tiny_encoder_dir,
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+    )
+    assert result.exit_code == 0, result.output
+    assert (run / "model.safetensors").is_file() and (run / "run_config.json").is_file()
+    result = invoke(
+        "eval",
+        "--problems",
+        problems_file,
+        "--pool",
+        labelled,
+        "--ranker",
+        run,
+        "--json",
+        "--bootstrap",
+        "50",
+        "--device",
+        "cpu",
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)  # stdout is exactly one JSON object
+    assert {"ranker", "problems", "candidates", "ranked", "random", "oracle"} <= set(payload)
+    assert payload["problems"] == 3
+    assert list(payload["ranked"]) == ["pass@1", "pass@2", "pass@3", "pass@5", "pass@10"]
+    assert set(payload["random"]) == set(payload["ranked"])
+    assert 0.0 <= payload["random"]["pass@1"] <= payload["oracle"] <= 1.0
+    assert "length-only" in payload["baselines"]
+
+
+def test_malformed_pool_line_is_reported_with_its_line(problems_file, tmp_path):
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(
+        json.dumps({"task_id": "toy/uniq", "code": "x = 1", "passed": False})
+        + "\n"
+        + '{"task_id": "toy/uniq", "code": \n'
+    )
+    for command in (
+        ["fit", "--train", pool, "--val", pool, "--out", tmp_path / "r"],
+        ["eval", "--pool", pool, "--ranker", tmp_path],
+    ):
+        result = invoke(*command, "--problems", problems_file)
+        assert result.exit_code == 1
+        assert "pool.jsonl:2: malformed JSON" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_unlabelled_pool_is_refused_with_advice(problems_file, tmp_path):
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(json.dumps({"task_id": "toy/uniq", "code": "x = 1"}) + "\n")
+    result = invoke(
+        "fit", "--train", pool, "--val", pool, "--out", tmp_path / "r", "--problems", problems_file
+    )
+    assert result.exit_code == 1 and "toppass-train label" in result.output
