@@ -38,9 +38,10 @@ class RankerConfig:
         over budget the longer of the two is cut first.
     head_hidden: widths of the hidden layers of the score head (empty: a linear head).
     dropout: dropout before each head layer (training only).
-    input_template: `structured` writes Python layout as marker words (newline, indent,
-        dedent) so an uncased, whitespace-collapsing tokenizer still sees the structure;
-        `plain` passes the text unchanged.
+    input_template: `plain` passes the text unchanged; `structured` writes Python layout as
+        marker words (newline, indent, dedent) so an uncased, whitespace-collapsing tokenizer
+        still sees the structure. Measured on whole (normalised) programs, `plain` ranked
+        better (see benchmarks/ranker_ablations.py and the default ranker's model card).
     trainable_layers: how much of the backbone trains: 0 freezes it (only the head trains and
         only the head is saved), n > 0 unfreezes the top n transformer layers, -1 all of it.
     """
@@ -50,7 +51,7 @@ class RankerConfig:
     max_length: int = 512
     head_hidden: tuple[int, ...] = (256,)
     dropout: float = 0.1
-    input_template: InputTemplate = "structured"
+    input_template: InputTemplate = "plain"
     trainable_layers: int = 0
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ def test_round_trip_through_config_json(tmp_path):
     config = RankerConfig(
         pooling="cls",
         head_hidden=(64, 32),
-        input_template="plain",
+        input_template="structured",
         trainable_layers=2,
         max_length=256,
         dropout=0.0,

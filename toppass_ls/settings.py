@@ -128,8 +128,8 @@ class Settings:
     )
     ranker_path: str | None = setting(
         None,
-        "Ranker directory trained by toppass-train; null uses the ranker shipped with toppass "
-        "(an untrained one, with a logged warning, until a default is shipped).",
+        "Ranker directory trained by toppass-train; null uses the default ranker shipped with "
+        "toppass.",
         kind="string",
         nullable=True,
     )

@@ -297,10 +297,8 @@ def fit(
     trainable_layers: Annotated[
         int, typer.Option(help="With --tune-backbone: top layers to train (-1: all).")
     ] = 2,
-    template: Annotated[
-        str, typer.Option(help="Input template: structured or plain.")
-    ] = "structured",
-    epochs: Annotated[int, typer.Option(help="Passes over the training problems.")] = 40,
+    template: Annotated[str, typer.Option(help="Input template: plain or structured.")] = "plain",
+    epochs: Annotated[int, typer.Option(help="Passes over the training problems.")] = 30,
     lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = 1e-3,
     batch_problems: Annotated[int, typer.Option(help="Problems per step.")] = 16,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -418,12 +416,17 @@ def _print_table(evaluations: list[Any], console: Console) -> None:
         table.add_column(k, justify="right")
     for ev in evaluations:
         data = ev if isinstance(ev, dict) else ev.to_json()
-        cells = []
-        for k in ks:
-            lo, hi = data.get("ranked_ci95", {}).get(k, [None, None])
-            interval = f" [{lo:.3f}, {hi:.3f}]" if lo is not None else ""
-            cells.append(f"{data['ranked'][k]:.3f}{interval}")
-        table.add_row(Path(str(data["ranker"])).name or str(data["ranker"]), *cells)
+        table.add_row(
+            Path(str(data["ranker"])).name or str(data["ranker"]),
+            *[f"{data['ranked'][k]:.3f}" for k in ks],
+        )
+        intervals = data.get("ranked_ci95", {})
+        if intervals:
+            table.add_row(
+                "  95% interval",
+                *[f"{intervals[k][0]:.2f}-{intervals[k][1]:.2f}" for k in ks],
+                style="dim",
+            )
     data = first if isinstance(first, dict) else first.to_json()
     table.add_row("random (unbiased)", *[f"{data['random'][k]:.3f}" for k in ks])
     table.add_row("oracle", *[f"{data['oracle']:.3f}" for _ in ks])

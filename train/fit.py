@@ -51,7 +51,7 @@ class FitConfig:
 
     ranker: RankerConfig = field(default_factory=RankerConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    epochs: int = 40
+    epochs: int = 30
     lr: float = 1e-3
     backbone_lr: float = 2e-5
     weight_decay: float = 0.01
@@ -90,6 +90,7 @@ class FitResult:
     best_epoch: int
     history: list[EpochRecord]
     best_metrics: dict[str, Any]
+    val_scores: list[list[float]] = field(default_factory=list)
 
 
 class FitError(RuntimeError):
@@ -384,9 +385,8 @@ def fit(
 
     # checkpoint -> the run directory holds the best ranker
     best_ranker = Ranker.from_pretrained(out / "best", device=str(device))
-    best_eval = evaluate_scores(
-        "best", val_slates, score_all(SlateScorer(best_ranker, embeddings), val_slates)
-    )
+    best_scores = score_all(SlateScorer(best_ranker, embeddings), val_slates)
+    best_eval = evaluate_scores("best", val_slates, best_scores)
     metrics = {
         "best_epoch": best["epoch"] + 1,
         "validation": best_eval.to_json(),
@@ -395,7 +395,7 @@ def fit(
     if rank == 0:
         best_ranker.save_pretrained(out, card=_card(config, best_eval))
         (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    return FitResult(out, int(best["epoch"]) + 1, history, metrics)
+    return FitResult(out, int(best["epoch"]) + 1, history, metrics, best_scores)
 
 
 def _embed_slates(

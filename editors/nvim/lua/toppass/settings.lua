@@ -37,8 +37,8 @@ return {
   timeBudget = 60.0,
   -- How many ranked candidates to offer.
   topK = 5,
-  -- Ranker directory trained by toppass-train; null uses the ranker shipped with toppass (an
-  -- untrained one, with a logged warning, until a default is shipped).
+  -- Ranker directory trained by toppass-train; null uses the default ranker shipped with
+  -- toppass.
   rankerPath = nil,
   -- Answer textDocument/inlineCompletion (invoked only) with the ranked candidates.
   inlineCompletion = false,
