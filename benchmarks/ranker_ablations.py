@@ -38,6 +38,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "passk-logistic": {"loss": LossConfig(surrogate="logistic", margin=0.0)},
     "mix": {"loss": LossConfig(kind="mix", bce_weight=0.5)},
     "passk-plain": {"loss": LossConfig(), "ranker": RankerConfig(input_template="plain")},
+    "passk-canonical": {"loss": LossConfig(), "ranker": RankerConfig(input_template="canonical")},
     "bce-plain": {"loss": LossConfig(kind="bce"), "ranker": RankerConfig(input_template="plain")},
     "passk-tuned2": {
         "loss": LossConfig(),
@@ -85,6 +86,27 @@ def spearman_with_length(slates: list[Slate], scores: list[list[float]]) -> floa
     return statistics.mean(values) if values else float("nan")
 
 
+def score_slates(ranker_dir: Path, slates: list[Slate], cache_dir: str) -> list[list[float]]:
+    """Scores of a saved ranker, through the embedding cache when its backbone is frozen."""
+    import torch
+
+    from ranker.model import Ranker
+    from train.embeddings import EmbeddingCache, cache_namespace, embed_pairs
+
+    ranker = Ranker.from_pretrained(ranker_dir)
+    if not ranker.config.backbone_frozen:
+        return [ranker.score(s.problem, list(s.programs)) for s in slates]
+    pairs = [(s.problem, p) for s in slates for p in s.programs]
+    vectors = embed_pairs(ranker, pairs, EmbeddingCache(cache_dir, cache_namespace(ranker)))
+    with torch.inference_mode():
+        flat = ranker.head(vectors.to(ranker.device)).tolist()
+    out, offset = [], 0
+    for s in slates:
+        out.append(flat[offset : offset + len(s.programs)])
+        offset += len(s.programs)
+    return out
+
+
 def slates_of(problems: str, pool: str) -> list[Slate]:
     built = build_slates(read_pool(pool), load_problems(problems))
     print(f"{pool}: {built.summary()}", file=sys.stderr)
@@ -105,10 +127,20 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache/toppass/embeddings"))
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--backbone", help="backbone for every variant (default: the package)")
+    parser.add_argument("--extra-problems", help="problems of a further evaluation pool")
+    parser.add_argument("--extra", help="a further labelled pool (e.g. from other models)")
     args = parser.parse_args()
 
     train = slates_of(args.train_problems, args.train)
     val = slates_of(args.val_problems, args.val)
+    extra = slates_of(args.extra_problems, args.extra) if args.extra else []
+    if extra:
+        for name, scores in (("length-only", length_scores(extra)),):
+            ev = evaluate_scores(name, extra, scores)
+            print(
+                f"extra pool: random pass@1 {ev.random[1]:.3f}, {name} {ev.ranked[1]:.3f}, "
+                f"oracle {ev.oracle:.3f}"
+            )
     rows: list[dict[str, Any]] = []
     baselines = {
         "length-only": length_scores(val),
@@ -124,7 +156,7 @@ def main() -> None:
         if args.backbone:
             base = spec.get("ranker", RankerConfig())
             spec["ranker"] = base.replace(backbone=args.backbone)
-        selected, last, rhos = [], [], []
+        selected, last, rhos, extras = [], [], [], []
         for seed in (int(s) for s in args.seeds.split(",")):
             config = FitConfig(
                 seed=seed, epochs=args.epochs, device=args.device, cache_dir=args.cache_dir, **spec
@@ -133,6 +165,12 @@ def main() -> None:
             selected.append(result.best_metrics["validation"]["ranked"])
             last.append(result.history[-1].val_pass_at_1)
             rhos.append(spearman_with_length(val, result.val_scores))
+            if extra:
+                extras.append(
+                    evaluate_scores(
+                        name, extra, score_slates(result.out, extra, args.cache_dir)
+                    ).ranked[1]
+                )
             print(name, seed, selected[-1]["pass@1"], last[-1], file=sys.stderr, flush=True)
         keys = selected[0].keys()
         rows.append(

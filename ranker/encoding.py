@@ -10,6 +10,7 @@ truncated program) gets the same markers from its leading whitespace, line by li
 
 from __future__ import annotations
 
+import ast
 import io
 import tokenize
 from collections.abc import Sequence
@@ -65,10 +66,34 @@ def _structured_from_lines(source: str) -> str:
     return " ".join(words)
 
 
-def render(text: str, config: RankerConfig) -> str:
-    """One side of the pair as the configured template writes it."""
+def canonical_code(source: str) -> str:
+    """The program as the AST sees it: `ast.unparse` without comments, docstrings or the
+    original formatting, so style (verbosity, comment density, quoting) carries no signal;
+    code that does not parse is returned unchanged."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+def render(text: str, config: RankerConfig, side: str = "candidate") -> str:
+    """One side ("problem" or "candidate") of the pair as the configured template writes it."""
     if config.input_template == "structured":
         return structured_text(text)
+    if config.input_template == "canonical" and side == "candidate":
+        return canonical_code(text)
     return text
 
 
@@ -86,8 +111,8 @@ def encode_pairs(
     if len(problems) != len(candidates):
         raise ValueError(f"{len(problems)} problems for {len(candidates)} candidates")
     encoded = tokenizer(
-        [render(p, config) for p in problems],
-        [render(c, config) for c in candidates],
+        [render(p, config, "problem") for p in problems],
+        [render(c, config, "candidate") for c in candidates],
         truncation="longest_first",
         max_length=config.max_length,
         padding=True,

@@ -52,7 +52,10 @@ def evaluate_scores(
     bootstrap: int = 1000,
     seed: int = 0,
 ) -> Evaluation:
-    """Metrics of one scoring of `slates` (`scores[i]` aligned with `slates[i].programs`)."""
+    """Metrics of one scoring of `slates` (`scores[i]` aligned with `slates[i].programs`).
+
+    Ranked pass@k is over each slate's distinct programs; the random reference is the unbiased
+    estimator over the prepared answers with their multiplicity (`Slate.counts`)."""
     if len(slates) != len(scores):
         raise ValueError(f"{len(scores)} score lists for {len(slates)} slates")
     if not slates:
@@ -65,10 +68,14 @@ def evaluate_scores(
             raise ValueError(
                 f"{slate.task_id}: {len(slate_scores)} scores for {len(slate.programs)}"
             )
-        correct = sum(slate.labels)
+        # Random order of the *sampled* pool: every prepared answer counts, duplicates too (the
+        # baseline is "take a sample", which duplicates make likelier); ranking works on the
+        # distinct programs, as the editor shows them.
+        sampled = sum(slate.counts)
+        correct = sum(c for c, label in zip(slate.counts, slate.labels, strict=True) if label)
         for k in ks:
             per_problem[k].append(ranked_pass_at_k(slate_scores, slate.labels, k))
-            rand[k] += random_pass_at_k(len(slate.labels), correct, k)
+            rand[k] += random_pass_at_k(sampled, correct, k)
         best += oracle(slate.labels)
     n = len(slates)
     return Evaluation(
