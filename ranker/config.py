@@ -45,6 +45,8 @@ class RankerConfig:
         better (see benchmarks/ranker_ablations.py and the default ranker's model card).
     trainable_layers: how much of the backbone trains: 0 freezes it (only the head trains and
         only the head is saved), n > 0 unfreezes the top n transformer layers, -1 all of it.
+    features: signal groups the head takes beside the text (`ranker.features.GROUPS`:
+        "execution", "likelihood"); each may be missing at scoring time.
     """
 
     backbone: str = DEFAULT_BACKBONE
@@ -54,11 +56,13 @@ class RankerConfig:
     dropout: float = 0.1
     input_template: InputTemplate = "plain"
     trainable_layers: int = 0
+    features: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the dataclass hashable and comparable.
-        if isinstance(self.head_hidden, list):
-            object.__setattr__(self, "head_hidden", tuple(self.head_hidden))
+        for name in ("head_hidden", "features"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         self.validate()
 
     def validate(self) -> None:
@@ -86,6 +90,17 @@ class RankerConfig:
             raise RankerConfigError(
                 f"ranker config field 'dropout' must be a number in [0, 1), got {self.dropout!r}"
             )
+        from ranker.features import GROUPS
+
+        if (
+            not isinstance(self.features, tuple)
+            or any(group not in GROUPS for group in self.features)
+            or len(set(self.features)) != len(self.features)
+        ):
+            raise RankerConfigError(
+                f"ranker config field 'features' must list distinct groups of "
+                f"{', '.join(GROUPS)}, got {self.features!r}"
+            )
         if not _is_int(self.trainable_layers) or self.trainable_layers < -1:
             raise RankerConfigError(
                 f"ranker config field 'trainable_layers' must be -1 (all), 0 (frozen) or a "
@@ -102,6 +117,7 @@ class RankerConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["head_hidden"] = list(self.head_hidden)
+        data["features"] = list(self.features)
         return {"format": CONFIG_FORMAT, **data}
 
     @classmethod

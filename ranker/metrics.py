@@ -9,6 +9,7 @@ scores exactly the random-order reference.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from math import comb
@@ -19,6 +20,45 @@ import torch
 def order_by_score(scores: Sequence[float]) -> list[int]:
     """Indices from best to worst: higher score first, equal scores by lower index."""
     return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+
+
+def diverse_order(order: Sequence[int], clusters: Sequence[int]) -> list[int]:
+    """`order` re-arranged to take the first (best) member of each cluster before any second
+    member: the top k then cover as many distinct behaviours as there are. Stable otherwise."""
+    seen: set[int] = set()
+    leaders: list[int] = []
+    rest: list[int] = []
+    for i in order:
+        (rest if clusters[i] in seen else leaders).append(i)
+        seen.add(clusters[i])
+    return leaders + rest
+
+
+def pass_at_k_of_order(order: Sequence[int], labels: Sequence[bool], k: int) -> float:
+    """1.0 when the first k of an explicit order hold a correct candidate."""
+    return float(any(labels[i] for i in order[:k]))
+
+
+def diverse_pass_at_k(
+    scores: Sequence[float],
+    labels: Sequence[bool],
+    clusters: Sequence[int],
+    k: int,
+    tie_samples: int = 32,
+) -> float:
+    """Ranked pass@k of the cluster-diverse order (`diverse_order` of the score order). As in
+    `ranked_pass_at_k`, ties never profit from storage order: when scores tie, the value is the
+    mean over `tie_samples` random tie-breaks (fixed seed, so results are reproducible)."""
+    _check(scores, labels, k)
+    if len(set(scores)) == len(scores):
+        return pass_at_k_of_order(diverse_order(order_by_score(scores), clusters), labels, k)
+    rng = random.Random(len(scores) * 7919 + k)
+    total = 0.0
+    for _ in range(tie_samples):
+        jitter = [rng.random() for _ in scores]
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], jitter[i]))
+        total += pass_at_k_of_order(diverse_order(order, clusters), labels, k)
+    return total / tie_samples
 
 
 def ranked_pass_at_k(scores: Sequence[float], labels: Sequence[bool], k: int) -> float:

@@ -15,7 +15,8 @@ from torch import nn
 from ranker.backbone import is_causal_lm, load_backbone, pool, set_trainable_layers
 from ranker.config import RankerConfig, RankerConfigError
 from ranker.encoding import encode_pairs
-from ranker.metrics import order_by_score
+from ranker.features import Signals, feature_matrix, feature_names
+from ranker.metrics import diverse_order, order_by_score
 from ranker.model_card import ModelCard
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,10 @@ class Ranker(nn.Module):
             self.pooling = "last" if is_causal_lm(backbone) else "mean"
         backbone_config: Any = backbone.config
         self.hidden_size = int(backbone_config.hidden_size)
-        self.head = ScoreHead(self.hidden_size, self.config.head_hidden, self.config.dropout)
+        self.feature_names = feature_names(self.config.features)
+        self.head = ScoreHead(
+            self.hidden_size + len(self.feature_names), self.config.head_hidden, self.config.dropout
+        )
         set_trainable_layers(self.backbone, self.config.trainable_layers)
 
     def train(self, mode: bool = True) -> Ranker:
@@ -98,28 +102,60 @@ class Ranker(nn.Module):
             hidden = self.backbone(**inputs).last_hidden_state
         return pool(hidden, batch["attention_mask"], self.pooling)
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Scores `[B]` of an encoded batch."""
-        return self.head(self.embed(batch))
+    def score_pooled(
+        self, pooled: torch.Tensor, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Scores `[...]` from pooled vectors `[..., H]` and, for a ranker with feature groups,
+        their features `[..., F]` (None: every group absent, i.e. zeros)."""
+        if not self.feature_names:
+            return self.head(pooled)
+        if features is None:
+            features = pooled.new_zeros(*pooled.shape[:-1], len(self.feature_names))
+        return self.head(torch.cat([pooled, features.to(pooled.dtype)], dim=-1))
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Scores `[B]` of an encoded batch (and its `[B, F]` features, if any)."""
+        return self.score_pooled(self.embed(batch), features)
 
     # -- inference -----------------------------------------------------------------------
 
     @torch.inference_mode()
-    def score(self, problem: str, candidates: Sequence[str], batch_size: int = 32) -> list[float]:
-        """One score per candidate, in input order. Identical candidates are scored once;
-        batches group similar lengths so padding stays small."""
+    def score(
+        self,
+        problem: str,
+        candidates: Sequence[str],
+        signals: Signals | None = None,
+        batch_size: int = 32,
+    ) -> list[float]:
+        """One score per candidate, in input order. `signals` (aligned with `candidates`) feed
+        the feature groups of a ranker that has them; missing groups count as absent.
+        Identical candidates are scored once; batches group similar lengths so padding
+        stays small."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        features = None
+        if self.feature_names:
+            features = feature_matrix(len(candidates), signals, self.config.features)
         was_training = self.training
         self.eval()
         try:
-            unique = list(dict.fromkeys(candidates))
+            first: dict[str, int] = {}
+            for i, candidate in enumerate(candidates):
+                first.setdefault(candidate, i)
+            unique = list(first)
             by_length = sorted(range(len(unique)), key=lambda i: (len(unique[i]), i))
             unique_scores = [0.0] * len(unique)
             for start in range(0, len(by_length), batch_size):
                 chunk = by_length[start : start + batch_size]
                 batch = self.encode([problem] * len(chunk), [unique[i] for i in chunk])
-                for i, value in zip(chunk, self(batch).float().tolist(), strict=True):
+                chunk_features = None
+                if features is not None:
+                    rows = [first[unique[i]] for i in chunk]
+                    chunk_features = features[rows].to(self.device)
+                values = self(batch, chunk_features).float().tolist()
+                for i, value in zip(chunk, values, strict=True):
                     unique_scores[i] = value
         finally:
             self.train(was_training)
@@ -131,11 +167,19 @@ class Ranker(nn.Module):
         problem: str,
         candidates: Sequence[str],
         top_k: int | None = None,
+        signals: Signals | None = None,
+        diverse: bool = True,
         batch_size: int = 32,
     ) -> list[tuple[int, float]]:
-        """(index, score) pairs best first (ties: lower index first), cut to `top_k`."""
-        scores = self.score(problem, candidates, batch_size=batch_size)
+        """(index, score) pairs best first (ties: lower index first), cut to `top_k`.
+
+        With execution signals and `diverse`, the list first takes the best program of each
+        behaviour cluster, then the rest: two programs that behave the same on every known
+        input would waste one of the k places pass@k counts."""
+        scores = self.score(problem, candidates, signals, batch_size=batch_size)
         order = order_by_score(scores)
+        if diverse and signals is not None and signals.execution is not None:
+            order = diverse_order(order, signals.execution.clusters)
         if top_k is not None:
             order = order[:top_k]
         return [(i, scores[i]) for i in order]

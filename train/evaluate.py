@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ranker.metrics import oracle, random_pass_at_k, ranked_pass_at_k
+from ranker.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
 from train.slates import Slate
 
 DEFAULT_KS: tuple[int, ...] = (1, 2, 3, 5, 10)
@@ -51,11 +51,14 @@ def evaluate_scores(
     ks: Sequence[int] = DEFAULT_KS,
     bootstrap: int = 1000,
     seed: int = 0,
+    clusters: Sequence[Sequence[int] | None] | None = None,
 ) -> Evaluation:
     """Metrics of one scoring of `slates` (`scores[i]` aligned with `slates[i].programs`).
 
     Ranked pass@k is over each slate's distinct programs; the random reference is the unbiased
-    estimator over the prepared answers with their multiplicity (`Slate.counts`)."""
+    estimator over the prepared answers with their multiplicity (`Slate.counts`). With
+    `clusters` (behaviour cluster ids per program, or None for a slate without), the ranking
+    is cluster-diverse (`ranker.metrics.diverse_order`), as `Ranker.rank` serves it."""
     if len(slates) != len(scores):
         raise ValueError(f"{len(scores)} score lists for {len(slates)} slates")
     if not slates:
@@ -63,7 +66,8 @@ def evaluate_scores(
     per_problem: dict[int, list[float]] = {k: [] for k in ks}
     rand: dict[int, float] = {k: 0.0 for k in ks}
     best = 0.0
-    for slate, slate_scores in zip(slates, scores, strict=True):
+    cluster_lists = list(clusters) if clusters is not None else [None] * len(slates)
+    for slate, slate_scores, slate_clusters in zip(slates, scores, cluster_lists, strict=True):
         if len(slate_scores) != len(slate.programs):
             raise ValueError(
                 f"{slate.task_id}: {len(slate_scores)} scores for {len(slate.programs)}"
@@ -74,7 +78,12 @@ def evaluate_scores(
         sampled = sum(slate.counts)
         correct = sum(c for c, label in zip(slate.counts, slate.labels, strict=True) if label)
         for k in ks:
-            per_problem[k].append(ranked_pass_at_k(slate_scores, slate.labels, k))
+            if slate_clusters is None:
+                per_problem[k].append(ranked_pass_at_k(slate_scores, slate.labels, k))
+            else:
+                per_problem[k].append(
+                    diverse_pass_at_k(slate_scores, slate.labels, slate_clusters, k)
+                )
             rand[k] += random_pass_at_k(sampled, correct, k)
         best += oracle(slate.labels)
     n = len(slates)

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ranker.config import RankerConfig
+from ranker.features import Signals, feature_matrix, group_slices
 from ranker.losses import LossConfig, ranking_loss
 from ranker.model import Ranker
 from ranker.model_card import ModelCard
@@ -60,6 +61,7 @@ class FitConfig:
     seed: int = 0
     device: str = "auto"
     embed_batch_size: int = 64
+    group_dropout: float = 0.3
     cache_dir: str = str(Path.home() / ".cache" / "toppass" / "embeddings")
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -108,11 +110,42 @@ def resolve_device(device: str) -> torch.device:
 
 class SlateScorer:
     """Scores padded batches of slates, from cached embeddings (frozen backbone) or by running
-    the backbone (fine-tuning). `indices[b]` picks which programs of slate b enter the batch."""
+    the backbone (fine-tuning). `indices[b]` picks which programs of slate b enter the batch.
 
-    def __init__(self, ranker: Ranker, embeddings: dict[str, torch.Tensor] | None) -> None:
+    `features` (task_id -> `[n_programs, F]`) feed a ranker with feature groups. While
+    training, each group of each slate is dropped (zeroed, its `available` flag with it) with
+    probability `group_dropout`, so the ranker also learns to rank without that signal."""
+
+    def __init__(
+        self,
+        ranker: Ranker,
+        embeddings: dict[str, torch.Tensor] | None,
+        features: dict[str, torch.Tensor] | None = None,
+        group_dropout: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
         self.ranker = ranker
         self.embeddings = embeddings  # task_id -> [n_programs, H] when frozen
+        self.features = features
+        self.group_dropout = group_dropout
+        self.generator = generator
+        self.slices = list(group_slices(ranker.config.features).values())
+
+    def _features(
+        self, slates: Sequence[Slate], indices: Sequence[Sequence[int]], width: int
+    ) -> torch.Tensor | None:
+        names = self.ranker.feature_names
+        if not names:
+            return None
+        out = torch.zeros(len(slates), width, len(names))
+        for b, (slate, ix) in enumerate(zip(slates, indices, strict=True)):
+            if self.features is not None and slate.task_id in self.features:
+                out[b, : len(ix)] = self.features[slate.task_id][list(ix)]
+            if self.ranker.training and self.group_dropout > 0:
+                for columns in self.slices:
+                    if torch.rand((), generator=self.generator) < self.group_dropout:
+                        out[b, :, columns] = 0.0
+        return out.to(self.ranker.device)
 
     def __call__(
         self, slates: Sequence[Slate], indices: Sequence[Sequence[int]]
@@ -124,12 +157,13 @@ class SlateScorer:
         for b, (slate, ix) in enumerate(zip(slates, indices, strict=True)):
             labels[b, : len(ix)] = torch.tensor([float(slate.labels[i]) for i in ix])
             mask[b, : len(ix)] = True
+        features = self._features(slates, indices, width)
         if self.embeddings is not None:
             hidden = self.ranker.hidden_size
             vectors = torch.zeros(len(slates), width, hidden, device=device)
             for b, (slate, ix) in enumerate(zip(slates, indices, strict=True)):
                 vectors[b, : len(ix)] = self.embeddings[slate.task_id][list(ix)].to(device)
-            scores = self.ranker.head(vectors)
+            scores = self.ranker.score_pooled(vectors, features)
         else:
             problems = [
                 slate.problem for slate, ix in zip(slates, indices, strict=True) for _ in ix
@@ -137,10 +171,24 @@ class SlateScorer:
             programs = [
                 slate.programs[i] for slate, ix in zip(slates, indices, strict=True) for i in ix
             ]
-            flat = self.ranker(self.ranker.encode(problems, programs))
+            flat_features = features[mask] if features is not None else None
+            flat = self.ranker(self.ranker.encode(problems, programs), flat_features)
             scores = torch.zeros(len(slates), width, device=device, dtype=flat.dtype)
             scores = scores.masked_scatter(mask, flat)
         return scores.masked_fill(~mask, 0.0), labels, mask
+
+
+def slate_features(
+    ranker: Ranker, slates: Sequence[Slate], signals: Mapping[str, Signals] | None
+) -> dict[str, torch.Tensor] | None:
+    """Each slate's `[n, F]` feature matrix for `ranker`'s groups (None: it has none)."""
+    if not ranker.feature_names:
+        return None
+    signals = signals or {}
+    return {
+        s.task_id: feature_matrix(len(s.programs), signals.get(s.task_id), ranker.config.features)
+        for s in slates
+    }
 
 
 def sample_indices(slate: Slate, limit: int, rng: random.Random) -> list[int]:
@@ -274,6 +322,7 @@ def fit(
     out: str | Path,
     progress: Callable[[str, int, int], None] | None = None,
     restart: bool = False,
+    signals: Mapping[str, Signals] | None = None,
 ) -> FitResult:
     """Train a ranker on `train_slates`, pick the epoch with the best validation ranked
     pass@1 on `val_slates` and save it to `out`. `progress(stage, done, total)` reports work.
@@ -301,7 +350,9 @@ def fit(
     embeddings = None
     if config.ranker.backbone_frozen:
         embeddings = _embed_slates(ranker, [*trainable, *val_slates], config, report)
-    scorer = SlateScorer(ranker, embeddings)
+    features = slate_features(ranker, [*trainable, *val_slates], signals)
+    dropout_rng = torch.Generator().manual_seed(config.seed)
+    scorer = SlateScorer(ranker, embeddings, features, config.group_dropout, dropout_rng)
 
     # optimiser: the head learns fast, unfrozen backbone layers slowly
     head_params = list(ranker.head.parameters())
@@ -329,6 +380,7 @@ def fit(
         history = [EpochRecord(**h) for h in state["history"]]
         rng.setstate(_rng_from_json(state["rng"]))
         torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
+        dropout_rng.set_state(torch.tensor(state["dropout_rng"], dtype=torch.uint8))
         logger.info("resuming %s after epoch %d", out, state["epoch"])
     if rank == 0:
         (out / RUN_CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n")
@@ -380,12 +432,13 @@ def fit(
                     "history": [dataclasses.asdict(h) for h in history],
                     "rng": _rng_to_json(rng.getstate()),
                     "torch_rng": torch.get_rng_state().tolist(),
+                    "dropout_rng": dropout_rng.get_state().tolist(),
                 },
             )
 
     # checkpoint -> the run directory holds the best ranker
     best_ranker = Ranker.from_pretrained(out / "best", device=str(device))
-    best_scores = score_all(SlateScorer(best_ranker, embeddings), val_slates)
+    best_scores = score_all(SlateScorer(best_ranker, embeddings, features), val_slates)
     best_eval = evaluate_scores("best", val_slates, best_scores)
     metrics = {
         "best_epoch": best["epoch"] + 1,

@@ -1,0 +1,203 @@
+"""Execution signals: run a problem's distinct candidate programs on its *visible* tests (the
+docstring's examples, MBPP's given assert, an in-house problem's `visible_tests`) in the
+sandbox, and summarise what happened per program.
+
+Per visible test a program either reproduces the example or not, raises, or times out; and,
+where the test is `assert <call> == <expected>`, the sandbox also records the repr of what
+`<call>` returned. The tuple of those outcomes and values is the program's *behaviour
+signature*: programs with equal signatures behave identically on every input we know, and
+form one agreement cluster (CodeT's dual agreement, without generated tests). Only visible
+tests are ever run here: the hidden tests that label training data never reach the ranker.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ranker.sandbox import ExecResult, FunctionJob, Limits, Outcome, Sandbox
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One visible test: the statement that judges it (None for a bare input with no expected
+    value, e.g. an LLM-proposed probe) and the call whose value is recorded (None when the
+    test is not `assert <call> == <expected>`)."""
+
+    statement: str | None
+    call: str | None
+
+
+def split_assert(statement: str) -> str | None:
+    """`<call>` of `assert <call> == <expected>` (either side may hold the call), else None."""
+    try:
+        tree = ast.parse(statement.strip())
+    except SyntaxError:
+        return None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+        return None
+    test = tree.body[0].test
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and len(test.comparators) == 1
+    ):
+        left, right = test.left, test.comparators[0]
+        call = left if isinstance(left, ast.Call) or not isinstance(right, ast.Call) else right
+        return ast.unparse(call)
+    return None
+
+
+def probes_of(visible_tests: Sequence[str]) -> list[Probe]:
+    """Asserts are judged (and their call's value recorded); a lone expression is an input
+    without an expected value, recorded only."""
+    probes = []
+    for test in visible_tests:
+        if not test.strip():
+            continue
+        try:
+            lone = ast.parse(test.strip(), mode="eval")
+        except SyntaxError:
+            probes.append(Probe(test, split_assert(test)))
+        else:
+            probes.append(Probe(None, ast.unparse(lone)))
+    return probes
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """What one program did on the visible tests."""
+
+    passed: int
+    failed: int
+    errors: int
+    timeouts: int
+    signature: tuple[str, ...]
+
+    @property
+    def cases(self) -> int:
+        return self.passed + self.failed + self.errors + self.timeouts
+
+
+@dataclass(frozen=True)
+class ExecutionSignals:
+    """Per-program runs of one slate, their agreement clusters (ids in first-seen order) and
+    each cluster's share of the sampled answers (duplicates counted)."""
+
+    cases: int  # judged visible tests (probes without an expected value are not counted)
+    runs: tuple[ProgramRun, ...]
+    clusters: tuple[int, ...]
+    cluster_shares: tuple[float, ...]
+
+    def summary(self, i: int) -> str:
+        """`3/3 examples`, for titles."""
+        return f"{self.runs[i].passed}/{self.cases} examples"
+
+
+def _outcome_word(outcome: Outcome, message: str) -> str:
+    if outcome is Outcome.TIMEOUT:
+        return "!timeout"
+    kind = message.split(":", 1)[0].strip() if message else outcome.value
+    return f"!{kind}"
+
+
+def jobs_for(
+    programs: Sequence[str], probes: Sequence[Probe], setup: str = "", case_timeout: float = 1.0
+) -> list[FunctionJob]:
+    """One job per program: each probe's statement, then (when it has one) its bare call,
+    whose value the sandbox reports."""
+    cases: list[str] = []
+    for probe in probes:
+        if probe.statement is not None:
+            cases.append(probe.statement)
+        if probe.call is not None:
+            cases.append(probe.call)
+    return [
+        FunctionJob(program, cases, setup, case_timeout=case_timeout, stop_on_failure=False)
+        for program in programs
+    ]
+
+
+def program_run(probes: Sequence[Probe], result: ExecResult) -> ProgramRun:
+    """What one program's job (from `jobs_for`) says about it."""
+    cases = list(result.cases)
+    tallies = {"passed": 0, "failed": 0, "errors": 0, "timeouts": 0}
+    signature: list[str] = []
+    position = 0
+    for probe in probes:
+        judged = value_case = None
+        if probe.statement is not None:
+            judged = cases[position] if position < len(cases) else None
+            position += 1
+        if probe.call is not None:
+            value_case = cases[position] if position < len(cases) else None
+            position += 1
+        if judged is None and value_case is None:  # the program never got this far
+            lost = Outcome.TIMEOUT if result.outcome is Outcome.TIMEOUT else Outcome.ERROR
+            if probe.statement is not None:
+                tallies["timeouts" if lost is Outcome.TIMEOUT else "errors"] += 1
+            signature.append(_outcome_word(lost, result.message))
+            continue
+        if judged is not None:
+            if judged.outcome is Outcome.PASSED:
+                tallies["passed"] += 1
+            elif judged.outcome is Outcome.TIMEOUT:
+                tallies["timeouts"] += 1
+            elif "AssertionError" in judged.message or judged.message.startswith("assert"):
+                tallies["failed"] += 1
+            else:
+                tallies["errors"] += 1
+        if value_case is not None and value_case.outcome is Outcome.PASSED:
+            signature.append(f"={value_case.value}")
+        elif value_case is not None:
+            signature.append(_outcome_word(value_case.outcome, value_case.message))
+        elif judged is not None:
+            signature.append(judged.outcome.value)
+    return ProgramRun(signature=tuple(signature), **tallies)
+
+
+def summarise(
+    probes: Sequence[Probe], results: Sequence[ExecResult], counts: Sequence[int]
+) -> ExecutionSignals:
+    """Turn sandbox results (one per program, from `jobs_for`) into signals."""
+    runs = [program_run(probes, result) for result in results]
+    return signals_from_runs(sum(p.statement is not None for p in probes), runs, counts)
+
+
+def signals_from_runs(
+    cases: int, runs: Sequence[ProgramRun], counts: Sequence[int]
+) -> ExecutionSignals:
+    """Cluster programs by signature; a cluster's share counts duplicate answers too."""
+    ids: dict[tuple[str, ...], int] = {}
+    clusters = tuple(ids.setdefault(run.signature, len(ids)) for run in runs)
+    total = sum(counts) or 1
+    mass = [0.0] * len(ids)
+    for cluster, count in zip(clusters, counts, strict=True):
+        mass[cluster] += count
+    shares = tuple(mass[c] / total for c in clusters)
+    return ExecutionSignals(cases, tuple(runs), clusters, shares)
+
+
+def execute_visible(
+    sandbox: Sandbox,
+    programs: Sequence[str],
+    visible_tests: Sequence[str],
+    counts: Sequence[int] | None = None,
+    setup: str = "",
+    case_timeout: float = 1.0,
+) -> ExecutionSignals | None:
+    """Run every program on the visible tests; None when there are none to run."""
+    probes = probes_of(visible_tests)
+    if not probes or not programs:
+        return None
+    counts = list(counts) if counts is not None else [1] * len(programs)
+    jobs = jobs_for(programs, probes, setup, case_timeout)
+    results: dict[int, ExecResult] = dict(sandbox.imap_unordered(enumerate(jobs)))
+    return summarise(probes, [results[i] for i in range(len(jobs))], counts)
+
+
+def default_limits(cases: int) -> Limits:
+    """Job limits for visible-test runs: a second per case, a little to start."""
+    return Limits(timeout=min(10.0, 1.0 + cases), memory=2 << 30)

@@ -1,0 +1,128 @@
+"""Signals beside the text that a ranker head can take as input, grouped so that a group can
+be absent: each group starts with an `*_available` flag, and a missing group is all zeros.
+A ranker trained with group dropout (`train.fit`) therefore ranks with any subset: with
+execution when the user allows it, without when not.
+
+    execution   from running the candidates on the problem's visible tests (ranker.execution)
+    likelihood  from a causal LM's view of the candidate (ranker.likelihood): coder and
+                reviewer mean log-probabilities, z-scored within the problem
+
+All values are relative to the problem's slate (shares, fractions, z-scores), never absolute
+lengths or counts, so they mean the same for a problem with 5 candidates and one with 500.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ranker.execution import ExecutionSignals
+
+if TYPE_CHECKING:
+    import torch
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "execution": (
+        "exec_available",
+        "exec_pass_fraction",
+        "exec_all_pass",
+        "exec_error_fraction",
+        "exec_timeout_fraction",
+        "exec_cluster_share",
+        "exec_largest_cluster",
+        "exec_passing_cluster_share",
+    ),
+    "likelihood": ("lm_available", "lm_coder_z", "lm_reviewer_z"),
+}
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What is known about one problem's programs besides their text; fields aligned with the
+    programs, None when not computed."""
+
+    execution: ExecutionSignals | None = None
+    likelihood: Sequence[tuple[float, float]] | None = None  # (coder, reviewer) per program
+
+
+def feature_names(groups: Sequence[str]) -> tuple[str, ...]:
+    return tuple(name for group in groups for name in GROUPS[group])
+
+
+def _execution_columns(n: int, signals: ExecutionSignals | None) -> list[list[float]]:
+    width = len(GROUPS["execution"])
+    if signals is None:
+        return [[0.0] * width for _ in range(n)]
+    if len(signals.runs) != n:
+        raise ValueError(f"execution signals for {len(signals.runs)} programs, not {n}")
+    cases = max(signals.cases, 1)
+    all_pass = [signals.cases > 0 and run.passed == signals.cases for run in signals.runs]
+    passing_mass: dict[int, float] = {}
+    for cluster, share, ok in zip(signals.clusters, signals.cluster_shares, all_pass, strict=True):
+        if ok:
+            passing_mass[cluster] = share
+    passing_total = sum(passing_mass.values())
+    largest = max(signals.cluster_shares)
+    rows = []
+    for i, run in enumerate(signals.runs):
+        share = signals.cluster_shares[i]
+        rows.append(
+            [
+                1.0,
+                run.passed / cases,
+                float(all_pass[i]),
+                run.errors / cases,
+                run.timeouts / cases,
+                share,
+                float(share >= largest - 1e-12),
+                share / passing_total if all_pass[i] and passing_total > 0 else 0.0,
+            ]
+        )
+    return rows
+
+
+def _zscores(values: Sequence[float]) -> list[float]:
+    if len(values) < 2:
+        return [0.0] * len(values)
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return [(v - mean) / max(spread, 1e-3) for v in values]
+
+
+def _likelihood_columns(n: int, values: Sequence[tuple[float, float]] | None) -> list[list[float]]:
+    if values is None:
+        return [[0.0, 0.0, 0.0] for _ in range(n)]
+    if len(values) != n:
+        raise ValueError(f"likelihood scores for {len(values)} programs, not {n}")
+    coder = _zscores([v[0] for v in values])
+    reviewer = _zscores([v[1] for v in values])
+    return [[1.0, c, r] for c, r in zip(coder, reviewer, strict=True)]
+
+
+def feature_matrix(n: int, signals: Signals | None, groups: Sequence[str]) -> torch.Tensor:
+    """`[n, F]` features for n programs, in `feature_names(groups)` order."""
+    import torch
+
+    signals = signals or Signals()
+    columns: list[list[list[float]]] = []
+    for group in groups:
+        if group == "execution":
+            columns.append(_execution_columns(n, signals.execution))
+        elif group == "likelihood":
+            columns.append(_likelihood_columns(n, signals.likelihood))
+        else:
+            raise ValueError(f"unknown feature group {group!r}")
+    rows = [[x for block in columns for x in block[i]] for i in range(n)]
+    return torch.tensor(rows, dtype=torch.float32).reshape(n, len(feature_names(groups)))
+
+
+def group_slices(groups: Sequence[str]) -> dict[str, slice]:
+    """Column range of each group in `feature_matrix` (for group dropout)."""
+    out, start = {}, 0
+    for group in groups:
+        width = len(GROUPS[group])
+        out[group] = slice(start, start + width)
+        start += width
+    return out

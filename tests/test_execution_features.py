@@ -1,0 +1,118 @@
+"""Execution signals on visible tests, the feature matrix, diversity-aware ordering, and a
+ranker with feature groups."""
+
+import pytest
+import torch
+
+from ranker import Ranker, RankerConfig
+from ranker.execution import execute_visible, probes_of, split_assert
+from ranker.features import Signals, feature_matrix, feature_names, group_slices
+from ranker.metrics import diverse_order, diverse_pass_at_k, ranked_pass_at_k
+from ranker.sandbox import Limits, Sandbox
+
+PROGRAMS = [
+    "def f(x):\n    return x + 1\n",
+    "def f(x):\n    return x + 2\n",
+    "def f(x):\n    return 1 / 0\n",
+    "def f(x):\n    while True:\n        pass\n",
+    "def f(x):\n    return 1 + x  # behaves like the first\n",
+    "def f(x:\n",
+]
+VISIBLE = ["assert f(1) == 2", "assert f(5) == 6", "f(3)"]
+
+
+@pytest.fixture(scope="module")
+def signals():
+    with Sandbox(workers=2, limits=Limits(timeout=4)) as sandbox:
+        return execute_visible(sandbox, PROGRAMS, VISIBLE, counts=[2, 1, 1, 1, 1, 1])
+
+
+def test_split_assert_and_probes():
+    assert split_assert("assert f(1) == 2") == "f(1)"
+    assert split_assert("assert 2 == f(1)") == "f(1)"
+    assert split_assert("assert f(1) < 2") is None
+    assert split_assert("print(1)") is None
+    probes = probes_of(VISIBLE)
+    assert [(p.statement, p.call) for p in probes] == [
+        ("assert f(1) == 2", "f(1)"),
+        ("assert f(5) == 6", "f(5)"),
+        (None, "f(3)"),
+    ]
+
+
+def test_runs_tally_outcomes_and_record_behaviour(signals):
+    assert signals.cases == 2  # the bare call has no expected value: recorded, not judged
+    good, off, crash, loop, same, broken = signals.runs
+    assert same.signature == good.signature
+    assert (good.passed, off.failed, crash.errors, loop.timeouts) == (2, 2, 2, 2)
+    assert good.signature == ("=2", "=6", "=4") and off.signature == ("=3", "=7", "=5")
+    assert crash.signature[0] == "!ZeroDivisionError"
+    assert broken.errors == 2 and broken.passed == 0
+    assert signals.clusters[0] == signals.clusters[4] != signals.clusters[1]
+    assert signals.cluster_shares[0] == pytest.approx(3 / 7)  # counts 2 + 1 of 7 answers
+    assert signals.summary(0) == "2/2 examples"
+
+
+def test_feature_matrix_groups_and_absence(signals):
+    names = feature_names(("execution", "likelihood"))
+    full = feature_matrix(
+        6, Signals(signals, [(-1.0, -2.0)] * 3 + [(-3.0, -1.0)] * 3), ("execution", "likelihood")
+    )
+    assert full.shape == (6, len(names))
+    row = dict(zip(names, full[0].tolist(), strict=True))
+    assert (
+        row["exec_available"] == 1 and row["exec_pass_fraction"] == 1 and row["exec_all_pass"] == 1
+    )
+    assert row["exec_largest_cluster"] == 1 and row["exec_passing_cluster_share"] == pytest.approx(
+        1.0
+    )
+    assert row["lm_available"] == 1 and row["lm_coder_z"] > 0
+    crash = dict(zip(names, full[2].tolist(), strict=True))
+    assert crash["exec_error_fraction"] == 1 and crash["exec_passing_cluster_share"] == 0
+    absent = feature_matrix(6, None, ("execution", "likelihood"))
+    assert torch.count_nonzero(absent) == 0
+    assert group_slices(("execution", "likelihood"))["likelihood"] == slice(8, 11)
+
+
+def test_diverse_order_takes_one_per_cluster_first():
+    order = [0, 1, 2, 3, 4]
+    clusters = [7, 7, 8, 7, 9]
+    assert diverse_order(order, clusters) == [0, 2, 4, 1, 3]
+
+
+def test_diverse_metric_counts_only_the_diverse_top():
+    scores = [0.9, 0.8, 0.1]
+    labels = [False, False, True]
+    assert ranked_pass_at_k(scores, labels, 2) == 0.0
+    assert diverse_pass_at_k(scores, labels, [0, 0, 1], 2) == 1.0  # the clone gives way
+    # Ties are resolved in expectation, not by storage order.
+    assert diverse_pass_at_k([0.0, 0.0], [False, True], [0, 1], 1) == pytest.approx(0.5, abs=0.2)
+
+
+def test_ranker_with_features_uses_them_and_survives_their_absence(
+    tiny_encoder_dir, signals, tmp_path
+):
+    torch.manual_seed(0)
+    config = RankerConfig(
+        backbone=str(tiny_encoder_dir), head_hidden=(8,), max_length=96, features=("execution",)
+    )
+    ranker = Ranker(config)
+    problem = 'def f(x):\n    """Add one."""\n'
+    with_signals = ranker.score(problem, PROGRAMS, Signals(signals))
+    without = ranker.score(problem, PROGRAMS)
+    assert with_signals != without
+    ranked = ranker.rank(problem, PROGRAMS, signals=Signals(signals))
+    first_two = [i for i, _ in ranked[:2]]
+    assert not (0 in first_two and 4 in first_two)  # clones never fill two top places
+    loaded = Ranker.from_pretrained(ranker.save_pretrained(tmp_path / "r"), device="cpu")
+    assert loaded.config.features == ("execution",)
+    assert loaded.score(problem, PROGRAMS, Signals(signals)) == pytest.approx(
+        with_signals, abs=1e-6
+    )
+
+
+def test_config_rejects_unknown_feature_group():
+    from ranker.config import RankerConfigError
+
+    with pytest.raises(RankerConfigError, match="features"):
+        RankerConfig(features=("telepathy",))

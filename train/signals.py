@@ -1,0 +1,133 @@
+"""Signals for training and evaluation slates: execution on each problem's visible tests (run
+in the sandbox, cached on disk by program and tests) and likelihood scores read from files.
+
+Only `visible_tests` ever run here; the hidden tests that produced the labels never do, so the
+ranker learns to use exactly what the editor will have: the examples in the docstring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from ranker.execution import (
+    ProgramRun,
+    default_limits,
+    jobs_for,
+    probes_of,
+    program_run,
+    signals_from_runs,
+)
+from ranker.features import Signals
+from ranker.sandbox import Sandbox
+from train.jsonl import JsonlAppender, read_jsonl
+from train.problems import Problem
+from train.slates import Slate
+
+DEFAULT_CACHE = Path.home() / ".cache" / "toppass" / "visible-runs.jsonl"
+
+
+def program_sha(program: str) -> str:
+    return hashlib.sha256(program.encode()).hexdigest()
+
+
+def _run_key(program: str, visible: Sequence[str], setup: str) -> str:
+    blob = json.dumps([program, list(visible), setup])
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def execution_signals(
+    slates: Sequence[Slate],
+    problems: Mapping[str, Problem],
+    workers: int = 2,
+    cache_path: Path | None = DEFAULT_CACHE,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Signals]:
+    """Execution signals for every slate whose problem has visible tests (others get none)."""
+    cached: dict[str, ProgramRun] = {}
+    if cache_path is not None and cache_path.is_file():
+        for _, row in read_jsonl(cache_path, resuming=True):
+            cached[row["key"]] = ProgramRun(
+                row["passed"],
+                row["failed"],
+                row["errors"],
+                row["timeouts"],
+                tuple(row["signature"]),
+            )
+    todo = []
+    keys: dict[str, list[str]] = {}
+    for slate in slates:
+        problem = problems[slate.task_id]
+        visible = list(problem.visible_tests)
+        if not visible or not problem.entry_point:
+            continue
+        probes = probes_of(visible)
+        slate_keys = [_run_key(p, visible, problem.setup) for p in slate.programs]
+        keys[slate.task_id] = slate_keys
+        for key, job in zip(
+            slate_keys, jobs_for(slate.programs, probes, problem.setup), strict=True
+        ):
+            if key not in cached:
+                todo.append((key, job, probes))
+    done = 0
+    if todo:
+        most_cases = max(len(job.tests) for _, job, _ in todo)
+        appender = JsonlAppender(cache_path) if cache_path is not None else None
+        probes_by_key = {key: probes for key, _, probes in todo}
+        try:
+            with Sandbox(workers=workers, limits=default_limits(most_cases)) as sandbox:
+                unique = {key: job for key, job, _ in todo}
+                for key, result in sandbox.imap_unordered(unique.items()):
+                    run = program_run(probes_by_key[key], result)
+                    cached[key] = run
+                    if appender is not None:
+                        appender.append(
+                            {
+                                "key": key,
+                                "passed": run.passed,
+                                "failed": run.failed,
+                                "errors": run.errors,
+                                "timeouts": run.timeouts,
+                                "signature": list(run.signature),
+                            }
+                        )
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(unique))
+        finally:
+            if appender is not None:
+                appender.close()
+    out: dict[str, Signals] = {}
+    for slate in slates:
+        if slate.task_id not in keys:
+            continue
+        problem = problems[slate.task_id]
+        runs = [cached[key] for key in keys[slate.task_id]]
+        cases = sum(p.statement is not None for p in probes_of(list(problem.visible_tests)))
+        out[slate.task_id] = Signals(execution=signals_from_runs(cases, runs, slate.counts))
+    return out
+
+
+def read_likelihood(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
+    """(task_id, program sha) -> (coder, reviewer) from a likelihood feature file."""
+    return {
+        (row["task_id"], row["program_sha"]): (float(row["coder"]), float(row["reviewer"]))
+        for _, row in read_jsonl(path, resuming=True)
+    }
+
+
+def with_likelihood(
+    slates: Sequence[Slate],
+    signals: Mapping[str, Signals],
+    scores: Mapping[tuple[str, str], tuple[float, float]],
+) -> dict[str, Signals]:
+    """Add likelihood scores to each slate's signals where every program has one."""
+    out = dict(signals)
+    for slate in slates:
+        values = [scores.get((slate.task_id, program_sha(p))) for p in slate.programs]
+        if all(v is not None for v in values):
+            base = out.get(slate.task_id, Signals())
+            out[slate.task_id] = Signals(base.execution, [v for v in values if v is not None])
+    return out
