@@ -181,6 +181,14 @@ def main() -> None:
                 "last_pass@1": statistics.mean(last),
                 "last_pass@1_sd": statistics.pstdev(last),
                 "spearman_length": statistics.mean(rhos),
+                **(
+                    {
+                        "extra_pass@1": statistics.mean(extras),
+                        "extra_pass@1_sd": statistics.pstdev(extras),
+                    }
+                    if extras
+                    else {}
+                ),
             }
         )
     assert reference is not None
