@@ -25,11 +25,23 @@ from __future__ import annotations
 import ast
 import enum
 import inspect
-import math
 import re
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from ranker.example_values import (
+    arithmetic,
+    bracket_depths,
+    callee,
+    calls_entry,
+    continued,
+    expected_value,
+    is_value,
+    parse_expression,
+    strip_comment,
+    top_level_split,
+)
 
 # Docstring floats are short decimals (`0.5`, `6.00`, `2.2`); exact `==` rejects a correct
 # result for harmless rounding (`0.1 + 0.2`), while a wrong digit among those shown is far
@@ -37,36 +49,9 @@ from dataclasses import dataclass
 # outputs that state no tolerance, and the labels of this project follow EvalPlus.
 FLOAT_TOLERANCE = 1e-6
 
-# Pure builtins an example may use around its values or its call (`round(f(x), 2)`,
-# `set(...)`, `float('inf')`); any other name is a variable or another function: skipped.
-_PURE_CALLS = frozenset(
-    {
-        "abs",
-        "all",
-        "any",
-        "bool",
-        "bytes",
-        "complex",
-        "dict",
-        "float",
-        "frozenset",
-        "int",
-        "len",
-        "list",
-        "max",
-        "min",
-        "range",
-        "round",
-        "set",
-        "sorted",
-        "str",
-        "sum",
-        "tuple",
-    }
-)
 # A call right after one of these words states a condition, not an example.
 _CONDITION_WORDS = frozenset(
-    {
+    [
         "if",
         "iff",
         "when",
@@ -84,7 +69,7 @@ _CONDITION_WORDS = frozenset(
         "because",
         "since",
         "once",
-    }
+    ]
 )
 
 
@@ -148,7 +133,7 @@ def extract_examples(prompt_or_function_source: str, entry_point: str) -> list[E
 def assert_statement(call: str, expected: str, tolerance: float = FLOAT_TOLERANCE) -> str:
     expected_node = ast.parse(expected, mode="eval").body
     if _holds_float(expected_node) and (
-        _arithmetic(expected_node) is not None
+        arithmetic(expected_node) is not None
         or isinstance(expected_node, (ast.List, ast.Tuple, ast.Dict))
     ):
         return f"assert {_tolerant_test(call, expected, expected_node, tolerance)}"
@@ -191,7 +176,7 @@ def call_and_expected(statement: str) -> tuple[str, str] | None:
     pair: tuple[ast.expr, ast.expr] | None = None
     if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
         pair = (test.left, test.comparators[0])
-    elif isinstance(test, ast.Call) and _callee(test.func) in ("isclose", "math.isclose"):
+    elif isinstance(test, ast.Call) and callee(test.func) in ("isclose", "math.isclose"):
         if len(test.args) >= 2:
             pair = (test.args[0], test.args[1])
     else:
@@ -249,14 +234,6 @@ def _holds_float(node: ast.expr) -> bool:
         isinstance(n, ast.Constant) and isinstance(n.value, (float, complex))
         for n in ast.walk(node)
     )
-
-
-def _callee(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_callee(node.value)}.{node.attr}"
-    return ""
 
 
 # ---------------------------------------------------------------- the function and its text
@@ -338,67 +315,12 @@ def _signature(args: ast.arguments) -> _Signature:
 # ---------------------------------------------------------------- values and calls
 
 
-def _is_value(node: ast.AST, entry_point: str, allow_entry: bool) -> bool:
-    """Built from literals, containers, arithmetic and pure builtins (and, on the call side,
-    calls of the entry point); no variables, attributes or other functions."""
-    for child in ast.walk(node):
-        if isinstance(child, ast.Constant):
-            if child.value is Ellipsis:
-                return False
-        elif isinstance(child, ast.Call):
-            name = child.func.id if isinstance(child.func, ast.Name) else None
-            if name is None or (
-                name not in _PURE_CALLS and not (allow_entry and name == entry_point)
-            ):
-                return False
-            if any(isinstance(a, ast.Starred) for a in child.args):
-                return False
-        elif isinstance(child, ast.Name):
-            continue  # only callees reach here; checked at their Call
-        elif not isinstance(
-            child,
-            (
-                ast.Expression,
-                ast.List,
-                ast.Tuple,
-                ast.Set,
-                ast.Dict,
-                ast.UnaryOp,
-                ast.BinOp,
-                ast.operator,
-                ast.unaryop,
-                ast.Load,
-                ast.keyword,
-                ast.Subscript,
-                ast.Slice,
-            ),
-        ):
-            return False
-    names = [n for n in ast.walk(node) if isinstance(n, ast.Name)]
-    callees = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
-    return all(id(n) in callees for n in names)
-
-
-def _calls_entry(node: ast.AST, entry_point: str) -> bool:
-    return any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == entry_point
-        for n in ast.walk(node)
-    )
-
-
-def _expression(text: str) -> ast.expr | None:
-    try:
-        return ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError):
-        return None
-
-
 def _example(
     call: ast.expr, expected: ast.expr, entry_point: str, form: ExampleForm
 ) -> Example | None:
-    if not (_is_value(call, entry_point, True) and _calls_entry(call, entry_point)):
+    if not (is_value(call, entry_point, True) and calls_entry(call, entry_point)):
         return None
-    if not _is_value(expected, entry_point, False):
+    if not is_value(expected, entry_point, False):
         return None
     return Example(ast.unparse(call), ast.unparse(expected), form)
 
@@ -406,14 +328,15 @@ def _example(
 def _deduplicate(examples: list[Example]) -> list[Example]:
     """First occurrence of each (call, value); a call shown with two different values is
     contradictory and dropped."""
-    values: dict[str, list[str]] = {}
+    first: dict[str, str] = {}
+    contradicted: set[str] = set()
     for example in examples:
-        shown = values.setdefault(example.call, [])
-        if not any(_same_value(example.expected, other) for other in shown):
-            shown.append(example.expected)
+        shown = first.setdefault(example.call, example.expected)
+        if example.call not in contradicted and not _same_value(example.expected, shown):
+            contradicted.add(example.call)
     kept, seen = [], set()
     for example in examples:
-        if len(values[example.call]) == 1 and example.call not in seen:
+        if example.call not in contradicted and example.call not in seen:
             kept.append(example)
             seen.add(example.call)
     return kept
@@ -430,159 +353,6 @@ def _same_value(a: str, b: str) -> bool:
 
 
 # ---------------------------------------------------------------- text scanning
-
-_IN_STRING = -(10**9)  # the depth `_depths` gives characters of a string literal
-
-
-def _depths(text: str) -> list[int]:
-    """Bracket depth before each character (a closing bracket gets the depth after it),
-    `_IN_STRING` inside a string literal, quotes included. Good enough for Python-looking
-    text; an unclosed quote (an apostrophe in prose) makes the rest a string."""
-    depths: list[int] = []
-    depth, i = 0, 0
-    while i < len(text):
-        char = text[i]
-        if char in "'\"":
-            quote = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else char
-            end = i + len(quote)
-            while end < len(text) and text[end : end + len(quote)] != quote:
-                end += 2 if text[end] == "\\" else 1
-            end = min(end + len(quote), len(text))
-            depths.extend([_IN_STRING] * (end - i))
-            i = end
-            continue
-        if char in ")]}":
-            depth -= 1
-        depths.append(depth)
-        if char in "([{":
-            depth += 1
-        i += 1
-    return depths
-
-
-def _strip_comment(text: str) -> str:
-    depths = _depths(text)
-    for i, char in enumerate(text):
-        if char == "#" and depths[i] != _IN_STRING:
-            return text[:i]
-    return text
-
-
-def _open_at_end(text: str) -> bool:
-    """An expression that goes on to the next line (an unclosed bracket)."""
-    depths = _depths(text.rstrip())
-    if not depths or depths[-1] == _IN_STRING:
-        return False
-    return depths[-1] + (1 if text.rstrip()[-1] in "([{" else 0) > 0
-
-
-def _continued(lines: list[str], index: int, text: str, limit: int = 30) -> tuple[str, int]:
-    """`text` (which starts on line `index`) joined with the lines that close its open
-    brackets; returns the text and the index of its last line."""
-    end = index
-    while _open_at_end(_strip_comment(text)) and end + 1 < len(lines) and end - index < limit:
-        end += 1
-        text = _strip_comment(text) + "\n" + lines[end]
-    return text, end
-
-
-# Where a value stops and prose starts: `-> 3 (the sum of ...)`, `returns 15 and ...`
-_PROSE_BOUNDARY = re.compile(
-    r",|;|\.\s|\s\(|\s-{1,2}\s|\s—\s|\s(?:and|but|since|because|as|which|so|whereas|while|for|i\.e\.|e\.g\.)\s"
-)
-_WORD_VALUES = {"true": "True", "false": "False", "none": "None", "null": "None"}
-
-
-def _expected_value(text: str, entry_point: str) -> ast.expr | None:
-    """The value at the start of `text` (the rest of a line after `->`, `returns`, ...): the
-    whole text, else the longest head that ends where prose starts; a derivation such as
-    `19 - 5 - 6 = 8` gives its last part when every part has the same value."""
-    text = _strip_comment(text).strip()
-    text = re.sub(r"(?<=\S)[.,;:]$", "", text).strip()
-    if text.lower() in _WORD_VALUES:  # `=> true`: lowercase booleans are common in prose
-        text = _WORD_VALUES[text.lower()]
-    depths = _depths(text)
-    heads = [text] + [
-        text[: m.start()]
-        for m in reversed(list(_PROSE_BOUNDARY.finditer(text)))
-        if depths[m.start()] == 0
-    ]
-    for head in heads:
-        head = head.strip().rstrip(",;").strip()  # `[3], since ...` is not the tuple `([3],)`
-        if not head:
-            continue
-        if _top_level_equals(head):
-            derived = _derivation(head, entry_point)
-            if derived is not None:
-                return derived
-            continue
-        node = _expression(head)
-        if node is not None and _is_value(node, entry_point, False):
-            return node
-    return None
-
-
-def _top_level_equals(text: str) -> list[int]:
-    depths = _depths(text)
-    return [
-        i
-        for i, char in enumerate(text)
-        if char == "="
-        and depths[i] == 0
-        and text[i - 1 : i] not in ("=", "<", ">", "!")
-        and text[i + 1 : i + 2] not in ("=", ">")
-    ]
-
-
-def _derivation(text: str, entry_point: str) -> ast.expr | None:
-    cuts = _top_level_equals(text)
-    parts = [
-        text[a + 1 if a >= 0 else 0 : b]
-        for a, b in zip([-1, *cuts], [*cuts, len(text)], strict=True)
-    ]
-    nodes = [_expression(part) for part in parts]
-    if any(n is None or not _is_value(n, entry_point, False) for n in nodes):
-        return None
-    values = [_arithmetic(n) for n in nodes if n is not None]
-    if any(v is None for v in values):
-        return None
-    first = values[0]
-    assert first is not None
-    if all(v is not None and math.isclose(v, first, rel_tol=1e-9, abs_tol=1e-12) for v in values):
-        return nodes[-1]
-    return None
-
-
-def _arithmetic(node: ast.expr) -> float | None:
-    """The value of a constant arithmetic expression (numbers, + - * / // % and small
-    powers), or None."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-        return None if isinstance(node.value, bool) else float(node.value)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _arithmetic(node.operand)
-        return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
-    if isinstance(node, ast.BinOp):
-        left, right = _arithmetic(node.left), _arithmetic(node.right)
-        if left is None or right is None:
-            return None
-        try:
-            if isinstance(node.op, ast.Add):
-                return left + right
-            if isinstance(node.op, ast.Sub):
-                return left - right
-            if isinstance(node.op, ast.Mult):
-                return left * right
-            if isinstance(node.op, ast.Div):
-                return left / right
-            if isinstance(node.op, ast.FloorDiv):
-                return float(left // right)
-            if isinstance(node.op, ast.Mod):
-                return left % right
-            if isinstance(node.op, ast.Pow) and abs(right) <= 64 and abs(left) <= 1e6:
-                return float(left**right)
-        except (ZeroDivisionError, OverflowError):
-            return None
-    return None
 
 
 # ---------------------------------------------------------------- doctest and assert lines
@@ -623,7 +393,7 @@ def _doctest_examples(lines: list[str], entry_point: str) -> Iterator[tuple[int,
 
 
 def _doctest_example(source: str, want: str, entry_point: str) -> Example | None:
-    node = _expression(source)
+    node = parse_expression(source)
     if node is None:
         return None
     if (
@@ -634,10 +404,10 @@ def _doctest_example(source: str, want: str, entry_point: str) -> Example | None
     ):
         return _example(node.left, node.comparators[0], entry_point, ExampleForm.DOCTEST)
     if not want:
-        bare_call = isinstance(node, ast.Call) and _callee(node.func) == entry_point
+        bare_call = isinstance(node, ast.Call) and callee(node.func) == entry_point
         expected: ast.expr | None = ast.Constant(None) if bare_call else None
     else:
-        expected = _expression(want)
+        expected = parse_expression(want)
     if expected is None:
         return None
     return _example(node, expected, entry_point, ExampleForm.DOCTEST)
@@ -650,12 +420,12 @@ def _assert_examples(lines: list[str], entry_point: str) -> Iterator[tuple[int, 
         match = re.match(r"^\s*assert\s+(.*)$", line)
         if match is None or entry_point not in line:
             continue
-        text, end = _continued(lines, index, match.group(1))
-        node = _expression(_strip_comment(text))
+        text, end = continued(lines, index, match.group(1))
+        node = parse_expression(strip_comment(text))
         example: Example | None = None
         if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
             example = _example(node.left, node.comparators[0], entry_point, ExampleForm.ASSERT)
-        elif isinstance(node, ast.Call) and _callee(node.func) in ("isclose", "math.isclose"):
+        elif isinstance(node, ast.Call) and callee(node.func) in ("isclose", "math.isclose"):
             tolerance = _isclose_tolerance(node)
             if tolerance is not None and len(node.args) == 2:
                 example = _example(node.args[0], node.args[1], entry_point, ExampleForm.ASSERT)
@@ -720,7 +490,7 @@ def _inline_examples(lines: list[str], entry_point: str) -> Iterator[tuple[int, 
         end = _closing(text, match.end() - 1)
         if end is None:
             continue
-        call = _expression(text[match.start() : end])
+        call = parse_expression(text[match.start() : end])
         if call is None:
             continue
         end_line = _line_of(starts, end)
@@ -732,10 +502,10 @@ def _inline_examples(lines: list[str], entry_point: str) -> Iterator[tuple[int, 
         if found is None:
             continue
         form, value_text = found
-        value_text, _ = _continued(lines, end_line, value_text)
+        value_text, _ = continued(lines, end_line, value_text)
         if form is ExampleForm.EQUALS and not _plain_value_line(value_text):
             continue
-        expected = _expected_value(value_text, entry_point)
+        expected = expected_value(value_text, entry_point)
         if expected is None:
             continue
         if _lead_in_is_assert(lead_in) and form is ExampleForm.COMPARISON:
@@ -775,10 +545,13 @@ def _lead_in_is_assert(lead_in: str) -> bool:
 
 def _closing(text: str, open_index: int) -> int | None:
     """Index just after the `)` that closes the `(` at `open_index`, or None."""
-    window = text[open_index : open_index + 4000]
-    for offset, depth in enumerate(_depths(window)):
-        if depth == 0 and offset > 0:
-            return open_index + offset + 1 if window[offset] == ")" else None
+    for width in (400, 4000):  # most calls close within a line
+        window = text[open_index : open_index + width]
+        for offset, depth in enumerate(bracket_depths(window)):
+            if depth == 0 and offset > 0:
+                return open_index + offset + 1 if window[offset] == ")" else None
+        if len(window) < width:
+            break
     return None
 
 
@@ -806,7 +579,7 @@ def _connector_only(rest: str) -> bool:
 def _plain_value_line(text: str) -> bool:
     """`f(1) = 3` is an example, `f(n) = n * f(n - 1), if ...` a definition: with the weak
     `=` connector the value must not be followed by a condition."""
-    return re.search(r"\b(?:if|when|for all|otherwise)\b", _strip_comment(text)) is None
+    return re.search(r"\b(?:if|when|for all|otherwise)\b", strip_comment(text)) is None
 
 
 # ---------------------------------------------------------------- named inputs
@@ -848,8 +621,8 @@ def _input_output_examples(
         if output is None:
             continue
         call = _named_call(entry_point, signature, [i for i in inputs if i.strip()])
-        output, _ = _continued(lines, output_line, output)
-        expected = _expected_value(output, entry_point)
+        output, _ = continued(lines, output_line, output)
+        expected = expected_value(output, entry_point)
         if call is not None and expected is not None:
             example = _example(call, expected, entry_point, ExampleForm.INPUT_OUTPUT)
             if example is not None:
@@ -876,34 +649,23 @@ def _for_named_examples(
         if match is None:
             continue
         call = None
-        chunks = _top_level_split(match.group("inputs"), ",")
+        chunks = top_level_split(match.group("inputs"), ",")
         for keep in range(len(chunks), 0, -1):
             parsed = _arguments(",".join(chunks[:keep]))
             if parsed is not None and parsed[1] and not parsed[0]:
                 call = _named_call(entry_point, signature, [",".join(chunks[:keep])])
                 break
-        expected_text, _ = _continued(lines, index, match.group("expected"))
-        expected = _expected_value(expected_text, entry_point)
+        expected_text, _ = continued(lines, index, match.group("expected"))
+        expected = expected_value(expected_text, entry_point)
         if call is not None and expected is not None:
             example = _example(call, expected, entry_point, ExampleForm.FOR_NAMED)
             if example is not None:
                 yield index, example
 
 
-def _top_level_split(text: str, separator: str) -> list[str]:
-    depths = _depths(text)
-    parts, start = [], 0
-    for i, char in enumerate(text):
-        if char == separator and depths[i] == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
-
-
 def _arguments(text: str) -> tuple[list[ast.expr], dict[str, ast.expr]] | None:
     """Positional and keyword arguments written as `a, b` or `x = a, y = b`."""
-    node = _expression(f"_f({text})")
+    node = parse_expression(f"_f({text})")
     if not isinstance(node, ast.Call) or any(k.arg is None for k in node.keywords):
         return None
     return list(node.args), {k.arg: k.value for k in node.keywords if k.arg is not None}
@@ -922,7 +684,7 @@ def _named_call(entry_point: str, signature: _Signature, inputs: list[str]) -> a
         pair = re.match(r"^(\w+)\s*:\s*(.+)$", text)
         if pair and not text.startswith(("{", "[", "(")):
             text = f"{pair.group(1)}={pair.group(2)}"
-    text = _strip_comment(text).strip()
+    text = strip_comment(text).strip()
     parsed = _arguments(text)
     if parsed is None:
         return None
