@@ -10,7 +10,7 @@ import pytest
 from ranker.sandbox import FunctionJob, Limits, Sandbox, StdioJob
 from train.jsonl import DataError
 from train.loaders import detect_schema, load_problems
-from train.loaders.humaneval import doctest_asserts
+from train.loaders.humaneval import visible_asserts
 from train.loaders.records import read_records
 from train.problems import IOTest
 
@@ -45,14 +45,15 @@ def test_humaneval_from_the_package(sandbox):
         "assert has_close_elements([1.0, 2.0, 3.0], 0.5) == False",
         "assert has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3) == True",
     )
-    assert sum(bool(p.visible_tests) for p in problems.values()) == 69  # `>>>` examples only
+    # docstring examples in every written form (tests/test_examples.py); `>>>` alone: 69
+    assert sum(bool(p.visible_tests) for p in problems.values()) == 154
     for task in ("HumanEval/0", "HumanEval/32", "HumanEval/163"):
         assert reference_passes(sandbox, problems[task])
 
 
-def test_doctest_asserts_skip_what_is_not_an_example():
+def test_visible_asserts_skip_what_is_not_an_example():
     prompt = 'def f(x):\n    """Doc.\n    >>> f(1)\n    2\n    >>> print(f(1))\n    >>> f(2)\n    Traceback (most recent call last):\n    ValueError\n    """\n'
-    assert doctest_asserts(prompt, "f") == ("assert f(1) == 2",)
+    assert visible_asserts(prompt, "f") == ("assert f(1) == 2",)
 
 
 @pytest.mark.parametrize("spec", ["mbpp_sample.jsonl", "mbpp:{}/mbpp_sample.jsonl"])

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from train.jsonl import DataError
-from train.loaders.humaneval import doctest_asserts
+from train.loaders.humaneval import visible_asserts
 from train.loaders.mbpp import humaneval_style_prompt, signature_lines
 from train.problems import Problem
 
@@ -182,7 +182,7 @@ def plus_problem(record: Mapping[str, Any], dataset: str) -> Problem:
     if dataset == "humaneval":
         reference = prompt + canonical
         problem_prompt = prompt
-        visible = doctest_asserts(prompt, entry_point)
+        visible = visible_asserts(prompt, entry_point, task_id)
         new_id = task_id
     else:
         reference = canonical
