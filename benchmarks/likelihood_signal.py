@@ -71,6 +71,33 @@ def zscores(values: Sequence[float]) -> list[float]:
     return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
 
 
+def _ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def length_correlation(slates: Sequence[Slate], scores: Sequence[Sequence[float]]) -> float:
+    """Mean over problems (3+ programs, both series varying) of the Spearman correlation of
+    an ordering's scores with program length: how much of it is "longer is better"."""
+    values = []
+    for slate, slate_scores in zip(slates, scores, strict=True):
+        if len(slate.programs) < 3:
+            continue
+        a, b = _ranks(slate_scores), _ranks([float(len(p)) for p in slate.programs])
+        if len(set(a)) > 1 and len(set(b)) > 1:
+            values.append(statistics.correlation(a, b))
+    return statistics.fmean(values) if values else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", required=True)
@@ -134,7 +161,10 @@ def main() -> None:
     evaluations = {
         name: evaluate_scores(name, complete, scores, ks=KS) for name, scores in orderings.items()
     }
-    print_table(args.pool, complete, len(slates), evaluations, args.json)
+    correlations = {
+        name: length_correlation(complete, scores) for name, scores in orderings.items()
+    }
+    print_table(args.pool, complete, len(slates), evaluations, correlations, args.json)
 
 
 def print_table(
@@ -142,6 +172,7 @@ def print_table(
     slates: Sequence[Slate],
     all_problems: int,
     evaluations: dict[str, Evaluation],
+    correlations: dict[str, float],
     as_json: bool,
 ) -> None:
     first = next(iter(evaluations.values()))
@@ -155,6 +186,7 @@ def print_table(
             "oracle": round(first.oracle, 4),
             "ranked": {name: e.to_json()["ranked"] for name, e in evaluations.items()},
             "ranked_ci95": {name: e.to_json()["ranked_ci95"] for name, e in evaluations.items()},
+            "length_spearman": {name: round(c, 3) for name, c in correlations.items()},
         }
         print(json.dumps(result))
         return
@@ -162,16 +194,16 @@ def print_table(
         f"{pool}: {len(slates)} of {all_problems} problems fully scored, "
         f"{sum(len(s.programs) for s in slates)} distinct programs"
     )
-    print("| ordering | pass@1 | pass@3 | pass@5 | pass@1 95% CI |")
-    print("|---|---|---|---|---|")
-    print(f"| random | {first.random[1]:.3f} | {first.random[3]:.3f} | {first.random[5]:.3f} | |")
+    print("| ordering | pass@1 | pass@3 | pass@5 | pass@1 95% CI | Spearman with length |")
+    print("|---|---|---|---|---|---|")
+    print(f"| random | {first.random[1]:.3f} | {first.random[3]:.3f} | {first.random[5]:.3f} | | |")
     for name, e in evaluations.items():
         lo, hi = e.ranked_ci95[1]
         print(
             f"| {name} | {e.ranked[1]:.3f} | {e.ranked[3]:.3f} | {e.ranked[5]:.3f} "
-            f"| {lo:.3f}-{hi:.3f} |"
+            f"| {lo:.3f}-{hi:.3f} | {correlations[name]:+.2f} |"
         )
-    print(f"| oracle | {first.oracle:.3f} | | | |")
+    print(f"| oracle | {first.oracle:.3f} | | | | |")
 
 
 if __name__ == "__main__":
