@@ -9,7 +9,9 @@ The model loads once, in a worker thread, on first use (or `await provider.warm_
 Generation runs in a worker thread and stops each answer at the end of its first code block
 (chat models) or at the end of the function (base models), so the explanation a chat model
 likes to add after the code costs no time. Cancellation and the time budget stop the batch
-within one decoding step.
+within one decoding step. `sample_scored` also returns each answer's mean token
+log-probability under the model (its own distribution, before temperature), recorded while
+sampling at no extra forward pass.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from ranker.defaults import MODEL_LOAD_LOCK
 from ranker.sampling import (
+    Answer,
     ProgressCallback,
     SamplingError,
     SamplingOptions,
@@ -33,6 +36,7 @@ from ranker.sampling import (
     completion_stops,
     completion_text,
     cut_at_stops,
+    mean_or_none,
 )
 
 logger = logging.getLogger(__name__)
@@ -134,6 +138,53 @@ class _AnswerTracker:
         return any(line and not line[0].isspace() for line in lines[1:-1])
 
 
+class _TokenLogprobs:
+    """A logits processor that records the log-probability of every sampled token under the
+    model's raw distribution. `generate` runs user processors before temperature and top-k/p,
+    so the scores it sees are the model's logits; the token drawn from them is only known at
+    the next step (or, for the last one, from the output), so one step's log-softmax is kept.
+    """
+
+    def __init__(self, prompt_length: int) -> None:
+        self.prompt_length = prompt_length
+        self.steps: list[Any] = []
+        self._last: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self._last is not None:
+            self.steps.append(self._last.gather(1, input_ids[:, -1:]).squeeze(1))
+        self._last = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def per_token(self, sequences: Any) -> Any:
+        """[rows, generated tokens] log-probabilities of `sequences`' generated part."""
+        import torch
+
+        generated = sequences.shape[1] - self.prompt_length
+        if len(self.steps) < generated and self._last is not None:
+            position = self.prompt_length + len(self.steps)
+            self.steps.append(
+                self._last.gather(1, sequences[:, position : position + 1]).squeeze(1)
+            )
+        if not self.steps:
+            return torch.zeros((sequences.shape[0], 0))
+        return torch.stack(self.steps[:generated], dim=1)
+
+
+def _kept_tokens(tokenizer: Any, ids: list[int], kept: str) -> int:
+    """How many of `ids` it takes to decode to at least `kept` (an answer cut at a stop)."""
+    low, high = 0, len(ids)
+    while low < high:
+        middle = (low + high) // 2
+        if len(tokenizer.decode(ids[:middle], skip_special_tokens=True)) >= len(kept):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
 def _as_list(value: Any) -> list[int]:
     if value is None:
         return []
@@ -199,6 +250,24 @@ class LocalProvider:
     async def sample(
         self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
     ) -> list[str]:
+        answers = await self._sample(prompt, n, on_progress, scored=False)
+        return [answer.text for answer in answers]
+
+    async def sample_scored(
+        self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
+    ) -> list[Answer]:
+        """As `sample`, with each answer's mean token log-probability under this model (see
+        `ranker.sampling.Answer`): over the answer's tokens up to its end (end-of-sequence
+        excluded; a completion up to its stop sequence)."""
+        return await self._sample(prompt, n, on_progress, scored=True)
+
+    async def _sample(
+        self,
+        prompt: SamplingPrompt,
+        n: int,
+        on_progress: ProgressCallback | None,
+        scored: bool,
+    ) -> list[Answer]:
         if n < 1:
             return []
         loop = asyncio.get_running_loop()
@@ -213,7 +282,7 @@ class LocalProvider:
         if on_progress is not None:
             on_progress(0, n)
         try:
-            return await asyncio.to_thread(self._sample_sync, prompt, n, cancel, rows_done)
+            return await asyncio.to_thread(self._sample_sync, prompt, n, cancel, rows_done, scored)
         except asyncio.CancelledError:
             cancel.set()  # the worker stops after the current decoding step
             raise
@@ -224,12 +293,13 @@ class LocalProvider:
         n: int,
         cancel: threading.Event,
         rows_done: Callable[[int], None],
-    ) -> list[str]:
+        scored: bool = False,
+    ) -> list[Answer]:
         self._ensure_loaded()
         # The budget is for sampling: loading the model (once per process) is not counted.
         deadline = time.monotonic() + self.options.time_budget
         import torch
-        from transformers import StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         with self._lock:
             tokenizer, model = self._tokenizer, self._model
@@ -243,13 +313,14 @@ class LocalProvider:
             encoded = tokenizer(text, return_tensors="pt").to(self.device)
             prompt_length = encoded["input_ids"].shape[1]
             seed = self.options.base_seed()
-            answers: list[str] = []
+            answers: list[Answer] = []
             timed_out = False
             for start in range(0, n, self.batch_size):
                 if cancel.is_set():
                     break
                 rows = min(self.batch_size, n - start)
                 tracker = _AnswerTracker(tokenizer, rows, chat, deadline, cancel, rows_done)
+                recorder = _TokenLogprobs(prompt_length) if scored else None
                 torch.manual_seed(seed + start)
                 with torch.inference_mode():
                     output = model.generate(
@@ -262,7 +333,10 @@ class LocalProvider:
                         num_return_sequences=rows,
                         pad_token_id=tokenizer.pad_token_id,
                         stopping_criteria=StoppingCriteriaList([tracker]),
+                        logits_processor=LogitsProcessorList([recorder] if recorder else []),
                     )
+                logprobs = recorder.per_token(output) if recorder is not None else None
+                ends = tracker.eos | {tokenizer.pad_token_id}
                 unfinished = rows - int(tracker.done.sum())
                 if unfinished and not tracker.stopped_early:
                     rows_done(unfinished)  # ran out of max_tokens: still an answer
@@ -270,9 +344,16 @@ class LocalProvider:
                     if tracker.stopped_early and not bool(tracker.done[row]):
                         continue  # cut off mid-answer by the deadline: not a candidate
                     answer = tokenizer.decode(output[row, prompt_length:], skip_special_tokens=True)
-                    answers.append(
-                        answer if chat else cut_at_stops(answer, completion_stops(prompt))
-                    )
+                    text = answer if chat else cut_at_stops(answer, completion_stops(prompt))
+                    if logprobs is None:
+                        answers.append(Answer(text))
+                        continue
+                    ids = output[row, prompt_length:].tolist()
+                    length = next((i for i, t in enumerate(ids) if t in ends), len(ids))
+                    if len(text) < len(answer):
+                        length = min(length, _kept_tokens(tokenizer, ids[:length], text))
+                    mean, count = mean_or_none(logprobs[row, :length].tolist())
+                    answers.append(Answer(text, mean, count))
                 if tracker.stopped_early:
                     timed_out = not cancel.is_set()
                     break

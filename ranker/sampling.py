@@ -7,6 +7,8 @@ generate`), so both ask the model the same way. Nothing here knows about editors
     texts = await provider.sample(SamplingPrompt(code, "name"), 16, on_progress=print)
 
 A provider returns raw answers; `ranker.candidates.prepare_candidates` turns them into programs.
+`sample_scored` also returns each answer's mean token log-probability under the generator,
+where the backend reports it (`Answer`).
 Failures the user must act on (endpoint unreachable, bad key, missing model, time budget spent
 without an answer) raise `SamplingError` with a one-line message naming the cause.
 """
@@ -82,6 +84,27 @@ class SamplingOptions:
         return self.seed if self.seed is not None else random.randrange(2**31 - 2**16)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One raw answer and the *generator's* mean token log-probability of it (nats, the
+    model's own distribution before temperature), over `tokens` answer tokens; None when the
+    backend returned no log-probabilities.
+
+    The generator is not the likelihood scorer (`ranker.likelihood`): its numbers depend on
+    which model wrote the answers and, for chat, include prose and fences around the code. Use
+    them within one problem only, z-scored there, never as absolute values across models."""
+
+    text: str
+    mean_logprob: float | None = None
+    tokens: int = 0
+
+
+def mean_or_none(logprobs: Sequence[float | None] | None) -> tuple[float | None, int]:
+    """(mean, count) of the known log-probabilities; (None, 0) when there are none."""
+    known = [float(x) for x in logprobs or () if x is not None]
+    return (sum(known) / len(known), len(known)) if known else (None, 0)
+
+
 class Provider(Protocol):
     """Anything that samples `n` raw answers for a prompt."""
 
@@ -90,6 +113,14 @@ class Provider(Protocol):
     ) -> list[str]: ...
 
     async def aclose(self) -> None: ...
+
+
+class ScoringProvider(Provider, Protocol):
+    """A provider that can also report the generator's log-probability of each answer."""
+
+    async def sample_scored(
+        self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
+    ) -> list[Answer]: ...
 
 
 def chat_messages(prompt: SamplingPrompt) -> list[dict[str, str]]:
@@ -140,6 +171,8 @@ class OpenAIProvider:
     seeds seed..seed+N-1; "auto" tries n=N and, when fewer answers come back (Ollama and
     llama.cpp ignore `n`), asks for the rest concurrently and remembers that for later calls.
     Cancelling `sample` cancels the requests, which closes their HTTP connections.
+    `sample_scored` asks for log-probabilities too (`logprobs` in the request); a backend that
+    rejects that parameter is asked again without it (answers then carry None).
     """
 
     def __init__(
@@ -160,6 +193,7 @@ class OpenAIProvider:
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
         self._client: Any = None
         self._ignores_n = honours_n == "no"
+        self._rejects_logprobs = False
 
     @property
     def endpoint(self) -> str:
@@ -193,13 +227,37 @@ class OpenAIProvider:
     async def sample(
         self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
     ) -> list[str]:
+        answers = await self._sample(prompt, n, on_progress, logprobs=False)
+        return [answer.text for answer in answers]
+
+    async def sample_scored(
+        self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
+    ) -> list[Answer]:
+        """As `sample`, with each answer's mean token log-probability where the endpoint
+        returns them (see `Answer`)."""
+        try:
+            return await self._sample(prompt, n, on_progress, logprobs=not self._rejects_logprobs)
+        except SamplingError as exc:
+            if self._rejects_logprobs or not _mentions_logprobs(exc.__cause__):
+                raise
+            logger.info("%s rejects logprobs; sampling without them", self.endpoint)
+            self._rejects_logprobs = True
+            return await self._sample(prompt, n, on_progress, logprobs=False)
+
+    async def _sample(
+        self,
+        prompt: SamplingPrompt,
+        n: int,
+        on_progress: ProgressCallback | None,
+        logprobs: bool,
+    ) -> list[Answer]:
         if n < 1:
             return []
         client = self._get_client()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.time_budget
         seed = self.options.base_seed()
-        texts: list[str] = []
+        texts: list[Answer] = []
 
         def progress() -> None:
             if on_progress is not None:
@@ -209,7 +267,7 @@ class OpenAIProvider:
         if not self._ignores_n:
             try:
                 answers = await asyncio.wait_for(
-                    self._request(client, prompt, n, seed), self._left(deadline)
+                    self._request(client, prompt, n, seed, logprobs), self._left(deadline)
                 )
             except asyncio.TimeoutError:
                 raise SamplingError(self._timeout_message()) from None
@@ -235,7 +293,7 @@ class OpenAIProvider:
         missing = n - len(texts)
         if missing > 0:
             seeds = [seed + len(texts) + i for i in range(missing)]
-            await self._concurrent(client, prompt, seeds, deadline, texts, progress)
+            await self._concurrent(client, prompt, seeds, deadline, texts, progress, logprobs)
         return texts
 
     async def _concurrent(
@@ -244,16 +302,17 @@ class OpenAIProvider:
         prompt: SamplingPrompt,
         seeds: list[int],
         deadline: float,
-        texts: list[str],
+        texts: list[Answer],
         progress: Callable[[], None],
+        logprobs: bool,
     ) -> None:
         """One n=1 request per seed, at most MAX_CONCURRENT_REQUESTS at once; appends answers
         to `texts` as they arrive. Stops at the deadline with what it has."""
         limit = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
 
-        async def one(seed: int) -> list[str]:
+        async def one(seed: int) -> list[Answer]:
             async with limit:
-                return await self._request(client, prompt, 1, seed)
+                return await self._request(client, prompt, 1, seed, logprobs)
 
         tasks = [asyncio.ensure_future(one(s)) for s in seeds]
         errors: list[BaseException] = []
@@ -288,7 +347,9 @@ class OpenAIProvider:
             raise SamplingError(describe_error(errors[0], self.endpoint, self.model)) from errors[0]
         raise SamplingError(self._timeout_message())
 
-    async def _request(self, client: Any, prompt: SamplingPrompt, n: int, seed: int) -> list[str]:
+    async def _request(
+        self, client: Any, prompt: SamplingPrompt, n: int, seed: int, logprobs: bool = False
+    ) -> list[Answer]:
         common: dict[str, Any] = {
             "model": self.model,
             "n": n,
@@ -297,18 +358,20 @@ class OpenAIProvider:
             "seed": seed,
         }
         if self.api == "chat":
+            if logprobs:
+                common["logprobs"] = True
             response = await client.chat.completions.create(
                 messages=chat_messages(prompt), **common
             )
-            answers = [choice.message.content or "" for choice in _choices(response)]
-        else:
-            stops = completion_stops(prompt)
-            response = await client.completions.create(
-                prompt=completion_text(prompt), stop=stops or None, **common
-            )
-            # A completion is the body that follows the prompt; candidate preparation joins them.
-            answers = [cut_at_stops(choice.text or "", stops) for choice in _choices(response)]
-        return answers
+            return [_chat_answer(choice) for choice in _choices(response)]
+        if logprobs:
+            common["logprobs"] = 1  # the sampled token's own log-probability comes with it
+        stops = completion_stops(prompt)
+        response = await client.completions.create(
+            prompt=completion_text(prompt), stop=stops or None, **common
+        )
+        # A completion is the body that follows the prompt; candidate preparation joins them.
+        return [_completion_answer(choice, stops) for choice in _choices(response)]
 
     def _left(self, deadline: float) -> float:
         return max(0.0, deadline - asyncio.get_running_loop().time())
@@ -318,6 +381,40 @@ class OpenAIProvider:
             f"no answer from {self.endpoint} within the time budget of "
             f"{self.options.time_budget:g} s"
         )
+
+
+def _chat_answer(choice: Any) -> Answer:
+    text = choice.message.content or ""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    mean, count = mean_or_none([token.logprob for token in content or ()])
+    return Answer(text, mean, count)
+
+
+def _completion_answer(choice: Any, stops: Sequence[str]) -> Answer:
+    """The answer cut at the first stop sequence (servers that ignore `stop` run on), and the
+    mean over the tokens that contribute to what is kept."""
+    raw = choice.text or ""
+    text = cut_at_stops(raw, stops)
+    logprobs = getattr(choice, "logprobs", None)
+    tokens = getattr(logprobs, "tokens", None)
+    values = getattr(logprobs, "token_logprobs", None)
+    if not tokens or not values:
+        return Answer(text)
+    kept: list[float | None] = []
+    length = 0
+    for token, value in zip(tokens, values, strict=False):
+        if length >= len(text) and len(text) < len(raw):
+            break
+        kept.append(value)
+        length += len(token)
+    mean, count = mean_or_none(kept)
+    return Answer(text, mean, count)
+
+
+def _mentions_logprobs(exc: BaseException | None) -> bool:
+    import openai
+
+    return isinstance(exc, openai.BadRequestError) and "logprobs" in str(exc)
 
 
 def _choices(response: Any) -> list[Any]:

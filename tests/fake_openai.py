@@ -12,10 +12,13 @@ The mode is the first path segment of the base URL, so one server serves every m
     500         internal server error
     malformed   200 with a body that is not JSON
     rejects-n   400 for n > 1 (some servers only take n=1), else like honours-n
+    no-logprobs like honours-n, but never returns log-probabilities (backends without them)
+    rejects-logprobs  400 when a request asks for log-probabilities, else like honours-n
 
 Choice i of a request with seed s is bodies[(s + i) % len(bodies)]: as a fenced whole function
 (chat; the function header is taken from the request's last ```python block) or as the bare
-body (completions). Every request is recorded in `requests`; `disconnects` counts slow
+body (completions). A request that asks for `logprobs` (every mode but no-logprobs) gets them:
+the answer split by `fake_tokens`, each token's log-probability `fake_logprob(token)`. Every request is recorded in `requests`; `disconnects` counts slow
 requests whose client closed the connection before the answer.
 
 As a program (for editor tests in other languages):
@@ -44,8 +47,31 @@ DEFAULT_BODIES = (
     "    return list(xs)\n",
     "    return sorted(xs)\n",
 )
-MODES = ("honours-n", "ignores-n", "slow", "401", "404", "500", "malformed", "rejects-n")
+MODES = (
+    "honours-n",
+    "ignores-n",
+    "slow",
+    "401",
+    "404",
+    "500",
+    "malformed",
+    "rejects-n",
+    "no-logprobs",
+    "rejects-logprobs",
+)
 _CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+_FAKE_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+
+
+def fake_tokens(text: str) -> list[str]:
+    """How the fake server splits an answer into tokens: runs of whitespace, of word
+    characters, and single other characters (they concatenate back to the text)."""
+    return _FAKE_TOKEN.findall(text)
+
+
+def fake_logprob(token: str) -> float:
+    """The fake log-probability of a token: longer tokens are less likely."""
+    return -0.1 * len(token)
 
 
 @dataclass
@@ -212,6 +238,20 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
+        wants_logprobs = bool(body.get("logprobs"))
+        if mode == "rejects-logprobs" and wants_logprobs:
+            self._send(
+                400,
+                {
+                    "error": {
+                        "message": "logprobs is not supported with this model",
+                        "type": "invalid_request_error",
+                        "param": "logprobs",
+                    }
+                },
+            )
+            return
+        with_logprobs = wants_logprobs and mode != "no-logprobs"
         if mode == "malformed":
             self._send(200, None, raw=b'{"choices": [{"message": ')
             return
@@ -228,13 +268,19 @@ class _Handler(BaseHTTPRequestHandler):
                     "index": i,
                     "message": {"role": "assistant", "content": t},
                     "finish_reason": "stop",
+                    "logprobs": _chat_logprobs(t) if with_logprobs else None,
                 }
                 for i, t in enumerate(texts)
             ]
             kind = "chat.completion"
         else:
             choices = [
-                {"index": i, "text": t, "finish_reason": "stop", "logprobs": None}
+                {
+                    "index": i,
+                    "text": t,
+                    "finish_reason": "stop",
+                    "logprobs": _completion_logprobs(t) if with_logprobs else None,
+                }
                 for i, t in enumerate(texts)
             ]
             kind = "text_completion"
@@ -249,6 +295,32 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             },
         )
+
+
+def _chat_logprobs(text: str) -> dict[str, Any]:
+    return {
+        "content": [
+            {
+                "token": token,
+                "logprob": fake_logprob(token),
+                "bytes": list(token.encode()),
+                "top_logprobs": [],
+            }
+            for token in fake_tokens(text)
+        ],
+        "refusal": None,
+    }
+
+
+def _completion_logprobs(text: str) -> dict[str, Any]:
+    tokens = fake_tokens(text)
+    offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
+    return {
+        "tokens": tokens,
+        "token_logprobs": [fake_logprob(t) for t in tokens],
+        "top_logprobs": [{t: fake_logprob(t)} for t in tokens],
+        "text_offset": offsets,
+    }
 
 
 def main() -> None:

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, fake_logprob, fake_tokens
 
-from ranker.local_generator import LocalProvider, resolve_local_model
+from ranker.local_generator import LocalProvider, _kept_tokens, resolve_local_model
 from ranker.sampling import (
     COMPLETION_STOPS,
+    Answer,
     OpenAIProvider,
     SamplingError,
     SamplingOptions,
@@ -105,6 +106,54 @@ async def test_completions_api_returns_bodies_with_stops(fake):
     assert request.body["prompt"] == completion_text(PROMPT)
     assert request.body["stop"] == list(COMPLETION_STOPS)
     assert all(t.startswith("    ") for t in texts)
+
+
+def _fake_mean(text: str) -> float:
+    tokens = fake_tokens(text)
+    return sum(fake_logprob(t) for t in tokens) / len(tokens)
+
+
+async def test_scored_chat_answers_carry_the_endpoint_logprobs(fake):
+    sampler = provider(fake, "honours-n")
+    answers = await sampler.sample_scored(PROMPT, 3)
+    assert [a.text for a in answers] == await sampler.sample(PROMPT, 3)  # same seed
+    first, plain = fake.requests[0].body, fake.requests[1].body
+    assert first["logprobs"] is True and "logprobs" not in plain  # `sample` is unchanged
+    for answer in answers:
+        assert answer.tokens == len(fake_tokens(answer.text))
+        assert answer.mean_logprob == pytest.approx(_fake_mean(answer.text))
+    assert len({a.mean_logprob for a in answers}) == 3
+    # n ignored: the single seeded requests ask for logprobs too
+    fake.reset()
+    answers = await provider(fake, "ignores-n").sample_scored(PROMPT, 3)
+    assert len(answers) == 3 and all(a.mean_logprob is not None for a in answers)
+    assert all(r.body["logprobs"] is True for r in fake.requests)
+
+
+async def test_scored_completions_count_only_tokens_before_the_stop(fake):
+    fake.bodies = ("    return 1\ndef after_the_stop():\n    return 2\n", "    return 22\n")
+    answers = await provider(fake, "honours-n", api="completions").sample_scored(PROMPT, 2)
+    assert fake.requests[0].body["logprobs"] == 1
+    assert [a.text for a in answers] == ["    return 1", "    return 22\n"]
+    cut, whole = answers
+    assert cut.tokens == len(fake_tokens("    return 1"))
+    assert cut.mean_logprob == pytest.approx(_fake_mean("    return 1"))
+    assert whole.mean_logprob == pytest.approx(_fake_mean("    return 22\n"))
+
+
+async def test_scored_answers_without_logprobs_from_the_backend(fake):
+    answers = await provider(fake, "no-logprobs").sample_scored(PROMPT, 2)
+    assert len(answers) == 2 and all(a == Answer(a.text) for a in answers)
+    # a backend that rejects the parameter is asked again without it, once per provider
+    sampler = provider(fake, "rejects-logprobs")
+    fake.reset()
+    answers = await sampler.sample_scored(PROMPT, 2)
+    assert [a.mean_logprob for a in answers] == [None, None]
+    assert [bool(r.body.get("logprobs")) for r in fake.requests] == [True, False]
+    await sampler.sample_scored(PROMPT, 2)
+    assert [bool(r.body.get("logprobs")) for r in fake.requests] == [True, False, False]
+    with pytest.raises(SamplingError, match="401"):
+        await provider(fake, "401").sample_scored(PROMPT, 2)
 
 
 @pytest.mark.parametrize(
@@ -202,6 +251,57 @@ async def test_local_provider_time_budget_and_cancellation(tiny_decoder_dir):
     # the worker stopped: the next call gets the model without waiting out the budget
     local.options = SamplingOptions(max_tokens=2, time_budget=300)
     assert len(await local.sample(PROMPT, 1)) == 1
+
+
+async def test_local_provider_scores_its_own_answers(tiny_decoder_dir):
+    local = LocalProvider(
+        str(tiny_decoder_dir),
+        options=SamplingOptions(max_tokens=8, seed=3, time_budget=120, temperature=1.5),
+        batch_size=2,
+    )
+    await local.warm_up()
+    # the fixture's BERT tokenizer also returns token_type_ids, which GPT-2 would embed: drop
+    # them so that a plain forward pass below sees what generation saw
+    local._tokenizer.model_input_names = ["input_ids", "attention_mask"]
+    answers = await local.sample_scored(PROMPT, 3)
+    assert [a.text for a in answers] == await local.sample(PROMPT, 3)
+    # the recorded log-probabilities are the model's own (temperature 1) for the sampled
+    # tokens: recompute them with one forward pass over prompt + answer tokens
+    tokenizer, model = local._tokenizer, local._model
+    text = completion_text(PROMPT)
+    prompt_ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    for answer in answers:
+        assert answer.mean_logprob is not None and answer.mean_logprob < 0
+        assert 1 <= answer.tokens <= 8
+    import torch
+
+    torch.manual_seed(3)
+    with torch.inference_mode():
+        output = model.generate(
+            prompt_ids,
+            do_sample=True,
+            temperature=1.5,
+            top_p=None,
+            top_k=None,
+            max_new_tokens=8,
+            num_return_sequences=2,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        logprobs = torch.log_softmax(model(output).logits.float(), dim=-1)
+    start = prompt_ids.shape[1]
+    row = output[0]
+    expected = [float(logprobs[0, p - 1, row[p]]) for p in range(start, start + answers[0].tokens)]
+    assert answers[0].mean_logprob == pytest.approx(sum(expected) / len(expected), abs=1e-4)
+
+
+def test_kept_tokens_of_an_answer_cut_at_a_stop(tiny_decoder_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_decoder_dir)
+    ids = tokenizer("return 1 def g", add_special_tokens=False).input_ids
+    assert _kept_tokens(tokenizer, ids, "return 1") == 2
+    assert _kept_tokens(tokenizer, ids, "return 1 def g") == len(ids)
+    assert _kept_tokens(tokenizer, ids, "") == 0
 
 
 @pytest.mark.slow
