@@ -16,6 +16,7 @@ import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ranker.examples import call_and_expected
 from ranker.sandbox import ExecResult, FunctionJob, Limits, Outcome, Sandbox
 
 
@@ -30,24 +31,21 @@ class Probe:
 
 
 def split_assert(statement: str) -> str | None:
-    """`<call>` of `assert <call> == <expected>` (either side may hold the call), else None."""
+    """The call whose value a visible test checks: `<call>` of `assert <call> == <expected>`
+    (either side may hold the call), of `assert math.isclose(<call>, <expected>)` and of the
+    float-tolerant forms `ranker.examples` writes; None for any other statement."""
+    pair = call_and_expected(statement)
+    if pair is None:
+        return None
+    left, right = pair
+    return right if _is_call(right) and not _is_call(left) else left
+
+
+def _is_call(expression: str) -> bool:
     try:
-        tree = ast.parse(statement.strip())
+        return isinstance(ast.parse(expression, mode="eval").body, ast.Call)
     except SyntaxError:
-        return None
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
-        return None
-    test = tree.body[0].test
-    if (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Eq)
-        and len(test.comparators) == 1
-    ):
-        left, right = test.left, test.comparators[0]
-        call = left if isinstance(left, ast.Call) or not isinstance(right, ast.Call) else right
-        return ast.unparse(call)
-    return None
+        return False
 
 
 def probes_of(visible_tests: Sequence[str]) -> list[Probe]:

@@ -116,3 +116,11 @@ def test_config_rejects_unknown_feature_group():
 
     with pytest.raises(RankerConfigError, match="features"):
         RankerConfig(features=("telepathy",))
+
+
+def test_split_assert_reads_the_tolerant_forms_examples_write():
+    from ranker.examples import assert_statement
+
+    assert split_assert(assert_statement("f(0.5)", "1.25")) == "f(0.5)"
+    assert split_assert("assert math.isclose(f(2), 0.3, rel_tol=1e-6)") == "f(2)"
+    assert split_assert("assert f(1) == 2, 'message'") == "f(1)"
