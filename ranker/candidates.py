@@ -10,6 +10,7 @@ Nothing is dropped silently: every candidate that does not make a program says w
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -269,3 +270,9 @@ def function_body(program: str, name: str) -> str | None:
                 return None  # body on the def line (`def f(): return 1`)
             return "\n".join(lines[start : node.end_lineno]) + "\n"
     return None
+
+
+def program_sha(program: str) -> str:
+    """Identity of a prepared program (hex SHA-256 of its text): how label caches, feature
+    files and execution caches refer to it."""
+    return hashlib.sha256(program.encode("utf-8", "surrogateescape")).hexdigest()

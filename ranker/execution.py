@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ranker.examples import call_and_expected
+from ranker.probe_inputs import DEFAULT_LIMIT, derived_calls
 from ranker.sandbox import ExecResult, FunctionJob, Limits, Outcome, Sandbox
 
 
@@ -48,9 +49,10 @@ def _is_call(expression: str) -> bool:
         return False
 
 
-def probes_of(visible_tests: Sequence[str]) -> list[Probe]:
+def probes_of(visible_tests: Sequence[str], derived: int = DEFAULT_LIMIT) -> list[Probe]:
     """Asserts are judged (and their call's value recorded); a lone expression is an input
-    without an expected value, recorded only."""
+    without an expected value, recorded only. Then up to `derived` inputs near the examples
+    (`ranker.probe_inputs`), recorded only: they split programs that agree on the examples."""
     probes = []
     for test in visible_tests:
         if not test.strip():
@@ -61,6 +63,8 @@ def probes_of(visible_tests: Sequence[str]) -> list[Probe]:
             probes.append(Probe(test, split_assert(test)))
         else:
             probes.append(Probe(None, ast.unparse(lone)))
+    calls = [probe.call for probe in probes if probe.call is not None]
+    probes.extend(Probe(None, call) for call in derived_calls(calls, derived))
     return probes
 
 
@@ -88,6 +92,11 @@ class ExecutionSignals:
     runs: tuple[ProgramRun, ...]
     clusters: tuple[int, ...]
     cluster_shares: tuple[float, ...]
+
+    @property
+    def tiers(self) -> tuple[int, ...]:
+        """Visible examples each program passes: the tiers of `ranker.metrics.diverse_order`."""
+        return tuple(run.passed for run in self.runs)
 
     def summary(self, i: int) -> str:
         """`3/3 examples`, for titles."""
@@ -185,9 +194,11 @@ def execute_visible(
     counts: Sequence[int] | None = None,
     setup: str = "",
     case_timeout: float = 1.0,
+    derived: int = DEFAULT_LIMIT,
 ) -> ExecutionSignals | None:
-    """Run every program on the visible tests; None when there are none to run."""
-    probes = probes_of(visible_tests)
+    """Run every program on the visible tests (and `derived` inputs near them, recorded
+    only); None when there are none to run."""
+    probes = probes_of(visible_tests, derived)
     if not probes or not programs:
         return None
     counts = list(counts) if counts is not None else [1] * len(programs)

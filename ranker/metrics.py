@@ -22,16 +22,28 @@ def order_by_score(scores: Sequence[float]) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
 
 
-def diverse_order(order: Sequence[int], clusters: Sequence[int]) -> list[int]:
+def diverse_order(
+    order: Sequence[int], clusters: Sequence[int], tiers: Sequence[float] | None = None
+) -> list[int]:
     """`order` re-arranged to take the first (best) member of each cluster before any second
-    member: the top k then cover as many distinct behaviours as there are. Stable otherwise."""
+    member: the top k then cover as many distinct behaviours as there are. Stable otherwise.
+
+    With `tiers` (e.g. how many visible examples each program passes), a second member is
+    held back only until the order reaches a new cluster of a *lower* tier: diversity never
+    puts a program that is less consistent with the examples ahead of one that is more."""
     seen: set[int] = set()
-    leaders: list[int] = []
-    rest: list[int] = []
+    out: list[int] = []
+    held: list[int] = []
     for i in order:
-        (rest if clusters[i] in seen else leaders).append(i)
+        if clusters[i] in seen:
+            held.append(i)
+            continue
+        if tiers is not None and held:
+            out.extend(j for j in held if tiers[j] > tiers[i])
+            held = [j for j in held if tiers[j] <= tiers[i]]
+        out.append(i)
         seen.add(clusters[i])
-    return leaders + rest
+    return out + held
 
 
 def pass_at_k_of_order(order: Sequence[int], labels: Sequence[bool], k: int) -> float:
@@ -45,19 +57,20 @@ def diverse_pass_at_k(
     clusters: Sequence[int],
     k: int,
     tie_samples: int = 32,
+    tiers: Sequence[float] | None = None,
 ) -> float:
     """Ranked pass@k of the cluster-diverse order (`diverse_order` of the score order). As in
     `ranked_pass_at_k`, ties never profit from storage order: when scores tie, the value is the
     mean over `tie_samples` random tie-breaks (fixed seed, so results are reproducible)."""
     _check(scores, labels, k)
     if len(set(scores)) == len(scores):
-        return pass_at_k_of_order(diverse_order(order_by_score(scores), clusters), labels, k)
+        return pass_at_k_of_order(diverse_order(order_by_score(scores), clusters, tiers), labels, k)
     rng = random.Random(len(scores) * 7919 + k)
     total = 0.0
     for _ in range(tie_samples):
         jitter = [rng.random() for _ in scores]
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], jitter[i]))
-        total += pass_at_k_of_order(diverse_order(order, clusters), labels, k)
+        total += pass_at_k_of_order(diverse_order(order, clusters, tiers), labels, k)
     return total / tie_samples
 
 

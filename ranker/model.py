@@ -175,11 +175,12 @@ class Ranker(nn.Module):
 
         With execution signals and `diverse`, the list first takes the best program of each
         behaviour cluster, then the rest: two programs that behave the same on every known
-        input would waste one of the k places pass@k counts."""
+        input would waste one of the k places pass@k counts. A program never moves ahead of
+        one that passes more visible examples for diversity's sake."""
         scores = self.score(problem, candidates, signals, batch_size=batch_size)
         order = order_by_score(scores)
         if diverse and signals is not None and signals.execution is not None:
-            order = diverse_order(order, signals.execution.clusters)
+            order = diverse_order(order, signals.execution.clusters, signals.execution.tiers)
         if top_k is not None:
             order = order[:top_k]
         return [(i, scores[i]) for i in order]

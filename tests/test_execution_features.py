@@ -32,7 +32,7 @@ def test_split_assert_and_probes():
     assert split_assert("assert 2 == f(1)") == "f(1)"
     assert split_assert("assert f(1) < 2") is None
     assert split_assert("print(1)") is None
-    probes = probes_of(VISIBLE)
+    probes = probes_of(VISIBLE, derived=0)
     assert [(p.statement, p.call) for p in probes] == [
         ("assert f(1) == 2", "f(1)"),
         ("assert f(5) == 6", "f(5)"),
@@ -45,7 +45,8 @@ def test_runs_tally_outcomes_and_record_behaviour(signals):
     good, off, crash, loop, same, broken = signals.runs
     assert same.signature == good.signature
     assert (good.passed, off.failed, crash.errors, loop.timeouts) == (2, 2, 2, 2)
-    assert good.signature == ("=2", "=6", "=4") and off.signature == ("=3", "=7", "=5")
+    assert good.signature[:3] == ("=2", "=6", "=4") and off.signature[:3] == ("=3", "=7", "=5")
+    assert good.signature[3:] == ("=3", "=7", "=5", "=1")  # f(2), f(6), f(4), f(0)
     assert crash.signature[0] == "!ZeroDivisionError"
     assert broken.errors == 2 and broken.passed == 0
     assert signals.clusters[0] == signals.clusters[4] != signals.clusters[1]
@@ -78,6 +79,15 @@ def test_diverse_order_takes_one_per_cluster_first():
     order = [0, 1, 2, 3, 4]
     clusters = [7, 7, 8, 7, 9]
     assert diverse_order(order, clusters) == [0, 2, 4, 1, 3]
+
+
+def test_diverse_order_never_lifts_a_program_over_one_passing_more_examples():
+    order = [0, 1, 2, 3, 4]
+    clusters = [7, 7, 8, 9, 9]
+    tiers = [3, 3, 3, 1, 1]  # 0-2 pass all three examples, 3-4 pass one
+    # 2 (new cluster, same tier) moves ahead of the clone 1; 3 (lower tier) does not
+    assert diverse_order(order, clusters, tiers) == [0, 2, 1, 3, 4]
+    assert diverse_order(order, clusters) == [0, 2, 3, 1, 4]
 
 
 def test_diverse_metric_counts_only_the_diverse_top():
@@ -124,3 +134,18 @@ def test_split_assert_reads_the_tolerant_forms_examples_write():
     assert split_assert(assert_statement("f(0.5)", "1.25")) == "f(0.5)"
     assert split_assert("assert math.isclose(f(2), 0.3, rel_tol=1e-6)") == "f(2)"
     assert split_assert("assert f(1) == 2, 'message'") == "f(1)"
+
+
+def test_derived_inputs_split_programs_that_agree_on_the_examples():
+    programs = [
+        "def f(xs):\n    return sorted(xs)[-1]\n",
+        "def f(xs):\n    return max(xs)\n",
+        "def f(xs):\n    return xs[-1]  # right on the example only\n",
+    ]
+    with Sandbox(workers=2, limits=Limits(timeout=4)) as sandbox:
+        plain = execute_visible(sandbox, programs, ["assert f([1, 2, 3]) == 3"], derived=0)
+        derived = execute_visible(sandbox, programs, ["assert f([1, 2, 3]) == 3"])
+    assert plain is not None and derived is not None
+    assert len(set(plain.clusters)) == 1  # the example alone cannot tell them apart
+    assert derived.clusters[0] == derived.clusters[1] != derived.clusters[2]
+    assert [run.passed for run in derived.runs] == [1, 1, 1]  # derived inputs judge nothing

@@ -52,13 +52,15 @@ def evaluate_scores(
     bootstrap: int = 1000,
     seed: int = 0,
     clusters: Sequence[Sequence[int] | None] | None = None,
+    tiers: Sequence[Sequence[float] | None] | None = None,
 ) -> Evaluation:
     """Metrics of one scoring of `slates` (`scores[i]` aligned with `slates[i].programs`).
 
     Ranked pass@k is over each slate's distinct programs; the random reference is the unbiased
     estimator over the prepared answers with their multiplicity (`Slate.counts`). With
     `clusters` (behaviour cluster ids per program, or None for a slate without), the ranking
-    is cluster-diverse (`ranker.metrics.diverse_order`), as `Ranker.rank` serves it."""
+    is cluster-diverse (`ranker.metrics.diverse_order`, within `tiers` where given: visible
+    examples passed), as `Ranker.rank` serves it."""
     if len(slates) != len(scores):
         raise ValueError(f"{len(scores)} score lists for {len(slates)} slates")
     if not slates:
@@ -67,7 +69,10 @@ def evaluate_scores(
     rand: dict[int, float] = {k: 0.0 for k in ks}
     best = 0.0
     cluster_lists = list(clusters) if clusters is not None else [None] * len(slates)
-    for slate, slate_scores, slate_clusters in zip(slates, scores, cluster_lists, strict=True):
+    tier_lists = list(tiers) if tiers is not None else [None] * len(slates)
+    for slate, slate_scores, slate_clusters, slate_tiers in zip(
+        slates, scores, cluster_lists, tier_lists, strict=True
+    ):
         if len(slate_scores) != len(slate.programs):
             raise ValueError(
                 f"{slate.task_id}: {len(slate_scores)} scores for {len(slate.programs)}"
@@ -82,7 +87,9 @@ def evaluate_scores(
                 per_problem[k].append(ranked_pass_at_k(slate_scores, slate.labels, k))
             else:
                 per_problem[k].append(
-                    diverse_pass_at_k(slate_scores, slate.labels, slate_clusters, k)
+                    diverse_pass_at_k(
+                        slate_scores, slate.labels, slate_clusters, k, tiers=slate_tiers
+                    )
                 )
             rand[k] += random_pass_at_k(sampled, correct, k)
         best += oracle(slate.labels)

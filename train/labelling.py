@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ranker.candidates import program_sha
 from ranker.sandbox import ExecResult, FunctionJob, Job, Limits, Outcome, Sandbox, StdioJob
 from train.jsonl import DataError, JsonlAppender, read_jsonl, write_jsonl
 from train.pools import PoolCandidate, candidate_program, read_pool, unknown_tasks
@@ -36,10 +37,6 @@ class LabelStats:
     skipped: list[str] = field(
         default_factory=list
     )  # bad lines and unknown tasks, one message each
-
-
-def program_sha(program: str) -> str:
-    return hashlib.sha256(program.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def job_for(problem: Problem, program: str, timeout: float | None = None) -> Job:

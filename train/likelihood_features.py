@@ -12,22 +12,18 @@ as each problem finishes; a rerun skips the programs already in the file. A side
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ranker.candidates import program_sha
 from ranker.likelihood import LikelihoodScorer
 from train.jsonl import DataError, JsonlAppender, read_jsonl
 from train.problems import Problem
 from train.slates import Slate
 
 FeatureKey = tuple[str, str]
-
-
-def program_sha(program: str) -> str:
-    return hashlib.sha256(program.encode("utf-8")).hexdigest()
 
 
 def scorer_settings(scorer: LikelihoodScorer) -> dict[str, Any]:

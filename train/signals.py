@@ -1,5 +1,6 @@
 """Signals for training and evaluation slates: execution on each problem's visible tests (run
-in the sandbox, cached on disk by program and tests) and likelihood scores read from files.
+in the sandbox, cached on disk by program and probes) and likelihood scores from feature
+files (`train.likelihood_features`).
 
 Only `visible_tests` ever run here; the hidden tests that produced the labels never do, so the
 ranker learns to use exactly what the editor will have: the examples in the docstring.
@@ -11,8 +12,11 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from ranker.candidates import program_sha
 from ranker.execution import (
+    Probe,
     ProgramRun,
     default_limits,
     jobs_for,
@@ -29,12 +33,8 @@ from train.slates import Slate
 DEFAULT_CACHE = Path.home() / ".cache" / "toppass" / "visible-runs.jsonl"
 
 
-def program_sha(program: str) -> str:
-    return hashlib.sha256(program.encode()).hexdigest()
-
-
-def _run_key(program: str, visible: Sequence[str], setup: str) -> str:
-    blob = json.dumps([program, list(visible), setup])
+def _run_key(program: str, probes: Sequence[Probe], setup: str) -> str:
+    blob = json.dumps([program, [[p.statement, p.call] for p in probes], setup])
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -64,7 +64,7 @@ def execution_signals(
         if not visible or not problem.entry_point:
             continue
         probes = probes_of(visible)
-        slate_keys = [_run_key(p, visible, problem.setup) for p in slate.programs]
+        slate_keys = [_run_key(p, probes, problem.setup) for p in slate.programs]
         keys[slate.task_id] = slate_keys
         for key, job in zip(
             slate_keys, jobs_for(slate.programs, probes, problem.setup), strict=True
@@ -110,24 +110,18 @@ def execution_signals(
     return out
 
 
-def read_likelihood(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
-    """(task_id, program sha) -> (coder, reviewer) from a likelihood feature file."""
-    return {
-        (row["task_id"], row["program_sha"]): (float(row["coder"]), float(row["reviewer"]))
-        for _, row in read_jsonl(path, resuming=True)
-    }
-
-
 def with_likelihood(
     slates: Sequence[Slate],
     signals: Mapping[str, Signals],
-    scores: Mapping[tuple[str, str], tuple[float, float]],
+    rows: Mapping[tuple[str, str], Mapping[str, Any]],
 ) -> dict[str, Signals]:
-    """Add likelihood scores to each slate's signals where every program has one."""
+    """Add likelihood scores (rows of a feature file, `train.likelihood_features`) to each
+    slate's signals where every program of the slate has a row."""
     out = dict(signals)
     for slate in slates:
-        values = [scores.get((slate.task_id, program_sha(p))) for p in slate.programs]
-        if all(v is not None for v in values):
+        found = [rows.get((slate.task_id, program_sha(p))) for p in slate.programs]
+        values = [(float(r["coder"]), float(r["reviewer"])) for r in found if r is not None]
+        if len(values) == len(slate.programs):
             base = out.get(slate.task_id, Signals())
-            out[slate.task_id] = Signals(base.execution, [v for v in values if v is not None])
+            out[slate.task_id] = Signals(base.execution, values)
     return out
