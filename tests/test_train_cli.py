@@ -178,6 +178,47 @@ def test_label_fit_eval_json(problems_file, fake, tmp_path, tiny_encoder_dir):
     assert set(payload["random"]) == set(payload["ranked"])
     assert 0.0 <= payload["random"]["pass@1"] <= payload["oracle"] <= 1.0
     assert "length-only" in payload["baselines"]
+    assert payload["settings"]["execution"] and payload["settings"]["diverse"]
+    assert payload["settings"]["problems_with_visible_tests"] == 3
+    assert (
+        payload["random"]["pass@1"]
+        <= payload["baselines"]["execution"]["pass@1"]
+        <= payload["oracle"]
+    )
+    # a ranker that takes the execution features, trained and evaluated with them
+    run = tmp_path / "run-exec"
+    result = invoke(
+        "fit",
+        "--train",
+        labelled,
+        "--val",
+        labelled,
+        "--problems",
+        problems_file,
+        "--out",
+        run,
+        "--backbone",
+        tiny_encoder_dir,
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--features",
+        "execution",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "config.json").read_text())["features"] == ["execution"]
+    common = ["eval", "--problems", problems_file, "--ranker", run, "--json", "--bootstrap", "0"]
+    with_exec = json.loads(invoke(*common, "--pool", labelled).stdout)
+    without = json.loads(invoke(*common, "--pool", labelled, "--no-execution").stdout)
+    assert "execution" not in without["baselines"] and not without["settings"]["execution"]
+    assert without["settings"]["problems_with_visible_tests"] == 0
+    assert with_exec["problems"] == without["problems"] == 3
+    # an unlabelled pool is labelled first, beside it, then evaluated
+    result = invoke(*common, "--pool", pool, "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["oracle"] == payload["oracle"]
+    assert len(rows(tmp_path / "pool.labelled.jsonl")) == 12
 
 
 def test_malformed_pool_line_is_reported_with_its_line(problems_file, tmp_path):
@@ -197,7 +238,7 @@ def test_malformed_pool_line_is_reported_with_its_line(problems_file, tmp_path):
         assert "Traceback" not in result.output
 
 
-def test_unlabelled_pool_is_refused_with_advice(problems_file, tmp_path):
+def test_unlabelled_training_pool_is_refused_with_advice(problems_file, tmp_path):
     pool = tmp_path / "pool.jsonl"
     pool.write_text(json.dumps({"task_id": "toy/uniq", "code": "x = 1"}) + "\n")
     result = invoke(

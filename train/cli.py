@@ -44,12 +44,13 @@ def fail(message: str) -> typer.Exit:
 def user_errors() -> Iterator[None]:
     """Turn the toolkit's known error types into one line and exit code 1."""
     from ranker.config import RankerConfigError
+    from ranker.sandbox import SandboxError
     from train.fit import FitError
     from train.jsonl import DataError
 
     try:
         yield
-    except (DataError, RankerConfigError, FitError, ValueError) as exc:
+    except (DataError, RankerConfigError, FitError, SandboxError, ValueError) as exc:
         raise fail(str(exc)) from None
 
 
@@ -86,6 +87,14 @@ ProblemsOption = Annotated[
         "--problems",
         help="Problem set(s) the pools refer to: humaneval, mbpp, mbpp-plus, humaneval-plus, "
         "apps, codecontests, or a JSONL path. Repeat for several.",
+    ),
+]
+
+LikelihoodOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        help="Likelihood feature file (toppass-train likelihood); repeatable. Used by rankers "
+        "trained with the likelihood feature group."
     ),
 ]
 
@@ -271,6 +280,42 @@ def label(
 
 
 @app.command()
+def likelihood(
+    problems: ProblemsOption,
+    pool: Annotated[Path, typer.Option(help="Labelled pool whose programs to score.")],
+    out: Annotated[Path, typer.Option(help="Feature file to append to (resumed if present).")],
+    model: Annotated[
+        str | None, typer.Option(help="Causal LM folder or .gguf (default: SmolLM2-135M).")
+    ] = None,
+    precision: Annotated[str, typer.Option(help="float32, bfloat16 or int8.")] = "float32",
+    device: Annotated[str, typer.Option(help="cpu, cuda ...")] = "cpu",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Score every distinct program of a pool with a causal LM (coder: log p(body | prompt),
+    reviewer: log p(docstring | code)) into a feature file for `fit --features likelihood`
+    and `eval --likelihood`. No program runs."""
+    _setup_logging(verbose)
+    with user_errors():
+        from ranker.likelihood import LikelihoodScorer
+        from train.likelihood_features import compute_likelihood_features
+
+        problem_set = _load_problems(problems)
+        slates = _slates(pool, problem_set).slates
+        scorer = LikelihoodScorer(model, device, precision=precision)  # type: ignore[arg-type]
+        with progress_bar() as report:
+            report("loading the language model", 0, 1)
+            scorer.load()
+            rows = compute_likelihood_features(
+                slates,
+                problem_set,
+                scorer,
+                out,
+                lambda done, total, _scored: report("scoring programs", done, total),
+            )
+    stderr.print(f"{len(rows)} programs scored in {out}")
+
+
+@app.command()
 def fit(
     train: Annotated[list[Path], typer.Option("--train", help="Labelled training pool(s).")],
     problems: ProblemsOption,
@@ -298,6 +343,19 @@ def fit(
         int, typer.Option(help="With --tune-backbone: top layers to train (-1: all).")
     ] = 2,
     template: Annotated[str, typer.Option(help="Input template: plain or structured.")] = "plain",
+    features: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated feature groups beside the text: execution (visible tests run "
+            "in the sandbox), likelihood (needs --likelihood files). Empty: text only."
+        ),
+    ] = "",
+    likelihood: LikelihoodOption = None,
+    group_dropout: Annotated[
+        float,
+        typer.Option(help="Chance a feature group is hidden from a training problem."),
+    ] = 0.3,
+    workers: Annotated[int, typer.Option(help="Programs run at once.")] = os.cpu_count() or 1,
     epochs: Annotated[int, typer.Option(help="Passes over the training problems.")] = 30,
     lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = 1e-3,
     batch_problems: Annotated[int, typer.Option(help="Problems per step.")] = 16,
@@ -321,11 +379,15 @@ def fit(
         if val is None:
             raise DataError("--val is required: a labelled pool of problems disjoint from --train")
         val_slates = _slates(val, problem_set).slates
+        groups = tuple(g.strip() for g in features.split(",") if g.strip())
         ranker_config = RankerConfig(
             backbone=backbone or RankerConfig().backbone,
             input_template=template,  # type: ignore[arg-type]
             trainable_layers=0 if freeze_backbone else trainable_layers,
+            features=groups,
         )
+        if "likelihood" in groups and not likelihood:
+            raise DataError("--features likelihood needs --likelihood feature files")
         loss_config = LossConfig(
             kind=loss,  # type: ignore[arg-type]
             ks=tuple(int(k) for k in ks.split(",")),
@@ -342,10 +404,26 @@ def fit(
             batch_problems=batch_problems,
             seed=seed,
             device=device,
-            data={"train": [str(p) for p in train], "val": str(val), "problems": problems},
+            group_dropout=group_dropout,
+            data={
+                "train": [str(p) for p in train],
+                "val": str(val),
+                "problems": problems,
+                "likelihood": [str(p) for p in likelihood or []],
+            },
         )
         with progress_bar() as report:
-            result = run_fit(config, train_slates, val_slates, out, report, restart=restart)
+            signals = _signals(
+                [*train_slates, *val_slates],
+                problem_set,
+                "execution" in groups,
+                likelihood if "likelihood" in groups else None,
+                workers,
+                report,
+            )
+            result = run_fit(
+                config, train_slates, val_slates, out, report, restart=restart, signals=signals
+            )
     validation = result.best_metrics["validation"]
     stderr.print(f"best epoch {result.best_epoch}: saved to {out}")
     _print_table([validation], stdout)
@@ -361,6 +439,30 @@ def evaluate(
             help="Ranker directory; repeat to compare several (default: the shipped one)."
         ),
     ] = None,
+    execution: Annotated[
+        bool,
+        typer.Option(
+            "--execution/--no-execution",
+            help="Run the programs on the problems' visible tests in the sandbox: features for "
+            "rankers trained with them, the diverse order and the execution baseline.",
+        ),
+    ] = True,
+    diverse: Annotated[
+        bool,
+        typer.Option(
+            "--diverse/--no-diverse",
+            help="Rank one program per behaviour cluster first (needs --execution).",
+        ),
+    ] = True,
+    likelihood: LikelihoodOption = None,
+    workers: Annotated[int, typer.Option(help="Programs run at once.")] = os.cpu_count() or 1,
+    labelled_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where an unlabelled --pool is labelled first (default: beside it, "
+            "<name>.labelled.jsonl; resumed if present)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples for the 95% interval.")
@@ -369,17 +471,31 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Ranked pass@k of ranker(s) on a pool, beside random order, length-only and the oracle."""
+    """Ranked pass@k of ranker(s) on a pool, beside random order, length-only, the execution
+    baseline and the oracle.
+
+    Rankers and the execution baseline are ranked as they are served: with execution
+    features where the ranker has them and, with --diverse, one program per behaviour cluster
+    first. Length-only is the plain longest-first order."""
     _setup_logging(verbose)
     with user_errors():
         from ranker.config import RankerConfigError
         from ranker.defaults import default_ranker_path
         from ranker.model import Ranker
-        from train.evaluate import evaluate_scores, length_scores, ranker_scores
+        from train.evaluate import (
+            diversity_of,
+            evaluate_scores,
+            execution_scores,
+            length_scores,
+            ranker_scores,
+        )
         from train.fit import resolve_device
 
         problem_set = _load_problems(problems)
-        slates = _slates(pool, problem_set).slates
+        label_into = labelled_out or pool.with_name(
+            pool.name.removesuffix(".gz").removesuffix(".jsonl") + ".labelled.jsonl"
+        )
+        slates = _slates(pool, problem_set, label_into, workers).slates
         shipped = default_ranker_path()
         if not ranker and shipped is None:
             raise RankerConfigError(
@@ -388,21 +504,82 @@ def evaluate(
         names = ranker or [str(shipped)]
         results = []
         with progress_bar() as report:
+            signals = _signals(slates, problem_set, execution, likelihood, workers, report)
+            clusters, tiers = diversity_of(slates, signals) if diverse else (None, None)
             for name in names:
                 model = Ranker.from_pretrained(name, device=str(resolve_device(device)))
                 scores = ranker_scores(
-                    model, slates, batch_size, partial(report, f"scoring with {Path(name).name}")
+                    model,
+                    slates,
+                    batch_size,
+                    partial(report, f"scoring with {Path(name).name}"),
+                    signals,
                 )
-                results.append(evaluate_scores(name, slates, scores, bootstrap=bootstrap))
-        length = evaluate_scores("length-only", slates, length_scores(slates), bootstrap=bootstrap)
+                results.append(
+                    evaluate_scores(
+                        name, slates, scores, bootstrap=bootstrap, clusters=clusters, tiers=tiers
+                    )
+                )
+        baselines = [
+            evaluate_scores("length-only", slates, length_scores(slates), bootstrap=bootstrap)
+        ]
+        if execution:
+            baselines.append(
+                evaluate_scores(
+                    "execution",
+                    slates,
+                    execution_scores(slates, signals),
+                    bootstrap=bootstrap,
+                    clusters=clusters,
+                    tiers=tiers,
+                )
+            )
     main, *others = results
     if as_json:
         payload = main.to_json()
-        payload["baselines"] = {"length-only": length.to_json()["ranked"]}
+        payload["baselines"] = {b.name: b.to_json()["ranked"] for b in baselines}
         payload["others"] = [o.to_json() for o in others]
+        payload["settings"] = {
+            "execution": execution,
+            "diverse": diverse,
+            "likelihood": [str(p) for p in likelihood or []],
+            "problems_with_visible_tests": sum(
+                1 for s in signals.values() if s.execution is not None
+            ),
+        }
         typer.echo(json.dumps(payload))
         return
-    _print_table([*results, length], stdout)
+    _print_table([*results, *baselines], stdout)
+    if execution:
+        with_tests = sum(1 for s in signals.values() if s.execution is not None)
+        stdout.print(f"{with_tests} of {len(slates)} problems have visible tests to run")
+
+
+def _signals(
+    slates: Any,
+    problem_set: dict[str, Any],
+    execution: bool,
+    likelihood: list[Path] | None,
+    workers: int,
+    report: Callable[[str, int, int], None],
+) -> dict[str, Any]:
+    """Signals per task: execution on visible tests (sandbox, cached) and likelihood rows
+    from feature files."""
+    from train.likelihood_features import read_likelihood_features
+    from train.signals import execution_signals, with_likelihood
+
+    signals: dict[str, Any] = {}
+    if execution:
+        signals = execution_signals(
+            slates, problem_set, workers=workers, progress=partial(report, "visible tests")
+        )
+    for path in likelihood or []:
+        if not path.is_file():
+            from train.jsonl import DataError
+
+            raise DataError(f"{path}: no such likelihood feature file")
+        signals = with_likelihood(slates, signals, read_likelihood_features(path))
+    return signals
 
 
 def _print_table(evaluations: list[Any], console: Console) -> None:
@@ -443,7 +620,14 @@ def _load_problems(specs: list[str]) -> dict[str, Any]:
     return merged
 
 
-def _slates(pool_path: Path, problems: dict[str, Any]) -> Any:
+def _slates(
+    pool_path: Path,
+    problems: dict[str, Any],
+    label_into: Path | None = None,
+    workers: int | None = None,
+) -> Any:
+    """Slates of a labelled pool. An unlabelled pool is refused, or, with `label_into`, first
+    labelled there (resumable: finished labels are kept)."""
     from train.pools import read_pool
     from train.slates import build_slates
 
@@ -451,7 +635,34 @@ def _slates(pool_path: Path, problems: dict[str, Any]) -> Any:
     if not pool.labelled:
         from train.jsonl import DataError
 
-        raise DataError(f"{pool_path} is not labelled: run `toppass-train label` first")
+        if label_into is None:
+            raise DataError(f"{pool_path} is not labelled: run `toppass-train label` first")
+        from train.labelling import default_cache_path, label_pool
+
+        stderr.print(f"{pool_path} is not labelled: labelling into {label_into}", highlight=False)
+        with progress_bar() as report:
+            total = [0]
+
+            def started(n: int) -> None:
+                total[0] = n
+                report("labelling", 0, n)
+
+            done = [0]
+
+            def advanced(n: int) -> None:
+                done[0] += n
+                report("labelling", done[0], total[0])
+
+            label_pool(
+                problems,
+                pool_path,
+                label_into,
+                workers=workers,
+                cache_path=default_cache_path(),
+                on_start=started,
+                on_progress=advanced,
+            )
+        pool = read_pool(label_into)
     slates = build_slates(pool, problems)
     summary = slates.summary()
     stderr.print(

@@ -1,13 +1,15 @@
 """Honest evaluation of a ranking: ranked pass@k beside random order and the oracle, with a
-bootstrap interval over problems, and trivial baselines (length) in the same run."""
+bootstrap interval over problems, and the baselines (length only, execution without learning)
+in the same run."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ranker.features import Signals
 from ranker.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
 from train.slates import Slate
 
@@ -131,16 +133,60 @@ def length_scores(slates: Sequence[Slate]) -> list[list[float]]:
     return [[float(len(p)) for p in slate.programs] for slate in slates]
 
 
+def execution_scores(
+    slates: Sequence[Slate], signals: Mapping[str, Signals]
+) -> list[list[float]]:
+    """The no-learning execution baseline: programs that pass more visible examples first,
+    ties by the share of sampled answers in their behaviour cluster (CodeT-style agreement).
+    A slate without execution signals keeps every program tied."""
+    result = []
+    for slate in slates:
+        execution = signals[slate.task_id].execution if slate.task_id in signals else None
+        if execution is None:
+            result.append([0.0] * len(slate.programs))
+            continue
+        result.append(
+            [
+                run.passed + 0.5 * share
+                for run, share in zip(execution.runs, execution.cluster_shares, strict=True)
+            ]
+        )
+    return result
+
+
+def diversity_of(
+    slates: Sequence[Slate], signals: Mapping[str, Signals]
+) -> tuple[list[Sequence[int] | None], list[Sequence[float] | None]]:
+    """Behaviour clusters and tiers (examples passed) per slate, for `evaluate_scores`."""
+    clusters: list[Sequence[int] | None] = []
+    tiers: list[Sequence[float] | None] = []
+    for slate in slates:
+        execution = signals[slate.task_id].execution if slate.task_id in signals else None
+        clusters.append(execution.clusters if execution is not None else None)
+        tiers.append(execution.tiers if execution is not None else None)
+    return clusters, tiers
+
+
 def ranker_scores(
     ranker: Any,
     slates: Sequence[Slate],
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    signals: Mapping[str, Signals] | None = None,
 ) -> list[list[float]]:
-    """Scores of a `ranker.Ranker` for every slate; `progress(done, total)` after each."""
+    """Scores of a `ranker.Ranker` for every slate (with each slate's signals where the
+    ranker takes features); `progress(done, total)` after each."""
+    signals = signals or {}
     result = []
     for done, slate in enumerate(slates, start=1):
-        result.append(ranker.score(slate.problem, list(slate.programs), batch_size=batch_size))
+        result.append(
+            ranker.score(
+                slate.problem,
+                list(slate.programs),
+                signals.get(slate.task_id),
+                batch_size=batch_size,
+            )
+        )
         if progress is not None:
             progress(done, len(slates))
     return result
