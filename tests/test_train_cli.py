@@ -169,6 +169,7 @@ def test_label_fit_eval_json(problems_file, fake, tmp_path, tiny_encoder_dir):
         "50",
         "--device",
         "cpu",
+        "--no-cache",
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)  # stdout is exactly one JSON object
@@ -209,13 +210,19 @@ def test_label_fit_eval_json(problems_file, fake, tmp_path, tiny_encoder_dir):
     assert result.exit_code == 0, result.output
     assert json.loads((run / "config.json").read_text())["features"] == ["execution"]
     common = ["eval", "--problems", problems_file, "--ranker", run, "--json", "--bootstrap", "0"]
-    with_exec = json.loads(invoke(*common, "--pool", labelled).stdout)
+    with_exec = json.loads(invoke(*common, "--pool", labelled, "--no-cache").stdout)
+    cached = [
+        json.loads(invoke(*common, "--pool", labelled, "--cache-dir", tmp_path / "c").stdout)
+        for _ in range(2)  # first fills the embedding cache, second reads it
+    ]
+    assert cached[0]["ranked"] == cached[1]["ranked"] == with_exec["ranked"]
+    assert list((tmp_path / "c").glob("embeddings-*.safetensors"))
     without = json.loads(invoke(*common, "--pool", labelled, "--no-execution").stdout)
     assert "execution" not in without["baselines"] and not without["settings"]["execution"]
     assert without["settings"]["problems_with_visible_tests"] == 0
     assert with_exec["problems"] == without["problems"] == 3
     # an unlabelled pool is labelled first, beside it, then evaluated
-    result = invoke(*common, "--pool", pool, "--workers", "2")
+    result = invoke(*common, "--pool", pool, "--workers", "2", "--no-cache")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["oracle"] == payload["oracle"]
     assert len(rows(tmp_path / "pool.labelled.jsonl")) == 12

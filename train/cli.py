@@ -468,6 +468,15 @@ def evaluate(
         int, typer.Option(help="Bootstrap resamples for the 95% interval.")
     ] = 1000,
     batch_size: Annotated[int, typer.Option(help="Scoring batch size.")] = 32,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Embedding cache for frozen-backbone rankers (default: the one fit uses)."
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run the backbone on every program.")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -489,7 +498,7 @@ def evaluate(
             length_scores,
             ranker_scores,
         )
-        from train.fit import resolve_device
+        from train.fit import FitConfig, resolve_device
 
         problem_set = _load_problems(problems)
         label_into = labelled_out or pool.with_name(
@@ -514,6 +523,7 @@ def evaluate(
                     batch_size,
                     partial(report, f"scoring with {Path(name).name}"),
                     signals,
+                    None if no_cache else (cache_dir or FitConfig().cache_dir),
                 )
                 results.append(
                     evaluate_scores(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ranker.features import Signals
@@ -133,9 +134,7 @@ def length_scores(slates: Sequence[Slate]) -> list[list[float]]:
     return [[float(len(p)) for p in slate.programs] for slate in slates]
 
 
-def execution_scores(
-    slates: Sequence[Slate], signals: Mapping[str, Signals]
-) -> list[list[float]]:
+def execution_scores(slates: Sequence[Slate], signals: Mapping[str, Signals]) -> list[list[float]]:
     """The no-learning execution baseline: programs that pass more visible examples first,
     ties by the share of sampled answers in their behaviour cluster (CodeT-style agreement).
     A slate without execution signals keeps every program tied."""
@@ -173,10 +172,17 @@ def ranker_scores(
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
     signals: Mapping[str, Signals] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> list[list[float]]:
     """Scores of a `ranker.Ranker` for every slate (with each slate's signals where the
-    ranker takes features); `progress(done, total)` after each."""
+    ranker takes features); `progress(done, total)` as work finishes.
+
+    With `cache_dir` and a frozen backbone, pooled vectors come from (and go to) the embedding
+    cache that `toppass-train fit` uses, so only the head runs for programs seen before; the
+    scores are those `Ranker.score` gives."""
     signals = signals or {}
+    if cache_dir is not None and ranker.config.backbone_frozen:
+        return _cached_ranker_scores(ranker, slates, batch_size, progress, signals, cache_dir)
     result = []
     for done, slate in enumerate(slates, start=1):
         result.append(
@@ -190,3 +196,36 @@ def ranker_scores(
         if progress is not None:
             progress(done, len(slates))
     return result
+
+
+def _cached_ranker_scores(
+    ranker: Any,
+    slates: Sequence[Slate],
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+    signals: Mapping[str, Signals],
+    cache_dir: str | Path,
+) -> list[list[float]]:
+    from train.embeddings import EmbeddingCache, cache_namespace, embed_pairs
+    from train.fit import SlateScorer, score_all, slate_features
+
+    pairs = [(slate.problem, program) for slate in slates for program in slate.programs]
+    done = [0]
+
+    def advanced(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], len(pairs))
+
+    cache = EmbeddingCache(cache_dir, cache_namespace(ranker))
+    vectors = embed_pairs(ranker, pairs, cache, batch_size=batch_size, on_batch=advanced)
+    embeddings = {}
+    offset = 0
+    for slate in slates:
+        embeddings[slate.task_id] = vectors[offset : offset + len(slate.programs)]
+        offset += len(slate.programs)
+    scorer = SlateScorer(ranker, embeddings, slate_features(ranker, slates, signals))
+    scores = score_all(scorer, slates)
+    if progress is not None:
+        progress(len(pairs), len(pairs))
+    return scores
