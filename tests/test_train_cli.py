@@ -252,3 +252,15 @@ def test_unlabelled_training_pool_is_refused_with_advice(problems_file, tmp_path
         "fit", "--train", pool, "--val", pool, "--out", tmp_path / "r", "--problems", problems_file
     )
     assert result.exit_code == 1 and "toppass-train label" in result.output
+
+
+def test_split_by_task_is_stable_and_disjoint():
+    from train.slates import Slate, split_by_task
+
+    slates = [Slate(f"t/{i}", "p", (f"x = {i}",), (True,), (1,)) for i in range(200)]
+    kept, held = split_by_task(slates, 0.2)
+    assert {s.task_id for s in kept}.isdisjoint({s.task_id for s in held})
+    assert len(kept) + len(held) == 200 and 20 <= len(held) <= 60
+    assert [s.task_id for s in split_by_task(list(reversed(slates)), 0.2)[1]] == [
+        s.task_id for s in reversed(held)
+    ]

@@ -323,6 +323,13 @@ def fit(
     val: Annotated[
         Path | None, typer.Option(help="Labelled validation pool (picks the checkpoint).")
     ] = None,
+    val_split: Annotated[
+        float,
+        typer.Option(
+            help="Without --val: hold out this fraction of the training problems (fixed by "
+            "task id) to pick the checkpoint, so no evaluation pool steers training."
+        ),
+    ] = 0.0,
     loss: Annotated[str, typer.Option(help="passk (Top Pass), bce (CodeRanker) or mix.")] = "passk",
     ks: Annotated[str, typer.Option(help="Comma-separated k of the pass@k loss.")] = "1,2,3,5",
     surrogate: Annotated[
@@ -371,14 +378,21 @@ def fit(
         from train.fit import FitConfig
         from train.fit import fit as run_fit
         from train.jsonl import DataError
+        from train.slates import split_by_task
 
         problem_set = _load_problems(problems)
         train_slates = []
         for pool_path in train:
             train_slates += _slates(pool_path, problem_set).slates
-        if val is None:
-            raise DataError("--val is required: a labelled pool of problems disjoint from --train")
-        val_slates = _slates(val, problem_set).slates
+        if val is not None:
+            val_slates = _slates(val, problem_set).slates
+        elif 0.0 < val_split < 1.0:
+            train_slates, val_slates = split_by_task(train_slates, val_split)
+        else:
+            raise DataError(
+                "pass --val (a labelled pool of problems disjoint from --train) or "
+                "--val-split F (hold out a fraction of the training problems)"
+            )
         groups = tuple(g.strip() for g in features.split(",") if g.strip())
         ranker_config = RankerConfig(
             backbone=backbone or RankerConfig().backbone,
@@ -407,7 +421,7 @@ def fit(
             group_dropout=group_dropout,
             data={
                 "train": [str(p) for p in train],
-                "val": str(val),
+                "val": str(val) if val is not None else f"{val_split:g} of train",
                 "problems": problems,
                 "likelihood": [str(p) for p in likelihood or []],
             },

@@ -9,7 +9,8 @@ as the server merges them. Candidates that do not make a program are counted, no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ranker.candidates import dedupe_key
@@ -99,3 +100,16 @@ def build_slates(pool: Pool, problems: Mapping[str, Problem]) -> SlateSet:
                 Slate(task_id, problem.prompt, tuple(programs), tuple(labels), tuple(counts))
             )
     return result
+
+
+def split_by_task(slates: Sequence[Slate], fraction: float) -> tuple[list[Slate], list[Slate]]:
+    """(kept, held out): about `fraction` of the slates held out, chosen by a hash of the
+    task id, so the split is the same on every run and for every pool of those problems."""
+    kept: list[Slate] = []
+    held: list[Slate] = []
+    for slate in slates:
+        digest = hashlib.sha256(slate.task_id.encode()).digest()
+        (held if int.from_bytes(digest[:4], "big") / 2**32 < fraction else kept).append(slate)
+    if not kept or not held:
+        raise ValueError(f"a {fraction:g} split of {len(slates)} problems leaves one side empty")
+    return kept, held
