@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 
 from ranker.likelihood import DEFAULT_BATCH_SIZE, LikelihoodScorer
-from train.evaluate import Evaluation, evaluate_scores, length_scores
+from train.evaluate import Evaluation, evaluate_scores, length_correlation, length_scores
 from train.likelihood_features import (
     compute_likelihood_features,
     feature_scores,
@@ -69,33 +69,6 @@ def zscores(values: Sequence[float]) -> list[float]:
         return [0.0 for _ in values]
     mean, spread = statistics.fmean(values), statistics.pstdev(values)
     return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
-
-
-def _ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2
-        i = j + 1
-    return ranks
-
-
-def length_correlation(slates: Sequence[Slate], scores: Sequence[Sequence[float]]) -> float:
-    """Mean over problems (3+ programs, both series varying) of the Spearman correlation of
-    an ordering's scores with program length: how much of it is "longer is better"."""
-    values = []
-    for slate, slate_scores in zip(slates, scores, strict=True):
-        if len(slate.programs) < 3:
-            continue
-        a, b = _ranks(slate_scores), _ranks([float(len(p)) for p in slate.programs])
-        if len(set(a)) > 1 and len(set(b)) > 1:
-            values.append(statistics.correlation(a, b))
-    return statistics.fmean(values) if values else float("nan")
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ranker import LossConfig, RankerConfig
-from train.evaluate import evaluate_scores, length_scores
+from train.evaluate import evaluate_scores, length_correlation, length_scores, ranker_scores
 from train.fit import FitConfig, fit
 from train.loaders import load_problems
 from train.pools import read_pool
@@ -75,36 +75,11 @@ def degenerate(program: str) -> bool:
     )
 
 
-def spearman_with_length(slates: list[Slate], scores: list[list[float]]) -> float:
-    from scipy.stats import spearmanr
-
-    values = []
-    for slate, slate_scores in zip(slates, scores, strict=True):
-        lengths = [len(p) for p in slate.programs]
-        if len(set(lengths)) > 2 and len(set(slate_scores)) > 2:
-            values.append(spearmanr(slate_scores, lengths).statistic)
-    return statistics.mean(values) if values else float("nan")
-
-
 def score_slates(ranker_dir: Path, slates: list[Slate], cache_dir: str) -> list[list[float]]:
     """Scores of a saved ranker, through the embedding cache when its backbone is frozen."""
-    import torch
-
     from ranker.model import Ranker
-    from train.embeddings import EmbeddingCache, cache_namespace, embed_pairs
 
-    ranker = Ranker.from_pretrained(ranker_dir)
-    if not ranker.config.backbone_frozen:
-        return [ranker.score(s.problem, list(s.programs)) for s in slates]
-    pairs = [(s.problem, p) for s in slates for p in s.programs]
-    vectors = embed_pairs(ranker, pairs, EmbeddingCache(cache_dir, cache_namespace(ranker)))
-    with torch.inference_mode():
-        flat = ranker.head(vectors.to(ranker.device)).tolist()
-    out, offset = [], 0
-    for s in slates:
-        out.append(flat[offset : offset + len(s.programs)])
-        offset += len(s.programs)
-    return out
+    return ranker_scores(Ranker.from_pretrained(ranker_dir), slates, cache_dir=cache_dir)
 
 
 def slates_of(problems: str, pool: str) -> list[Slate]:
@@ -164,7 +139,7 @@ def main() -> None:
             result = fit(config, train, val, Path(args.runs) / f"{name}-{seed}", restart=True)
             selected.append(result.best_metrics["validation"]["ranked"])
             last.append(result.history[-1].val_pass_at_1)
-            rhos.append(spearman_with_length(val, result.val_scores))
+            rhos.append(length_correlation(val, result.val_scores))
             if extra:
                 extras.append(
                     evaluate_scores(

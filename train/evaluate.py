@@ -5,6 +5,7 @@ in the same run."""
 from __future__ import annotations
 
 import random
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,41 @@ def paired_difference_interval(
 def length_scores(slates: Sequence[Slate]) -> list[list[float]]:
     """The length-only baseline: longer programs first."""
     return [[float(len(p)) for p in slate.programs] for slate in slates]
+
+
+def within_problem_correlation(
+    slates: Sequence[Slate], a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]
+) -> float:
+    """Mean over problems (3+ programs, both series varying) of the Spearman correlation of
+    two scorings: how much one ordering shares with another inside a problem."""
+    values = []
+    for slate, xs, ys in zip(slates, a, b, strict=True):
+        if len(slate.programs) < 3:
+            continue
+        rx, ry = _ranks(xs), _ranks(ys)
+        if len(set(rx)) > 1 and len(set(ry)) > 1:
+            values.append(statistics.correlation(rx, ry))
+    return statistics.fmean(values) if values else float("nan")
+
+
+def length_correlation(slates: Sequence[Slate], scores: Sequence[Sequence[float]]) -> float:
+    """`within_problem_correlation` with program length: how much of an ordering is
+    "longer is better"."""
+    return within_problem_correlation(slates, scores, length_scores(slates))
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
 
 
 def execution_scores(slates: Sequence[Slate], signals: Mapping[str, Signals]) -> list[list[float]]:
