@@ -700,3 +700,7 @@ def _slates(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
