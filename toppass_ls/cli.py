@@ -224,8 +224,9 @@ def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
     shown = result.top(top_k)
     err.print(
         f"{ctx.qualname}(): {result.sampled} sampled, {len(result.candidates)} distinct, "
-        f"{len(result.dropped)} dropped, {seconds:.1f} s; {result.execution}"
+        f"{len(result.dropped)} dropped, {seconds:.1f} s"
     )
+    err.print(result.execution, soft_wrap=True)
     for candidate in shown:
         duplicates = f"  x{candidate.count}" if candidate.count > 1 else ""
         examples = f"  {candidate.examples}" if candidate.examples else ""

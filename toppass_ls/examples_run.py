@@ -117,12 +117,12 @@ class ExampleRunner:
         """Run `programs` (each sampled `counts` times) on the examples of `ctx`'s docstring.
         Never raises for a sandbox failure (the reason is in the note); raises
         `ExamplesCancelled` when `stop` is set meanwhile."""
+        started = time.perf_counter()
         tests, reason = visible_tests(ctx)
         if reason is not None:
             return ExampleRun.skipped(reason)
         if not programs:
             return ExampleRun.skipped("no candidates")
-        started = time.perf_counter()
         probes = probes_of(tests)
         try:
             results = self.run_programs(programs, probes, stop)
@@ -131,11 +131,11 @@ class ExampleRunner:
         except Exception as exc:  # the sandbox itself failed: rank without execution
             logger.warning("running the examples failed", exc_info=True)
             return ExampleRun.skipped(f"the sandbox failed ({type(exc).__name__}: {exc})")
-        seconds = time.perf_counter() - started
         load_error = _nothing_loaded(results)
         if load_error is not None:
             return ExampleRun.skipped(f"no candidate loads in the sandbox ({load_error})")
         signals = summarise(probes, results, counts)
+        seconds = time.perf_counter() - started
         note = (
             f"ran {_count(len(programs), 'candidate')} on "
             f"{_count(signals.cases, 'docstring example')}"

@@ -72,6 +72,7 @@ class RankedResult:
     dropped: tuple[str, ...]
     execution: str = "examples not run: allowExecution is off"
     examples: int | None = None  # judged docstring examples the candidates ran on
+    execution_seconds: float = 0.0  # spent running them in the sandbox
 
     def top(self, k: int) -> tuple[RankedCandidate, ...]:
         return self.candidates[:k]
@@ -150,8 +151,9 @@ def rank_candidates(
         candidates,
         len(raws),
         tuple(dropped),
-        run.note,
-        execution.cases if execution is not None else None,
+        execution=run.note,
+        examples=execution.cases if execution is not None else None,
+        execution_seconds=run.seconds,
     )
 
 
