@@ -2,6 +2,7 @@
 code action with the local default model.
 
     python benchmarks/server_latency.py [--runs 5] [--ranker DIR] [--skip-local]
+        [--skip-own] [--skip-execution]
 
 Part 1, the server's own latency excluding the LLM (in process, median of `--runs` after one
 warm-up): prompt build (find the function in a 2,000-line file, build the chat request),
@@ -14,6 +15,16 @@ Part 2, time to first code action (one run, a real `toppass-ls --stdio` process 
 pygls client, default settings: the local SmolLM2-135M GGUF, 16 samples): from starting the
 process to (a) the initialize answer, (b) the generate action in the code-action list,
 (c) the ranked candidates in the code-action list after `toppass.generate`.
+
+Part 3 (`allowExecution`), the latency execution adds to ranking 100 distinct candidates for
+HumanEval/0 (two docstring examples): 60 right, 25 wrong, 15 raising, as chat replies.
+`rank_candidates` with and without an `ExampleRunner`, same candidates, alternating, median of
+`--runs`, the sandbox warm (its workers start at a session's first such request: that one is
+reported as `cold_first_request_ms`, of which `cold_sandbox_ms` in the sandbox). `sandbox` is
+the time spent on the examples (extracting them, running every candidate in the sandbox,
+summarising); the rest of `added` is the feature matrix and the diverse order, and noise:
+ranking alone varies by more than that on a loaded machine. The load average before and after
+is printed with it.
 """
 
 from __future__ import annotations
@@ -101,8 +112,87 @@ def own_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
     return results
 
 
+def execution_answers() -> list[str]:
+    """100 distinct chat-style answers to HumanEval/0 that behave differently on its
+    examples: 60 right, 25 wrong (a threshold far too large), 15 raising (IndexError)."""
+    prompt, solution, _ = _problem()
+    function = prompt[prompt.index("def ") :]
+    bodies = []
+    for i in range(60):
+        bodies.append(
+            solution.replace("distance < threshold", f"distance < threshold * {1 + i / 1000}")
+        )
+    for i in range(25):
+        bodies.append(solution.replace("distance < threshold", f"distance <= threshold * {10 + i}"))
+    for i in range(15):
+        bodies.append(f"    return numbers[len(numbers) + {i}] < threshold\n")
+    return [
+        f"Here is an implementation:\n```python\n{function}{body}```\nDone ({i})."
+        for i, body in enumerate(bodies)
+    ]
+
+
+def load_average() -> str:
+    with open("/proc/loadavg", encoding="ascii") as handle:
+        return " ".join(handle.read().split()[:3])
+
+
+def execution_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
+    from ranker.defaults import load_ranker
+    from toppass_ls.context import find_function
+    from toppass_ls.examples_run import ExampleRunner
+    from toppass_ls.pipeline import rank_candidates
+
+    ranker, warning = load_ranker(ranker_path)
+    prompt, _, _ = _problem()
+    source = prompt + "    raise NotImplementedError\n"
+    ctx = find_function(source, prompt.count("\n") - 1)
+    assert ctx is not None
+    raws = execution_answers()
+    results: dict[str, Any] = {
+        "ranker": ranker_path or ("untrained default config" if warning else "shipped default"),
+        "ranker_features": list(ranker.feature_names),
+        "candidates": len(raws),
+        "load_average_before": load_average(),
+    }
+    examples = ExampleRunner()
+    try:
+        results["sandbox_workers"] = examples.workers
+        started = time.perf_counter()
+        cold = rank_candidates(ranker, ctx, raws, examples)
+        results["cold_first_request_ms"] = round(1000 * (time.perf_counter() - started), 1)
+        results["cold_sandbox_ms"] = round(1000 * cold.execution_seconds, 1)
+        assert cold.examples == 2 and len(cold.candidates) == len(raws), cold.execution
+        passed = sorted(c.examples or "" for c in cold.candidates)
+        results["examples_passed"] = {k: passed.count(k) for k in sorted(set(passed))}
+        timings: dict[str, list[float]] = {"without": [], "with": [], "sandbox": []}
+        for _ in range(runs):
+            start = time.perf_counter()
+            rank_candidates(ranker, ctx, raws)
+            middle = time.perf_counter()
+            result = rank_candidates(ranker, ctx, raws, examples)
+            end = time.perf_counter()
+            timings["without"].append(middle - start)
+            timings["with"].append(end - middle)
+            timings["sandbox"].append(result.execution_seconds)
+        results["median_ms"] = {
+            "rank_without_execution": median_ms(timings["without"]),
+            "rank_with_execution": median_ms(timings["with"]),
+            "sandbox": median_ms(timings["sandbox"]),
+            "added": median_ms(
+                [w - o for w, o in zip(timings["with"], timings["without"], strict=True)]
+            ),
+        }
+    finally:
+        examples.close()
+    results["load_average_after"] = load_average()
+    return results
+
+
 class _NoRanker:
-    def rank(self, problem: str, candidates: list[str]) -> list[tuple[int, float]]:
+    def rank(
+        self, problem: str, candidates: list[str], signals: Any = None
+    ) -> list[tuple[int, float]]:
         return [(i, 0.0) for i in range(len(candidates))]
 
 
@@ -177,12 +267,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--ranker", help="saved ranker directory")
     parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--skip-local", action="store_true", help="only part 1")
+    parser.add_argument("--skip-own", action="store_true", help="leave out part 1")
+    parser.add_argument("--skip-local", action="store_true", help="leave out part 2")
+    parser.add_argument("--skip-execution", action="store_true", help="leave out part 3")
     args = parser.parse_args()
     import torch
 
     result: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
-    result["own_latency"] = own_latency(args.runs, args.ranker)
+    if not args.skip_own:
+        result["own_latency"] = own_latency(args.runs, args.ranker)
+    if not args.skip_execution:
+        result["execution_latency_100"] = execution_latency(args.runs, args.ranker)
     if not args.skip_local:
         result["first_code_action_local_default"] = asyncio.run(first_code_action(args.samples))
     json.dump(result, sys.stdout, indent=2)

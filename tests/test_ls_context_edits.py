@@ -210,6 +210,12 @@ def test_titles_and_previews():
     assert action_title(2, 0.5, 3, "# why\nresult = []\nreturn result\n") == (
         "toppass #2 (0.50, x3): result = [] …"
     )
+    assert action_title(1, 0.97, 1, "return sorted(set(xs))\n", "3/3 examples") == (
+        "toppass #1 (0.97, 3/3 examples): return sorted(set(xs))"
+    )
+    assert action_title(3, 0.4, 2, "return xs\n", "0/3 examples") == (
+        "toppass #3 (0.40, x2, 0/3 examples): return xs"
+    )
     long = "return " + "x + " * 30 + "x\n"
     assert len(preview(long)) <= 62 and preview(long).endswith(" …")
     assert preview("# only a comment\n") == ""

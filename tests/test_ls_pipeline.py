@@ -194,6 +194,37 @@ def test_suggest_prints_ranked_candidates(tmp_path, tiny_encoder_dir):
         result = json.loads(as_json.stdout)
         assert result["function"] == "unique_sorted" and result["sampled"] == 8
         assert [c["rank"] for c in result["candidates"]] == [1, 2]
+        assert result["execution"] == "examples not run: allowExecution is off"
+        # with the docstring's examples run in the sandbox
+        source.write_text(
+            SOURCE.replace(
+                "increasing order.",
+                "increasing order.\n\n    >>> unique_sorted([2, 1, 2])\n    [1, 2]\n    ",
+            ),
+            encoding="utf-8",
+        )
+        executed = subprocess.run(
+            [*command, "--allow-execution", "--top-k", "4"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        assert "ran 4 candidates on 1 docstring example" in executed.stderr
+        assert "1/1 examples" in executed.stdout and "0/1 examples" in executed.stdout
+        as_json = subprocess.run(
+            [*command, "--allow-execution", "--top-k", "4", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        ranked = json.loads(as_json.stdout)["candidates"]
+        # two right bodies (one behaviour), two wrong ones (two behaviours)
+        assert sorted(c["examples"] for c in ranked) == ["0/1 examples"] * 2 + ["1/1 examples"] * 2
+        # one per behaviour first: the second right body comes last
+        assert ranked[3]["examples"] == "1/1 examples"
+        assert all(c["examples"] in c["title"] for c in ranked)
         failed = subprocess.run(
             [*command[:4], f"{source}:1"], capture_output=True, text=True, env=env
         )

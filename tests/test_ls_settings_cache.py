@@ -56,7 +56,8 @@ def test_schema_lists_every_setting_once_with_type_default_and_description():
         "maximum": 256,
     }
     assert schema["timeBudget"]["exclusiveMinimum"] == 0
-    assert "not yet used" in schema["allowExecution"]["description"]
+    assert "sandbox" in schema["allowExecution"]["description"]
+    assert schema["allowExecution"]["default"] is False
     # the defaults in the schema are the defaults of the dataclasses
     assert parse_settings({key: e["default"] for key, e in schema.items()}) == (Settings(), [])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -558,3 +559,39 @@ async def test_local_provider_through_the_server(editor, tiny_decoder_dir):
     ]
     assert len(warnings) == 1  # ...and the user is told so, not left with an empty list
     assert editor.applied == []
+
+
+EXAMPLES_SOURCE = SOURCE.replace(
+    '    """Return the distinct elements of xs in increasing order."""\n',
+    '    """Return the distinct elements of xs in increasing order.\n\n'
+    '    >>> unique_sorted([3, 1, 3, 2])\n    [1, 2, 3]\n    """\n',
+)
+
+
+async def test_allow_execution_runs_the_docstring_examples(editor, fake, tiny_ranker_dir):
+    """The fake model's four bodies: two right (one behaviour), `list(xs)` and `sorted(xs)`
+    wrong in two different ways; the examples run in the sandbox and the titles say so."""
+    editor.uri = editor.uri.replace(".py", "_examples.py")
+    editor.open(editor.uri, EXAMPLES_SOURCE)
+    editor.choose = None
+    summary = await run_generate(editor)
+    assert summary["execution"] == "examples not run: allowExecution is off"
+    assert all("examples" not in c["title"] for c in summary["candidates"])
+
+    settings = base_settings(fake, tiny_ranker_dir)
+    settings["allowExecution"] = True
+    configure(editor, settings)  # the setting clears the cached results
+    summary = await run_generate(editor)
+    assert summary["execution"] == "ran 4 candidates on 1 docstring example"
+    examples = sorted(c["examples"] for c in summary["candidates"])
+    # one per behaviour first: of the two right bodies only one is in the top 3
+    assert examples == ["0/1 examples", "0/1 examples", "1/1 examples"]
+    offer = editor.message_requests[-1]
+    assert offer.message == (
+        "toppass: 3 ranked candidates for unique_sorted() (run on 1 docstring example)"
+    )
+    titles = [a.title for a in offer.actions or []]
+    assert all(re.search(r"^toppass #\d \(\d\.\d\d, x2, [01]/1 examples\): ", t) for t in titles)
+    assert "running examples, ranking" in progress_messages(editor.client)
+    ranked = await code_actions(editor, BODY_LINE, types.CodeActionTriggerKind.Automatic)
+    assert [a.title for a in ranked] == titles

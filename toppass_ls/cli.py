@@ -98,6 +98,14 @@ def suggest(
     time_budget: Annotated[
         float | None, typer.Option(help="Sampling time budget, seconds.")
     ] = None,
+    allow_execution: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-execution/--no-allow-execution",
+            help="allowExecution: run the candidates on the docstring's examples in the sandbox.",
+            show_default=False,
+        ),
+    ] = None,
     settings_file: Annotated[
         Path | None,
         typer.Option(
@@ -132,6 +140,7 @@ def suggest(
         "temperature": temperature,
         "maxTokens": max_tokens,
         "timeBudget": time_budget,
+        "allowExecution": allow_execution,
     }
     from toppass_ls.settings import merge
 
@@ -154,6 +163,7 @@ def suggest(
                     "seconds": round(seconds, 2),
                     "sampled": result.sampled,
                     "dropped": list(result.dropped),
+                    "execution": result.execution,
                     "candidates": [c.to_json() for c in result.top(settings.top_k)],
                 },
                 indent=2,
@@ -168,11 +178,13 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
 
     from ranker.config import RankerConfigError
     from ranker.sampling import SamplingError
+    from toppass_ls.examples_run import ExampleRunner
     from toppass_ls.pipeline import RankerLoader, generate, make_provider
 
     console = Console(stderr=True)
     provider = make_provider(settings)
     rankers = RankerLoader()
+    examples = ExampleRunner() if settings.allow_execution else None
     started = time.perf_counter()
     try:
         with console.status(f"toppass: {ctx.name}(): starting") as status:
@@ -181,7 +193,12 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
                 status.update(f"toppass: {ctx.name}(): {message}")
 
             result = await generate(
-                ctx, provider, lambda: rankers.get(settings.ranker_path), settings.samples, report
+                ctx,
+                provider,
+                lambda: rankers.get(settings.ranker_path),
+                settings.samples,
+                report,
+                examples,
             )
     except SamplingError as exc:
         raise _fail(str(exc)) from None
@@ -189,6 +206,8 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
         raise _fail(f"cannot load the ranker: {exc}") from None
     finally:
         await provider.aclose()
+        if examples is not None:
+            examples.close()
     if not result.candidates:
         raise _fail(result.empty_message())
     return result, time.perf_counter() - started
@@ -207,9 +226,13 @@ def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
         f"{ctx.qualname}(): {result.sampled} sampled, {len(result.candidates)} distinct, "
         f"{len(result.dropped)} dropped, {seconds:.1f} s"
     )
+    err.print(result.execution, soft_wrap=True)
     for candidate in shown:
         duplicates = f"  x{candidate.count}" if candidate.count > 1 else ""
-        out.rule(f"#{candidate.rank}  score {candidate.score:.2f}{duplicates}", align="left")
+        examples = f"  {candidate.examples}" if candidate.examples else ""
+        out.rule(
+            f"#{candidate.rank}  score {candidate.score:.2f}{duplicates}{examples}", align="left"
+        )
         code = ctx.header + indent_body(candidate.body, "    ")
         out.print(
             Syntax(code.rstrip("\n"), "python", theme="ansi_dark", background_color="default")

@@ -31,6 +31,8 @@ class FunctionContext:
         what the candidate completes.
     imports: the module's top-level import statements (the program preamble).
     context: code around the function (not part of the program), for the model.
+    in_class: defined directly in a class body (a method: calling it needs an instance).
+    is_async: an `async def` (calling it gives a coroutine, not its value).
     """
 
     name: str
@@ -46,6 +48,8 @@ class FunctionContext:
     text: str
     imports: str
     context: str
+    in_class: bool = False
+    is_async: bool = False
 
     @property
     def prompt(self) -> str:
@@ -170,6 +174,7 @@ def _build(
     imports: str,
     context_lines: list[str],
     end_line: int | None = None,
+    in_class: bool = False,
 ) -> FunctionContext:
     start = _decorated_start(node) - 1
     def_line = node.lineno - 1
@@ -198,6 +203,8 @@ def _build(
         text="\n".join(context_lines[start : end + 1]) + "\n",
         imports=imports,
         context=_surrounding(context_lines, start, end),
+        in_class=in_class,
+        is_async=isinstance(node, ast.AsyncFunctionDef),
     )
 
 
@@ -227,7 +234,9 @@ def find_function(source: str, line: int) -> FunctionContext | None:
     found = _innermost(tree, line)
     if found is None:
         return None
-    return _build(lines, found[0], found[1], _imports(tree, lines), lines)
+    qualname, node = found
+    in_class = "." in qualname and qualname.rsplit(".", 2)[-2] != "<locals>"
+    return _build(lines, qualname, node, _imports(tree, lines), lines, in_class=in_class)
 
 
 def _find_by_indentation(lines: list[str], line: int) -> FunctionContext | None:
@@ -264,7 +273,10 @@ def _find_by_indentation(lines: list[str], line: int) -> FunctionContext | None:
             found = _innermost(tree, def_line)
             if found is None:
                 return None
-            ctx = _build(block[: end + 1] + extra, found[1].name, found[1], "", lines, end)
+            in_class = _enclosed_by_class(lines, start, indent)
+            ctx = _build(
+                block[: end + 1] + extra, found[1].name, found[1], "", lines, end, in_class
+            )
             if extra:  # no body yet: write one after the header
                 return dataclasses.replace(
                     ctx, replace_start=(end + 1, 0), inline_body=False, has_docstring=False
@@ -272,3 +284,15 @@ def _find_by_indentation(lines: list[str], line: int) -> FunctionContext | None:
             return ctx
         return None
     return None
+
+
+def _enclosed_by_class(lines: list[str], start: int, indent: int) -> bool:
+    """Whether the nearest statement above `start` indented less than `indent` is a `class`
+    (for the unparsable-module fallback, which has no syntax tree to ask)."""
+    for line in reversed(lines[:start]):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "@")):
+            continue
+        if len(line) - len(line.lstrip()) < indent:
+            return stripped.startswith("class ")
+    return False

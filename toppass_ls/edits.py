@@ -144,11 +144,18 @@ def preview(body: str) -> str:
     return text + (" …" if more else "")
 
 
-def action_title(rank: int, score: float, count: int, body: str) -> str:
-    """e.g. `toppass #1 (0.93): return sorted(set(xs))`, or `(0.93, x3)` for three merged
-    duplicates."""
-    dup = f", x{count}" if count > 1 else ""
-    return f"toppass #{rank} ({score:.2f}{dup}): {preview(body)}"
+def action_title(
+    rank: int, score: float, count: int, body: str, examples: str | None = None
+) -> str:
+    """e.g. `toppass #1 (0.93): return sorted(set(xs))`; `(0.93, x3)` for three merged
+    duplicates; `(0.93, x3, 2/3 examples)` when the candidates ran on the docstring's
+    examples."""
+    details = [f"{score:.2f}"]
+    if count > 1:
+        details.append(f"x{count}")
+    if examples is not None:
+        details.append(examples)
+    return f"toppass #{rank} ({', '.join(details)}): {preview(body)}"
 
 
 def generate_title(name: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +17,12 @@ from typing import Any
 from ranker import Ranker
 from ranker.candidates import dedupe_key, prepare_candidates
 from ranker.defaults import load_ranker
+from ranker.features import Signals
 from ranker.local_generator import LocalProvider
 from ranker.sampling import OpenAIProvider, Provider, SamplingOptions, SamplingPrompt
 from toppass_ls.context import FunctionContext
 from toppass_ls.edits import action_title, candidate_body
+from toppass_ls.examples_run import ExampleRun, ExampleRunner, ExamplesCancelled
 from toppass_ls.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,8 @@ Report = Callable[[str, "int | None"], None]
 class RankedCandidate:
     """One distinct candidate. score: sigmoid of the ranker's score (0-1, higher is better);
     count: how many samples were this program (duplicates merged); body: the new function body
-    at column 0."""
+    at column 0; examples: how it did on the docstring's examples (`3/3 examples`), None when
+    they were not run."""
 
     rank: int
     score: float
@@ -40,16 +44,18 @@ class RankedCandidate:
     count: int
     program: str
     body: str
+    examples: str | None = None
 
     @property
     def title(self) -> str:
-        return action_title(self.rank, self.score, self.count, self.body)
+        return action_title(self.rank, self.score, self.count, self.body, self.examples)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
             "score": round(self.score, 4),
             "count": self.count,
+            "examples": self.examples,
             "title": self.title,
             "body": self.body,
         }
@@ -57,12 +63,16 @@ class RankedCandidate:
 
 @dataclass(frozen=True)
 class RankedResult:
-    """All ranked candidates for one function, best first, and what was dropped."""
+    """All ranked candidates for one function, best first, and what was dropped; `execution`
+    says whether the candidates ran on the docstring's examples (or why not)."""
 
     function: str
     candidates: tuple[RankedCandidate, ...]
     sampled: int
     dropped: tuple[str, ...]
+    execution: str = "examples not run: allowExecution is off"
+    examples: int | None = None  # judged docstring examples the candidates ran on
+    execution_seconds: float = 0.0  # spent running them in the sandbox
 
     def top(self, k: int) -> tuple[RankedCandidate, ...]:
         return self.candidates[:k]
@@ -83,10 +93,22 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
-def rank_candidates(ranker: Ranker, ctx: FunctionContext, raws: Sequence[str]) -> RankedResult:
+class RankingCancelled(Exception):
+    """The request was cancelled while its candidates were prepared, run or ranked."""
+
+
+def rank_candidates(
+    ranker: Ranker,
+    ctx: FunctionContext,
+    raws: Sequence[str],
+    examples: ExampleRunner | None = None,
+    stop: threading.Event | None = None,
+) -> RankedResult:
     """Prepare raw answers (the same module training uses), turn each distinct program into a
-    body for this function, merge programs that give the same body, rank. Blocking: run it in
-    a worker thread."""
+    body for this function, merge programs that give the same body, rank. With `examples`
+    (allowExecution), the programs first run on the docstring's examples in its sandbox and
+    the ranker gets those signals. Blocking: run it in a worker thread; setting `stop` makes
+    it raise `RankingCancelled` instead of ranking."""
     preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
     dropped = [c.dropped or "dropped" for c in preparation.dropped]
     programs: list[str] = []
@@ -106,7 +128,12 @@ def rank_candidates(ranker: Ranker, ctx: FunctionContext, raws: Sequence[str]) -
         programs.append(group.program)
         bodies.append(body)
         counts.append(group.count)
-    ranked = ranker.rank(ctx.prompt, programs) if programs else []
+    run = run_examples(examples, ctx, programs, counts, stop)
+    if stop is not None and stop.is_set():
+        raise RankingCancelled
+    execution = run.signals
+    signals = Signals(execution=execution) if execution is not None else None
+    ranked = ranker.rank(ctx.prompt, programs, signals=signals) if programs else []
     candidates = tuple(
         RankedCandidate(
             rank=position + 1,
@@ -115,10 +142,41 @@ def rank_candidates(ranker: Ranker, ctx: FunctionContext, raws: Sequence[str]) -
             count=counts[index],
             program=programs[index],
             body=bodies[index],
+            examples=execution.summary(index) if execution is not None else None,
         )
         for position, (index, score) in enumerate(ranked)
     )
-    return RankedResult(ctx.name, candidates, len(raws), tuple(dropped))
+    return RankedResult(
+        ctx.name,
+        candidates,
+        len(raws),
+        tuple(dropped),
+        execution=run.note,
+        examples=execution.cases if execution is not None else None,
+        execution_seconds=run.seconds,
+    )
+
+
+def run_examples(
+    examples: ExampleRunner | None,
+    ctx: FunctionContext,
+    programs: Sequence[str],
+    counts: Sequence[int],
+    stop: threading.Event | None,
+) -> ExampleRun:
+    """The candidates' run on the docstring's examples, or why there is none (logged)."""
+    if examples is None:
+        run = ExampleRun.skipped("allowExecution is off")
+    else:
+        try:
+            run = examples.run(ctx, programs, counts, stop)
+        except ExamplesCancelled:
+            raise RankingCancelled from None
+    if run.signals is None:
+        logger.info("%s(): %s", ctx.name, run.note)
+    else:
+        logger.info("%s(): %s in %.2f s", ctx.name, run.note, run.seconds)
+    return run
 
 
 class RankerLoader:
@@ -190,9 +248,12 @@ async def generate(
     ranker: Callable[[], Any],
     samples: int,
     report: Report,
+    examples: ExampleRunner | None = None,
 ) -> RankedResult:
-    """Sample `samples` answers for `ctx`, then prepare and rank them off the event loop.
-    `ranker` is an async callable returning the Ranker (loaded while sampling runs)."""
+    """Sample `samples` answers for `ctx`, then prepare, run on the docstring's examples (with
+    `examples`) and rank them off the event loop. `ranker` is an async callable returning the
+    Ranker (loaded while sampling runs). Cancelling stops the worker thread from handing out
+    more sandbox jobs and from ranking (jobs already running end within their limits)."""
     ranker_task = asyncio.ensure_future(ranker())
 
     def on_progress(done: int, total: int) -> None:
@@ -200,11 +261,16 @@ async def generate(
 
     try:
         raws = await provider.sample(sampling_prompt(ctx), samples, on_progress=on_progress)
-        report("ranking", 90)
+        report("ranking" if examples is None else "running examples, ranking", 90)
         loaded = await ranker_task
     finally:
         if not ranker_task.done():
             ranker_task.cancel()  # the load itself goes on (shielded) for the next request
         elif not ranker_task.cancelled():
             ranker_task.exception()  # retrieved: a failed load is reported by the await above
-    return await asyncio.to_thread(rank_candidates, loaded, ctx, raws)
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(rank_candidates, loaded, ctx, raws, examples, stop)
+    except asyncio.CancelledError:
+        stop.set()
+        raise

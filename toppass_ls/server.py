@@ -22,6 +22,7 @@ from toppass_ls import __version__
 from toppass_ls.cache import ResultCache, cache_key
 from toppass_ls.context import FunctionContext, find_function, split_lines
 from toppass_ls.edits import body_edit, generate_title, workspace_edit
+from toppass_ls.examples_run import ExampleRunner
 from toppass_ls.pipeline import (
     RankedCandidate,
     RankedResult,
@@ -68,6 +69,7 @@ class ToppassServer(LanguageServer):
         self._log_handler: logging.Handler | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._warmed: tuple[Any, ...] | None = None
+        self._examples: ExampleRunner | None = None
 
     # -- settings ------------------------------------------------------------------------
 
@@ -78,9 +80,13 @@ class ToppassServer(LanguageServer):
         if (
             provider_key(settings) != provider_key(self.settings)
             or settings.ranker_path != self.settings.ranker_path
+            or settings.allow_execution != self.settings.allow_execution
         ):
             self.results.clear()
         self.settings = settings
+        if not settings.allow_execution and self._examples is not None:
+            runner, self._examples = self._examples, None
+            self.in_background(asyncio.to_thread(runner.close))  # its workers stop
         problems += self._configure_log_file(settings.log_file)
         logger.info("settings: %s", to_json(settings))
         return problems
@@ -112,6 +118,20 @@ class ToppassServer(LanguageServer):
             self._provider = make_provider(self.settings)
             self._provider_key = key
         return self._provider
+
+    def example_runner(self) -> ExampleRunner | None:
+        """The sandbox that runs candidates on docstring examples, when `allowExecution` is
+        on (created on first use, kept for the session: its workers start once)."""
+        if not self.settings.allow_execution:
+            return None
+        if self._examples is None:
+            self._examples = ExampleRunner()
+        return self._examples
+
+    def close_example_runner(self) -> None:
+        if self._examples is not None:
+            self._examples.close()
+            self._examples = None
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -164,6 +184,7 @@ class ToppassServer(LanguageServer):
                     lambda: self.rankers.get(settings.ranker_path),
                     settings.samples,
                     report,
+                    self.example_runner(),
                 )
         except SamplingError as exc:
             self.show(types.MessageType.Error, str(exc))
@@ -334,6 +355,7 @@ def create_server() -> ToppassServer:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: ToppassServer, params: None) -> None:
+        await asyncio.to_thread(ls.close_example_runner)  # stops the sandbox workers
         if ls._provider is not None:
             await ls._provider.aclose()
 
@@ -372,6 +394,7 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
         "applied": None,
         "dropped": len(result.dropped),
         "sampled": result.sampled,
+        "execution": result.execution,
     }
     if not top:
         return summary
@@ -379,7 +402,7 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
         choice = await ls.window_show_message_request_async(
             types.ShowMessageRequestParams(
                 type=types.MessageType.Info,
-                message=f"toppass: {len(top)} ranked candidates for {ctx.name}()",
+                message=offer_message(ctx.name, len(top), result),
                 actions=[types.MessageActionItem(title=c.title) for c in top],
             )
         )
@@ -391,6 +414,13 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
         return summary
     summary["applied"] = await _apply(ls, uri, version, ctx, chosen)
     return summary
+
+
+def offer_message(name: str, shown: int, result: RankedResult) -> str:
+    """The showMessageRequest text: how many candidates, and on how many examples they ran."""
+    plural = "" if result.examples == 1 else "s"
+    ran = f" (run on {result.examples} docstring example{plural})" if result.examples else ""
+    return f"toppass: {shown} ranked candidates for {name}(){ran}"
 
 
 async def _apply(

@@ -143,7 +143,10 @@ class Settings:
     )
     allow_execution: bool = setting(
         False,
-        "Reserved: allow running candidates against visible tests (not yet used).",
+        "Run each candidate on the examples in the function's docstring (>>> doctests, "
+        "f(x) == y, Input:/Output: ...) inside the sandbox before ranking: the ranker uses the "
+        "results and titles show them (3/3 examples). Runs model-written code on this machine, "
+        "confined (see the README's threat model); never your other code or tests.",
         kind="boolean",
     )
 

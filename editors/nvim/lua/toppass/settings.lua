@@ -44,6 +44,9 @@ return {
   inlineCompletion = false,
   -- Also write the server log to this file.
   logFile = nil,
-  -- Reserved: allow running candidates against visible tests (not yet used).
+  -- Run each candidate on the examples in the function's docstring (>>> doctests, f(x) == y,
+  -- Input:/Output: ...) inside the sandbox before ranking: the ranker uses the results and
+  -- titles show them (3/3 examples). Runs model-written code on this machine, confined (see the
+  -- README's threat model); never your other code or tests.
   allowExecution = false,
 }

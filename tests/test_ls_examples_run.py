@@ -1,0 +1,289 @@
+"""allowExecution: the server's pipeline runs candidates on the docstring's examples in the
+sandbox and ranks with those signals (ranker with and without execution features), and skips
+execution, ranking as before, where it cannot or must not run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from ranker import Ranker, RankerConfig
+from toppass_ls.context import find_function
+from toppass_ls.examples_run import ExampleRunner, visible_tests
+from toppass_ls.pipeline import RankingCancelled, generate, rank_candidates
+
+SOURCE = '''import math
+
+
+def unique_sorted(xs: list[int]) -> list[int]:
+    """Return the distinct elements of xs in increasing order.
+
+    >>> unique_sorted([3, 1, 3, 2])
+    [1, 2, 3]
+    >>> unique_sorted([])
+    []
+    """
+    raise NotImplementedError
+
+
+def no_examples(xs):
+    """Return xs unchanged."""
+    return xs
+
+
+class Stats:
+    def spread(self, xs):
+        """Largest minus smallest.
+
+        >>> spread([1, 5])
+        4
+        """
+        return 0
+
+
+async def fetch(xs):
+    """>>> fetch([1])
+    [1]
+    """
+    return xs
+'''
+RIGHT = "    return sorted(set(xs))\n"
+RIGHT_TOO = "    return sorted({*xs})\n"  # another body, the same behaviour
+WRONG = "    return sorted(xs)\n"  # passes the [] example only
+RAISES = "    return xs[0] + None\n"  # raises on both
+RAWS = [WRONG, RIGHT, RAISES, RIGHT, RIGHT_TOO]
+EXPECTED_EXAMPLES = {
+    "return sorted(set(xs))\n": "2/2 examples",
+    "return sorted({*xs})\n": "2/2 examples",
+    "return sorted(xs)\n": "1/2 examples",
+    "return xs[0] + None\n": "0/2 examples",
+}
+
+
+def context(line: int) -> Any:
+    ctx = find_function(SOURCE, line)
+    assert ctx is not None
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def runner() -> Any:
+    examples = ExampleRunner(workers=2)
+    yield examples
+    examples.close()
+
+
+@pytest.fixture(scope="module")
+def plain_ranker(tiny_encoder_dir: Path) -> Ranker:
+    """No feature groups: the score ignores execution (the shipped default so far)."""
+    torch.manual_seed(0)
+    return Ranker(RankerConfig(backbone=str(tiny_encoder_dir), head_hidden=(8,), max_length=128))
+
+
+@pytest.fixture(scope="module")
+def execution_ranker(tiny_encoder_dir: Path) -> Ranker:
+    """A ranker with the `execution` feature group whose head reads only the pass fraction:
+    whatever the text, a program that reproduces more examples scores higher."""
+    config = RankerConfig(
+        backbone=str(tiny_encoder_dir),
+        head_hidden=(),
+        max_length=128,
+        dropout=0.0,
+        features=("execution",),
+    )
+    ranker = Ranker(config)
+    linear = ranker.head.net[-1]
+    assert isinstance(linear, torch.nn.Linear)
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.bias.zero_()
+        column = ranker.hidden_size + ranker.feature_names.index("exec_pass_fraction")
+        linear.weight[0, column] = 4.0
+    return ranker
+
+
+def test_visible_tests_read_the_docstring_and_say_why_not():
+    tests, reason = visible_tests(context(3))
+    assert reason is None
+    assert tests == [
+        "assert unique_sorted([3, 1, 3, 2]) == [1, 2, 3]",
+        "assert unique_sorted([]) == []",
+    ]
+    assert visible_tests(context(15)) == ([], "no examples found in the docstring of no_examples()")
+    assert visible_tests(context(21))[1] == "spread() is a method (its examples need an instance)"
+    assert visible_tests(context(29))[1] == "fetch() is async (its examples give coroutines)"
+
+
+def test_featureless_ranker_gets_titles_and_the_diverse_order(plain_ranker, runner):
+    result = rank_candidates(plain_ranker, context(3), RAWS, runner)
+    assert result.execution == "ran 4 candidates on 2 docstring examples"
+    assert result.examples == 2
+    assert {c.body: c.examples for c in result.candidates} == EXPECTED_EXAMPLES
+    for candidate in result.candidates:
+        duplicates = ", x2" if candidate.count == 2 else ""
+        assert candidate.title.startswith(
+            f"toppass #{candidate.rank} ({candidate.score:.2f}{duplicates}, {candidate.examples}): "
+        )
+    # The score ignores execution, so which right program comes first is the ranker's call;
+    # what execution guarantees is one candidate per behaviour before any repeat: the two
+    # right bodies behave the same, so they are never both in the top 3.
+    top3 = [c.body for c in result.candidates[:3]]
+    assert len({EXPECTED_EXAMPLES[body] for body in top3}) == 3
+    # the scores are the ranker's own, with or without the signals
+    unranked = rank_candidates(plain_ranker, context(3), RAWS)
+    scores = {c.body: c.raw_score for c in unranked.candidates}
+    assert {c.body: c.raw_score for c in result.candidates} == pytest.approx(scores)
+
+
+def test_ranker_with_execution_features_puts_the_right_program_first(execution_ranker, runner):
+    result = rank_candidates(execution_ranker, context(3), RAWS, runner)
+    ranked = [(c.body, c.examples) for c in result.candidates]
+    assert ranked[0][1] == "2/2 examples"
+    # diverse: the other right body (same behaviour) waits until every behaviour had a place
+    assert [examples for _, examples in ranked] == [
+        "2/2 examples",
+        "1/2 examples",
+        "0/2 examples",
+        "2/2 examples",
+    ]
+    assert result.candidates[0].score > result.candidates[1].score > result.candidates[2].score
+    # without execution the same ranker sees no signal at all: every score is the same
+    without = rank_candidates(execution_ranker, context(3), RAWS)
+    assert len({c.raw_score for c in without.candidates}) == 1
+    assert all(c.examples is None for c in without.candidates)
+
+
+def test_setting_off_ranks_as_before(plain_ranker):
+    result = rank_candidates(plain_ranker, context(3), RAWS, examples=None)
+    assert result.execution == "examples not run: allowExecution is off"
+    assert result.examples is None
+    assert all(c.examples is None and "examples" not in c.title for c in result.candidates)
+    assert result.candidates[0].title.startswith("toppass #1 (")
+    assert [c.count for c in result.candidates if c.body == "return sorted(set(xs))\n"] == [2]
+
+
+@pytest.mark.parametrize(
+    ("line", "raws", "reason"),
+    [
+        (21, ["        return max(xs) - min(xs)\n"], "spread() is a method"),
+        (15, ["    return list(xs)\n"], "no examples found in the docstring of no_examples()"),
+        (29, ["    return xs\n"], "fetch() is async"),
+    ],
+)
+def test_skipped_where_examples_cannot_run(plain_ranker, runner, line, raws, reason):
+    result = rank_candidates(plain_ranker, context(line), raws, runner)
+    assert result.execution.startswith("examples not run: " + reason)
+    assert len(result.candidates) == 1 and result.candidates[0].examples is None
+    assert "examples" not in result.candidates[0].title
+
+
+def test_nothing_loads_in_the_sandbox_means_no_execution(plain_ranker, runner):
+    source = SOURCE.replace("def unique_sorted", "@app.cached\ndef unique_sorted")
+    ctx = find_function(source, 4)
+    assert ctx is not None
+    result = rank_candidates(plain_ranker, ctx, [RIGHT, WRONG], runner)
+    assert result.execution == (
+        "examples not run: no candidate loads in the sandbox "
+        "(raised while loading: NameError: name 'app' is not defined)"
+    )
+    assert all(c.examples is None for c in result.candidates)
+
+
+def test_a_failing_sandbox_never_fails_the_request(plain_ranker):
+    broken = ExampleRunner(workers=1)
+    broken.close()  # a closed runner refuses to run: the same path as a sandbox that fails
+    result = rank_candidates(plain_ranker, context(3), RAWS, broken)
+    assert result.execution.startswith("examples not run: the sandbox failed (RuntimeError")
+    assert len(result.candidates) == 4 and all(c.examples is None for c in result.candidates)
+
+
+def test_stop_set_means_no_ranking(plain_ranker, runner):
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(RankingCancelled):
+        rank_candidates(plain_ranker, context(3), RAWS, runner, stop)
+
+
+def _sandbox_workers() -> list[int]:
+    """This process's children that are sandbox worker interpreters."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"_worker.py" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+class Answers:
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+
+    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
+        return self.answers[:n]
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_cancelled_request_leaves_a_working_sandbox_and_close_leaves_nothing(plain_ranker):
+    others = set(_sandbox_workers())  # e.g. the module's runner
+    examples = ExampleRunner(workers=2)
+    loops = [f"    while True:\n        xs = xs or [{i}]\n" for i in range(4)]
+
+    async def get_ranker() -> Ranker:
+        return plain_ranker
+
+    def ignore(message: str, percent: int | None) -> None:
+        return None
+
+    try:
+        pending = asyncio.ensure_future(
+            generate(context(3), Answers(loops), get_ranker, 4, ignore, examples)
+        )
+        await asyncio.sleep(1.0)  # the loops are running in the sandbox now
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        # the next request uses the same sandbox and gets its examples run
+        result = await generate(context(3), Answers(RAWS), get_ranker, 5, ignore, examples)
+        assert {c.body: c.examples for c in result.candidates} == EXPECTED_EXAMPLES
+        assert set(_sandbox_workers()) - others
+    finally:
+        await asyncio.to_thread(examples.close)
+    assert set(_sandbox_workers()) - others == set()
+
+
+def test_methods_are_told_apart_with_and_without_a_syntax_tree():
+    nested = (
+        "class Stats:\n"
+        "    def spread(self, xs):\n"
+        "        def inner(ys):\n"
+        "            return ys\n"
+        "        return inner(xs)\n"
+        "\n"
+        "\n"
+        "def top(xs):\n"
+        "    return xs\n"
+    )
+    found = {line: find_function(nested, line) for line in (1, 3, 8)}
+    assert {line: (c.qualname, c.in_class) for line, c in found.items() if c} == {
+        1: ("Stats.spread", True),
+        3: ("Stats.spread.<locals>.inner", False),
+        8: ("top", False),
+    }
+    broken = nested + "\n\ndef typing_here(:\n"  # the module no longer parses
+    fallback = {line: find_function(broken, line) for line in (1, 3, 8)}
+    assert {line: c.in_class for line, c in fallback.items() if c} == {1: True, 3: False, 8: False}

@@ -1,0 +1,167 @@
+"""Running candidates on the examples in the function's own docstring (`allowExecution`).
+
+The examples are read from the function under the cursor (`ranker.examples`), each distinct
+candidate program runs on them in the sandbox (`ranker.sandbox`: one forked, confined child
+per program, in a pool of worker interpreters), and the outcome is the execution signals a
+ranker takes (`ranker.execution`), computed the same way as in training (`train.signals`).
+Nothing else of the user's code runs: the program is the candidate with the file's imports.
+
+Execution is skipped, with a reason, when there is nothing to run or it cannot tell anything:
+no examples, a method (its examples need an instance), an `async def`, no candidate program
+that even loads (e.g. a decorator or import the sandbox cannot provide), or a sandbox that
+fails. Blocking: called from the ranking worker thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from ranker.examples import extract_examples
+from ranker.execution import (
+    ExecutionSignals,
+    Probe,
+    default_limits,
+    jobs_for,
+    probes_of,
+    summarise,
+)
+from ranker.sandbox import ExecResult, FunctionJob, Outcome, Sandbox
+from toppass_ls.context import FunctionContext
+
+logger = logging.getLogger(__name__)
+
+MAX_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class ExampleRun:
+    """What running the candidates on the docstring's examples gave: `signals` (aligned with
+    the programs) when it ran, else None and `note` says why not."""
+
+    signals: ExecutionSignals | None
+    note: str
+    seconds: float = 0.0
+
+    @classmethod
+    def skipped(cls, reason: str) -> ExampleRun:
+        return cls(None, f"examples not run: {reason}")
+
+
+class ExamplesCancelled(Exception):
+    """The request was cancelled while its candidates ran."""
+
+
+def visible_tests(ctx: FunctionContext) -> tuple[list[str], str | None]:
+    """The docstring's examples as standalone asserts, or ([], why there are none to run)."""
+    if ctx.in_class:
+        return [], f"{ctx.name}() is a method (its examples need an instance)"
+    if ctx.is_async:
+        return [], f"{ctx.name}() is async (its examples give coroutines)"
+    if not ctx.has_docstring:
+        return [], f"{ctx.name}() has no docstring"
+    tests = [example.to_assert() for example in extract_examples(ctx.prompt, ctx.name)]
+    if not tests:
+        return [], f"no examples found in the docstring of {ctx.name}()"
+    return tests, None
+
+
+def _nothing_loaded(results: Sequence[ExecResult]) -> str | None:
+    """The first load error when no program got as far as its first example (the file's
+    imports or the function's decorators cannot run in the sandbox: every title would read
+    0/n for a reason that has nothing to do with the candidates)."""
+    if results and all(r.outcome is Outcome.ERROR and not r.cases for r in results):
+        return results[0].message or "error"
+    return None
+
+
+class ExampleRunner:
+    """Owns a long-lived sandbox, started on first use (worker interpreters stay up between
+    requests) and closed with `close()`. Thread-safe."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+        self._sandbox: Sandbox | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def sandbox(self) -> Sandbox:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the example runner is closed")
+            if self._sandbox is None:
+                # memory as in training; each job's time limit is set per job (run_programs)
+                self._sandbox = Sandbox(workers=self.workers, limits=default_limits(1))
+            return self._sandbox
+
+    def close(self) -> None:
+        """Stop the sandbox workers (a job still running is killed with its worker)."""
+        with self._lock:
+            self._closed = True
+            sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.close()
+
+    def run(
+        self,
+        ctx: FunctionContext,
+        programs: Sequence[str],
+        counts: Sequence[int],
+        stop: threading.Event | None = None,
+    ) -> ExampleRun:
+        """Run `programs` (each sampled `counts` times) on the examples of `ctx`'s docstring.
+        Never raises for a sandbox failure (the reason is in the note); raises
+        `ExamplesCancelled` when `stop` is set meanwhile."""
+        started = time.perf_counter()
+        tests, reason = visible_tests(ctx)
+        if reason is not None:
+            return ExampleRun.skipped(reason)
+        if not programs:
+            return ExampleRun.skipped("no candidates")
+        probes = probes_of(tests)
+        try:
+            results = self.run_programs(programs, probes, stop)
+        except ExamplesCancelled:
+            raise
+        except Exception as exc:  # the sandbox itself failed: rank without execution
+            logger.warning("running the examples failed", exc_info=True)
+            return ExampleRun.skipped(f"the sandbox failed ({type(exc).__name__}: {exc})")
+        load_error = _nothing_loaded(results)
+        if load_error is not None:
+            return ExampleRun.skipped(f"no candidate loads in the sandbox ({load_error})")
+        signals = summarise(probes, results, counts)
+        seconds = time.perf_counter() - started
+        note = (
+            f"ran {_count(len(programs), 'candidate')} on "
+            f"{_count(signals.cases, 'docstring example')}"
+        )
+        return ExampleRun(signals, note, seconds)
+
+    def run_programs(
+        self, programs: Sequence[str], probes: Sequence[Probe], stop: threading.Event | None
+    ) -> list[ExecResult]:
+        """One sandbox job per program (as `ranker.execution.execute_visible` builds them, with
+        the per-job limits training used). Once `stop` is set no more jobs are handed out
+        (those running end within their limits) and `ExamplesCancelled` is raised."""
+        jobs = jobs_for(programs, probes)
+        timeout = default_limits(len(jobs[0].tests)).timeout
+
+        def keyed() -> Iterator[tuple[int, FunctionJob]]:
+            for index, job in enumerate(jobs):
+                if stop is not None and stop.is_set():
+                    return  # the workers ask for their next job here: none once cancelled
+                yield index, dataclasses.replace(job, timeout=timeout)
+
+        results = dict(self.sandbox().imap_unordered(keyed()))
+        if stop is not None and stop.is_set():
+            raise ExamplesCancelled
+        return [results[i] for i in range(len(jobs))]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
