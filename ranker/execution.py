@@ -13,7 +13,9 @@ tests are ever run here: the hidden tests that label training data never reach t
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+import dataclasses
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ranker.examples import call_and_expected
@@ -187,6 +189,38 @@ def signals_from_runs(
     return ExecutionSignals(cases, tuple(runs), clusters, shares)
 
 
+class ExecutionCancelled(Exception):
+    """`run_visible` was stopped before every program had run."""
+
+
+def run_visible(
+    sandbox: Sandbox,
+    programs: Sequence[str],
+    probes: Sequence[Probe],
+    setup: str = "",
+    case_timeout: float = 1.0,
+    stop: threading.Event | None = None,
+) -> list[ExecResult]:
+    """Run every program on the probes (one job per program, `jobs_for`), each job limited
+    by `default_limits` of its case count. Once `stop` is set no more jobs are handed out
+    (those running end within their limits) and `ExecutionCancelled` is raised."""
+    jobs = jobs_for(programs, probes, setup, case_timeout)
+    if not jobs:
+        return []
+    timeout = default_limits(len(jobs[0].tests)).timeout
+
+    def keyed() -> Iterator[tuple[int, FunctionJob]]:
+        for index, job in enumerate(jobs):
+            if stop is not None and stop.is_set():
+                return  # the workers ask for their next job here: none once stopped
+            yield index, dataclasses.replace(job, timeout=timeout)
+
+    results = dict(sandbox.imap_unordered(keyed()))
+    if stop is not None and stop.is_set():
+        raise ExecutionCancelled
+    return [results[i] for i in range(len(jobs))]
+
+
 def execute_visible(
     sandbox: Sandbox,
     programs: Sequence[str],
@@ -195,16 +229,16 @@ def execute_visible(
     setup: str = "",
     case_timeout: float = 1.0,
     derived: int = DEFAULT_LIMIT,
+    stop: threading.Event | None = None,
 ) -> ExecutionSignals | None:
     """Run every program on the visible tests (and `derived` inputs near them, recorded
-    only); None when there are none to run."""
+    only); None when there are none to run. `stop`: see `run_visible`."""
     probes = probes_of(visible_tests, derived)
     if not probes or not programs:
         return None
     counts = list(counts) if counts is not None else [1] * len(programs)
-    jobs = jobs_for(programs, probes, setup, case_timeout)
-    results: dict[int, ExecResult] = dict(sandbox.imap_unordered(enumerate(jobs)))
-    return summarise(probes, [results[i] for i in range(len(jobs))], counts)
+    results = run_visible(sandbox, programs, probes, setup, case_timeout, stop)
+    return summarise(probes, results, counts)
 
 
 def default_limits(cases: int) -> Limits:

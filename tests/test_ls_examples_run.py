@@ -145,14 +145,16 @@ def test_ranker_with_execution_features_puts_the_right_program_first(execution_r
     result = rank_candidates(execution_ranker, context(3), RAWS, runner)
     ranked = [(c.body, c.examples) for c in result.candidates]
     assert ranked[0][1] == "2/2 examples"
-    # diverse: the other right body (same behaviour) waits until every behaviour had a place
+    # diverse, but never at the price of examples: the other right body comes before the
+    # programs that fail an example, whatever its behaviour cluster
     assert [examples for _, examples in ranked] == [
+        "2/2 examples",
         "2/2 examples",
         "1/2 examples",
         "0/2 examples",
-        "2/2 examples",
     ]
-    assert result.candidates[0].score > result.candidates[1].score > result.candidates[2].score
+    scores = [c.score for c in result.candidates]
+    assert scores[0] == scores[1] > scores[2] > scores[3]  # the head reads the pass fraction
     # without execution the same ranker sees no signal at all: every score is the same
     without = rank_candidates(execution_ranker, context(3), RAWS)
     assert len({c.raw_score for c in without.candidates}) == 1

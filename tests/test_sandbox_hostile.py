@@ -58,10 +58,27 @@ def sandbox_processes() -> dict[int, int]:
 
 
 def assert_no_leftovers() -> None:
-    """Only the workers themselves may remain (a worker's parent is this test process)."""
+    """Only the workers themselves may remain (a worker's parent is this test process). A
+    leftover is a sandbox process below one of ours or orphaned to init; sandboxes of other
+    processes on the machine (a concurrent run) are not ours to judge."""
     procs = sandbox_processes()
-    strays = {pid: ppid for pid, ppid in procs.items() if ppid != os.getpid()}
+    ours = {pid for pid in procs if _descends_from(pid, os.getpid(), procs)}
+    strays = {
+        pid: ppid
+        for pid, ppid in procs.items()
+        if ppid != os.getpid() and (ppid == 1 or pid in ours)
+    }
     assert not strays, f"processes left behind: {strays}"
+
+
+def _descends_from(pid: int, ancestor: int, procs: dict[int, int]) -> bool:
+    seen = set()
+    while pid in procs and pid not in seen:
+        seen.add(pid)
+        pid = procs[pid]
+        if pid == ancestor:
+            return True
+    return False
 
 
 def run(sandbox: Sandbox, program: str, tests: str = "assert True", **job) -> object:

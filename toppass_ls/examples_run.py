@@ -14,24 +14,23 @@ fails. Blocking: called from the ranking worker thread.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ranker.examples import extract_examples
 from ranker.execution import (
+    ExecutionCancelled,
     ExecutionSignals,
-    Probe,
     default_limits,
-    jobs_for,
     probes_of,
+    run_visible,
     summarise,
 )
-from ranker.sandbox import ExecResult, FunctionJob, Outcome, Sandbox
+from ranker.sandbox import ExecResult, Outcome, Sandbox
 from toppass_ls.context import FunctionContext
 
 logger = logging.getLogger(__name__)
@@ -53,8 +52,8 @@ class ExampleRun:
         return cls(None, f"examples not run: {reason}")
 
 
-class ExamplesCancelled(Exception):
-    """The request was cancelled while its candidates ran."""
+ExamplesCancelled = ExecutionCancelled
+"""Raised by `ExampleRunner.run` when its `stop` event is set meanwhile."""
 
 
 def visible_tests(ctx: FunctionContext) -> tuple[list[str], str | None]:
@@ -95,7 +94,7 @@ class ExampleRunner:
             if self._closed:
                 raise RuntimeError("the example runner is closed")
             if self._sandbox is None:
-                # memory as in training; each job's time limit is set per job (run_programs)
+                # memory as in training; each job gets its time limit in run_visible
                 self._sandbox = Sandbox(workers=self.workers, limits=default_limits(1))
             return self._sandbox
 
@@ -125,7 +124,7 @@ class ExampleRunner:
             return ExampleRun.skipped("no candidates")
         probes = probes_of(tests)
         try:
-            results = self.run_programs(programs, probes, stop)
+            results = run_visible(self.sandbox(), programs, probes, stop=stop)
         except ExamplesCancelled:
             raise
         except Exception as exc:  # the sandbox itself failed: rank without execution
@@ -141,26 +140,6 @@ class ExampleRunner:
             f"{_count(signals.cases, 'docstring example')}"
         )
         return ExampleRun(signals, note, seconds)
-
-    def run_programs(
-        self, programs: Sequence[str], probes: Sequence[Probe], stop: threading.Event | None
-    ) -> list[ExecResult]:
-        """One sandbox job per program (as `ranker.execution.execute_visible` builds them, with
-        the per-job limits training used). Once `stop` is set no more jobs are handed out
-        (those running end within their limits) and `ExamplesCancelled` is raised."""
-        jobs = jobs_for(programs, probes)
-        timeout = default_limits(len(jobs[0].tests)).timeout
-
-        def keyed() -> Iterator[tuple[int, FunctionJob]]:
-            for index, job in enumerate(jobs):
-                if stop is not None and stop.is_set():
-                    return  # the workers ask for their next job here: none once cancelled
-                yield index, dataclasses.replace(job, timeout=timeout)
-
-        results = dict(self.sandbox().imap_unordered(keyed()))
-        if stop is not None and stop.is_set():
-            raise ExamplesCancelled
-        return [results[i] for i in range(len(jobs))]
 
 
 def _count(n: int, noun: str) -> str:
