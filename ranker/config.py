@@ -47,6 +47,11 @@ class RankerConfig:
         only the head is saved), n > 0 unfreezes the top n transformer layers, -1 all of it.
     features: signal groups the head takes beside the text (`ranker.features.GROUPS`:
         "execution", "likelihood"); each may be missing at scoring time.
+    text_with_execution: with the "execution" group, whether the head also reads the text of
+        a program whose examples ran. False: the text reaches the head only where execution
+        signals are absent, so one ranker scores from what the examples showed when they ran
+        and falls back to the text when nothing may run (see the default ranker's card for
+        why: text learned on one pool carried its quirks to pools from other models).
     """
 
     backbone: str = DEFAULT_BACKBONE
@@ -57,6 +62,7 @@ class RankerConfig:
     input_template: InputTemplate = "plain"
     trainable_layers: int = 0
     features: tuple[str, ...] = ()
+    text_with_execution: bool = True
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the dataclass hashable and comparable.
@@ -100,6 +106,11 @@ class RankerConfig:
             raise RankerConfigError(
                 f"ranker config field 'features' must list distinct groups of "
                 f"{', '.join(GROUPS)}, got {self.features!r}"
+            )
+        if not isinstance(self.text_with_execution, bool):
+            raise RankerConfigError(
+                "ranker config field 'text_with_execution' must be true or false, "
+                f"got {self.text_with_execution!r}"
             )
         if not _is_int(self.trainable_layers) or self.trainable_layers < -1:
             raise RankerConfigError(

@@ -111,7 +111,11 @@ class Ranker(nn.Module):
             return self.head(pooled)
         if features is None:
             features = pooled.new_zeros(*pooled.shape[:-1], len(self.feature_names))
-        return self.head(torch.cat([pooled, features.to(pooled.dtype)], dim=-1))
+        features = features.to(pooled.dtype)
+        if not self.config.text_with_execution and "exec_available" in self.feature_names:
+            ran = self.feature_names.index("exec_available")
+            pooled = pooled * (1.0 - features[..., ran : ran + 1])  # text only where none ran
+        return self.head(torch.cat([pooled, features], dim=-1))
 
     def forward(
         self, batch: dict[str, torch.Tensor], features: torch.Tensor | None = None

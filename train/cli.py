@@ -358,6 +358,14 @@ def fit(
         ),
     ] = "",
     likelihood: LikelihoodOption = None,
+    text_with_execution: Annotated[
+        bool,
+        typer.Option(
+            "--text-with-execution/--text-without-execution",
+            help="With --features execution: whether the head also reads the text of programs "
+            "whose examples ran (--text-without-execution: text only where nothing ran).",
+        ),
+    ] = True,
     group_dropout: Annotated[
         float,
         typer.Option(help="Chance a feature group is hidden from a training problem."),
@@ -399,6 +407,7 @@ def fit(
             input_template=template,  # type: ignore[arg-type]
             trainable_layers=0 if freeze_backbone else trainable_layers,
             features=groups,
+            text_with_execution=text_with_execution,
         )
         if "likelihood" in groups and not likelihood:
             raise DataError("--features likelihood needs --likelihood feature files")

@@ -62,6 +62,7 @@ class FitConfig:
     device: str = "auto"
     embed_batch_size: int = 64
     group_dropout: float = 0.3
+    text_dropout: float = 0.0
     cache_dir: str = str(Path.home() / ".cache" / "toppass" / "embeddings")
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -123,11 +124,13 @@ class SlateScorer:
         features: dict[str, torch.Tensor] | None = None,
         group_dropout: float = 0.0,
         generator: torch.Generator | None = None,
+        text_dropout: float = 0.0,
     ) -> None:
         self.ranker = ranker
         self.embeddings = embeddings  # task_id -> [n_programs, H] when frozen
         self.features = features
         self.group_dropout = group_dropout
+        self.text_dropout = text_dropout
         self.generator = generator
         self.slices = list(group_slices(ranker.config.features).values())
 
@@ -162,6 +165,12 @@ class SlateScorer:
             hidden = self.ranker.hidden_size
             vectors = torch.zeros(len(slates), width, hidden, device=device)
             for b, (slate, ix) in enumerate(zip(slates, indices, strict=True)):
+                if (
+                    self.ranker.training
+                    and self.text_dropout > 0
+                    and torch.rand((), generator=self.generator) < self.text_dropout
+                ):
+                    continue  # this slate's text is hidden: rank it from its features
                 vectors[b, : len(ix)] = self.embeddings[slate.task_id][list(ix)].to(device)
             scores = self.ranker.score_pooled(vectors, features)
         else:
@@ -352,7 +361,9 @@ def fit(
         embeddings = _embed_slates(ranker, [*trainable, *val_slates], config, report)
     features = slate_features(ranker, [*trainable, *val_slates], signals)
     dropout_rng = torch.Generator().manual_seed(config.seed)
-    scorer = SlateScorer(ranker, embeddings, features, config.group_dropout, dropout_rng)
+    scorer = SlateScorer(
+        ranker, embeddings, features, config.group_dropout, dropout_rng, config.text_dropout
+    )
 
     # optimiser: the head learns fast, unfrozen backbone layers slowly
     head_params = list(ranker.head.parameters())
