@@ -12,7 +12,8 @@ pool, every baseline in the same run, in three settings:
         --train mbpp=../shared/data/mbpp/mbpp.jsonl.gz:POOL.jsonl.gz \\
         --eval humaneval:ldb-humaneval.relabelled.jsonl.gz \\
         --eval canaicode=problems.jsonl:pool.jsonl \\
-        [--features execution,likelihood --likelihood FILE ...] [--seeds 0,1,2] [--json]
+        [--features execution,likelihood --likelihood FILE ...] [--seeds 0,1,2] \
+        [--fit-args "--text-without-execution --group-dropout 0.5"] [--name NAME] [--json]
 
 `--train`/`--eval` take `[NAME=]PROBLEMS:POOL` (PROBLEMS as `--problems` takes it). Every
 likelihood feature file is passed to both fit and eval; rows join by program, so one file
@@ -64,7 +65,7 @@ def train(args: argparse.Namespace, seeds: list[int]) -> list[Path]:
     _, problems, pool = parse_pool(args.train)
     runs = []
     for seed in seeds:
-        out = args.work / f"fused-{args.features.replace(',', '+') or 'text'}-seed{seed}"
+        out = args.work / f"{args.name}-seed{seed}"
         command: list[str | Path] = ["fit", "--problems", problems, "--train", pool]
         command += ["--val-split", str(args.val_split), "--out", out, "--seed", str(seed)]
         command += ["--epochs", str(args.epochs), "--device", "cpu"]
@@ -72,7 +73,7 @@ def train(args: argparse.Namespace, seeds: list[int]) -> list[Path]:
             command += ["--features", args.features]
         for path in args.likelihood or []:
             command += ["--likelihood", path]
-        toppass_train(*command)
+        toppass_train(*command, *args.fit_args)
         runs.append(out)
     return runs
 
@@ -170,12 +171,17 @@ def main() -> None:
     parser.add_argument("--train", required=True, help="[NAME=]PROBLEMS:POOL")
     parser.add_argument("--eval", action="append", required=True, help="[NAME=]PROBLEMS:POOL")
     parser.add_argument("--features", default="execution")
+    parser.add_argument("--name", default="fused", help="run folders: <work>/<name>-seed<N>")
+    parser.add_argument(
+        "--fit-args", default="", help='more fit options, e.g. "--group-dropout 0.5"'
+    )
     parser.add_argument("--likelihood", action="append", type=Path)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--val-split", type=float, default=0.2)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
+    args.fit_args = args.fit_args.split()
     args.work.mkdir(parents=True, exist_ok=True)
     runs = train(args, [int(s) for s in args.seeds.split(",")])
     report = {}
