@@ -56,7 +56,7 @@ def diverse_pass_at_k(
     labels: Sequence[bool],
     clusters: Sequence[int],
     k: int,
-    tie_samples: int = 32,
+    tie_samples: int = 200,
     tiers: Sequence[float] | None = None,
 ) -> float:
     """Ranked pass@k of the cluster-diverse order (`diverse_order` of the score order). As in
