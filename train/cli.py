@@ -370,6 +370,10 @@ def fit(
         float,
         typer.Option(help="Chance a feature group is hidden from a training problem."),
     ] = 0.3,
+    text_dropout: Annotated[
+        float,
+        typer.Option(help="Chance a training problem's text is hidden from the head."),
+    ] = 0.0,
     workers: Annotated[int, typer.Option(help="Programs run at once.")] = os.cpu_count() or 1,
     epochs: Annotated[int, typer.Option(help="Passes over the training problems.")] = 30,
     lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = 1e-3,
@@ -428,6 +432,7 @@ def fit(
             seed=seed,
             device=device,
             group_dropout=group_dropout,
+            text_dropout=text_dropout,
             data={
                 "train": [str(p) for p in train],
                 "val": str(val) if val is not None else f"{val_split:g} of train",
