@@ -197,7 +197,7 @@ def test_ctrl_c_keeps_finished_labels_and_rerun_completes(tmp_path):
         [
             {
                 "task_id": f"t/{i}",
-                "code": f"import time\ndef f():\n    time.sleep({0.05 + i / 100 if i < 2 else 1 + i / 100})\n    return 1\n",
+                "code": f"import time\ndef f():\n    time.sleep({0.05 + i / 100 if i < 2 else 3 + i / 100})\n    return 1\n",
             }
             for i in range(6)
         ],
@@ -216,7 +216,9 @@ def test_ctrl_c_keeps_finished_labels_and_rerun_completes(tmp_path):
     ]
     command += ["--workers", "1", "--no-cache"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
+    # two quick candidates, then four slow ones: a window of 12 s to interrupt in, however
+    # loaded the machine is
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (
         not out.exists() or len(out.read_text().splitlines()) < 2
     ):
