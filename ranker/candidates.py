@@ -276,3 +276,17 @@ def program_sha(program: str) -> str:
     """Identity of a prepared program (hex SHA-256 of its text): how label caches, feature
     files and execution caches refer to it."""
     return hashlib.sha256(program.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def docstring_node(
+    node: ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+) -> ast.Expr | None:
+    """The statement holding the docstring of a module, class or function, if it has one."""
+    first = node.body[0] if node.body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first
+    return None

@@ -16,6 +16,7 @@ import tokenize
 from collections.abc import Sequence
 from typing import Any
 
+from ranker.candidates import docstring_node
 from ranker.config import RankerConfig
 
 NEWLINE = "¶"
@@ -75,16 +76,10 @@ def canonical_code(source: str) -> str:
     except (SyntaxError, ValueError):
         return source
     for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (
-            isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and isinstance(body, list)
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            node.body = body[1:] or [ast.Pass()]
+        if isinstance(
+            node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ) and docstring_node(node):
+            node.body = node.body[1:] or [ast.Pass()]
     return ast.unparse(tree)
 
 

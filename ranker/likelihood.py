@@ -51,6 +51,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ranker.candidates import docstring_node
+
 logger = logging.getLogger(__name__)
 
 Precision = Literal["float32", "bfloat16", "int8"]
@@ -125,17 +127,6 @@ def _find_function(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFu
     return found
 
 
-def _docstring_node(function: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Expr | None:
-    first = function.body[0] if function.body else None
-    if (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        return first
-    return None
-
-
 def _lines(code: str, first: int, last: int) -> str:
     """Source lines first..last (1-based, inclusive), newline-terminated."""
     return "".join(line + "\n" for line in code.splitlines()[first - 1 : last])
@@ -184,7 +175,7 @@ def coder_text(prompt: str, entry_point: str | None, program: str) -> tuple[Scor
     )
     if tree is None or function is None:
         return ScoredText(context + program.strip("\n") + "\n", len(context)), False
-    body = _body_source(program, function, _docstring_node(function))
+    body = _body_source(program, function, docstring_node(function))
     known = _prompt_names(prompt) | {function.name}
     helpers = [
         _definition_source(program, node)
@@ -244,7 +235,7 @@ def _without_docstring(program: str, entry_point: str | None) -> str:
             and node.name == function.name
         ):
             drop.update(range(_first_line(node) - 1, node.end_lineno or node.lineno))
-    doc = _docstring_node(function)
+    doc = docstring_node(function)
     replacement: dict[int, str] = {}
     if doc is not None and not lines[doc.lineno - 1][: doc.col_offset].strip():
         drop.update(range(doc.lineno - 1, doc.end_lineno or doc.lineno))

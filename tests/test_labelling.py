@@ -173,7 +173,6 @@ def test_ldb_mbpp_sample_agrees_with_its_labels(tmp_path, shared_data):
 def test_ctrl_c_keeps_finished_labels_and_rerun_completes(tmp_path):
     """The real CLI process, interrupted with SIGINT mid-run: exit code 130, every finished row
     kept, no worker left running; the same command then labels only what is missing."""
-    import os
     import signal
     import subprocess
     import sys
@@ -245,18 +244,11 @@ def test_ctrl_c_keeps_finished_labels_and_rerun_completes(tmp_path):
     kept = rows_of(out)
     assert 2 <= len(kept) < 6
     time.sleep(0.2)
-    workers = [p for p in os.listdir("/proc") if p.isdigit() and _is_worker_of(p, proc.pid)]
-    assert workers == []
+    from procs import sandbox_processes
+
+    assert [pid for pid, parent in sandbox_processes().items() if parent == proc.pid] == []
     command[-2] = "2"  # --workers
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(kept)} already done" in rerun.stdout
     assert sorted(r["task_id"] for r in rows_of(out)) == [f"t/{i}" for i in range(6)]
-
-
-def _is_worker_of(pid: str, parent: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1]) == parent
-    except (OSError, ValueError, IndexError):
-        return False

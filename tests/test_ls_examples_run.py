@@ -5,13 +5,13 @@ execution, ranking as before, where it cannot or must not run."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from procs import own_sandbox_workers
 
 from ranker import Ranker, RankerConfig
 from toppass_ls.context import find_function
@@ -212,23 +212,6 @@ def test_stop_set_means_no_ranking(plain_ranker, runner):
         rank_candidates(plain_ranker, context(3), RAWS, runner, stop)
 
 
-def _sandbox_workers() -> list[int]:
-    """This process's children that are sandbox worker interpreters."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"_worker.py" in cmdline:
-            found.append(int(entry))
-    return found
-
-
 class Answers:
     def __init__(self, answers: list[str]) -> None:
         self.answers = answers
@@ -241,7 +224,7 @@ class Answers:
 
 
 async def test_cancelled_request_leaves_a_working_sandbox_and_close_leaves_nothing(plain_ranker):
-    others = set(_sandbox_workers())  # e.g. the module's runner
+    others = set(own_sandbox_workers())  # e.g. the module's runner
     examples = ExampleRunner(workers=2)
     loops = [f"    while True:\n        xs = xs or [{i}]\n" for i in range(4)]
 
@@ -262,10 +245,10 @@ async def test_cancelled_request_leaves_a_working_sandbox_and_close_leaves_nothi
         # the next request uses the same sandbox and gets its examples run
         result = await generate(context(3), Answers(RAWS), get_ranker, 5, ignore, examples)
         assert {c.body: c.examples for c in result.candidates} == EXPECTED_EXAMPLES
-        assert set(_sandbox_workers()) - others
+        assert set(own_sandbox_workers()) - others
     finally:
         await asyncio.to_thread(examples.close)
-    assert set(_sandbox_workers()) - others == set()
+    assert set(own_sandbox_workers()) - others == set()
 
 
 def test_methods_are_told_apart_with_and_without_a_syntax_tree():

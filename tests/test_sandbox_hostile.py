@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import sandbox_processes
 
 from ranker.sandbox import FunctionJob, Isolation, Limits, Outcome, Sandbox, StdioJob
 from ranker.sandbox.jobs import IOCase
 
 LIMITS = Limits(timeout=1.0, memory=1 << 30, file_size=16 << 20, open_files=64)
 QUICK = 0.5  # timeout for the jobs that are meant to run out of time
-WORKER_SCRIPT = "ranker/sandbox/_worker.py"
 
 
 @pytest.fixture(scope="module")
@@ -38,23 +38,6 @@ def sandbox():
 @pytest.fixture(scope="module")
 def features(sandbox):
     return sandbox.features
-
-
-def sandbox_processes() -> dict[int, int]:
-    """pid -> parent pid of every process running the worker script (workers and any child
-    of theirs, which inherits the command line)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if WORKER_SCRIPT.encode() in cmdline:
-            found[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return found
 
 
 def assert_no_leftovers() -> None:

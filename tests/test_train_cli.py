@@ -137,23 +137,9 @@ def test_label_fit_eval_json(problems_file, fake, tmp_path, tiny_encoder_dir):
     labels = rows(labelled)
     assert len(labels) == 12 and {r["passed"] for r in labels} == {True, False}
     run = tmp_path / "run"
-    result = invoke(
-        "fit",
-        "--train",
-        labelled,
-        "--val",
-        labelled,
-        "--problems",
-        problems_file,
-        "--out",
-        run,
-        "--backbone",
-        tiny_encoder_dir,
-        "--epochs",
-        "2",
-        "--device",
-        "cpu",
-    )
+    fit = ["fit", "--train", labelled, "--val", labelled, "--problems", problems_file]
+    fit += ["--backbone", tiny_encoder_dir, "--epochs", "2", "--device", "cpu"]
+    result = invoke(*fit, "--out", run)
     assert result.exit_code == 0, result.output
     assert (run / "model.safetensors").is_file() and (run / "run_config.json").is_file()
     result = invoke(
@@ -188,25 +174,7 @@ def test_label_fit_eval_json(problems_file, fake, tmp_path, tiny_encoder_dir):
     )
     # a ranker that takes the execution features, trained and evaluated with them
     run = tmp_path / "run-exec"
-    result = invoke(
-        "fit",
-        "--train",
-        labelled,
-        "--val",
-        labelled,
-        "--problems",
-        problems_file,
-        "--out",
-        run,
-        "--backbone",
-        tiny_encoder_dir,
-        "--epochs",
-        "2",
-        "--device",
-        "cpu",
-        "--features",
-        "execution",
-    )
+    result = invoke(*fit, "--out", run, "--features", "execution")
     assert result.exit_code == 0, result.output
     assert json.loads((run / "config.json").read_text())["features"] == ["execution"]
     common = ["eval", "--problems", problems_file, "--ranker", run, "--json", "--bootstrap", "0"]

@@ -11,6 +11,8 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
+from ranker.candidates import docstring_node
+
 CONTEXT_LINES_BEFORE = 60
 CONTEXT_LINES_AFTER = 20
 CONTEXT_MAX_CHARS = 4000
@@ -87,17 +89,6 @@ def _functions(tree: ast.AST) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunc
 
     visit(tree, "")
     return found
-
-
-def docstring_node(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Expr | None:
-    first = node.body[0]
-    if (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        return first
-    return None
 
 
 def comment_start(lines: list[str], line: int, floor: int) -> int:

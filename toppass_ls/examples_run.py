@@ -52,10 +52,6 @@ class ExampleRun:
         return cls(None, f"examples not run: {reason}")
 
 
-ExamplesCancelled = ExecutionCancelled
-"""Raised by `ExampleRunner.run` when its `stop` event is set meanwhile."""
-
-
 def visible_tests(ctx: FunctionContext) -> tuple[list[str], str | None]:
     """The docstring's examples as standalone asserts, or ([], why there are none to run)."""
     if ctx.in_class:
@@ -115,7 +111,7 @@ class ExampleRunner:
     ) -> ExampleRun:
         """Run `programs` (each sampled `counts` times) on the examples of `ctx`'s docstring.
         Never raises for a sandbox failure (the reason is in the note); raises
-        `ExamplesCancelled` when `stop` is set meanwhile."""
+        `ExecutionCancelled` when `stop` is set meanwhile."""
         started = time.perf_counter()
         tests, reason = visible_tests(ctx)
         if reason is not None:
@@ -125,7 +121,7 @@ class ExampleRunner:
         probes = probes_of(tests)
         try:
             results = run_visible(self.sandbox(), programs, probes, stop=stop)
-        except ExamplesCancelled:
+        except ExecutionCancelled:
             raise
         except Exception as exc:  # the sandbox itself failed: rank without execution
             logger.warning("running the examples failed", exc_info=True)

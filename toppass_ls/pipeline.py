@@ -17,12 +17,13 @@ from typing import Any
 from ranker import Ranker
 from ranker.candidates import dedupe_key, prepare_candidates
 from ranker.defaults import load_ranker
+from ranker.execution import ExecutionCancelled
 from ranker.features import Signals
 from ranker.local_generator import LocalProvider
 from ranker.sampling import OpenAIProvider, Provider, SamplingOptions, SamplingPrompt
 from toppass_ls.context import FunctionContext
 from toppass_ls.edits import action_title, candidate_body
-from toppass_ls.examples_run import ExampleRun, ExampleRunner, ExamplesCancelled
+from toppass_ls.examples_run import ExampleRun, ExampleRunner
 from toppass_ls.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def run_examples(
     else:
         try:
             run = examples.run(ctx, programs, counts, stop)
-        except ExamplesCancelled:
+        except ExecutionCancelled:
             raise RankingCancelled from None
     if run.signals is None:
         logger.info("%s(): %s", ctx.name, run.note)

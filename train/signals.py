@@ -58,19 +58,22 @@ def execution_signals(
             )
     todo = []
     keys: dict[str, list[str]] = {}
+    judged: dict[str, int] = {}
     for slate in slates:
         problem = problems[slate.task_id]
         visible = list(problem.visible_tests)
         if not visible or not problem.entry_point:
             continue
         probes = probes_of(visible)
+        judged[slate.task_id] = sum(p.statement is not None for p in probes)
         slate_keys = [_run_key(p, probes, problem.setup) for p in slate.programs]
         keys[slate.task_id] = slate_keys
-        for key, job in zip(
-            slate_keys, jobs_for(slate.programs, probes, problem.setup), strict=True
-        ):
-            if key not in cached:
-                todo.append((key, job, probes))
+        missing = [
+            (k, p) for k, p in zip(slate_keys, slate.programs, strict=True) if k not in cached
+        ]
+        if missing:
+            jobs = jobs_for([p for _, p in missing], probes, problem.setup)
+            todo += [(key, job, probes) for (key, _), job in zip(missing, jobs, strict=True)]
     done = 0
     if todo:
         most_cases = max(len(job.tests) for _, job, _ in todo)
@@ -103,10 +106,9 @@ def execution_signals(
     for slate in slates:
         if slate.task_id not in keys:
             continue
-        problem = problems[slate.task_id]
         runs = [cached[key] for key in keys[slate.task_id]]
-        cases = sum(p.statement is not None for p in probes_of(list(problem.visible_tests)))
-        out[slate.task_id] = Signals(execution=signals_from_runs(cases, runs, slate.counts))
+        execution = signals_from_runs(judged[slate.task_id], runs, slate.counts)
+        out[slate.task_id] = Signals(execution=execution)
     return out
 
 
