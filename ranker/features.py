@@ -83,7 +83,7 @@ def _execution_columns(n: int, signals: ExecutionSignals | None) -> list[list[fl
     return rows
 
 
-def _zscores(values: Sequence[float]) -> list[float]:
+def zscores(values: Sequence[float]) -> list[float]:
     if len(values) < 2:
         return [0.0] * len(values)
     mean = sum(values) / len(values)
@@ -96,8 +96,8 @@ def _likelihood_columns(n: int, values: Sequence[tuple[float, float]] | None) ->
         return [[0.0, 0.0, 0.0] for _ in range(n)]
     if len(values) != n:
         raise ValueError(f"likelihood scores for {len(values)} programs, not {n}")
-    coder = _zscores([v[0] for v in values])
-    reviewer = _zscores([v[1] for v in values])
+    coder = zscores([v[0] for v in values])
+    reviewer = zscores([v[1] for v in values])
     return [[1.0, c, r] for c, r in zip(coder, reviewer, strict=True)]
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from ranker.backbone import is_causal_lm, load_backbone, pool, set_trainable_layers
 from ranker.config import RankerConfig, RankerConfigError
 from ranker.encoding import encode_pairs
+from ranker.execution_free import execution_free_scores, static_defects
 from ranker.features import Signals, feature_matrix, feature_names
 from ranker.metrics import diverse_order, order_by_score
 from ranker.model_card import ModelCard
@@ -174,17 +175,30 @@ class Ranker(nn.Module):
         signals: Signals | None = None,
         diverse: bool = True,
         batch_size: int = 32,
+        counts: Sequence[int] | None = None,
+        entry_point: str | None = None,
     ) -> list[tuple[int, float]]:
         """(index, score) pairs best first (ties: lower index first), cut to `top_k`.
 
         With execution signals and `diverse`, the list first takes the best program of each
         behaviour cluster, then the rest: two programs that behave the same on every known
         input would waste one of the k places pass@k counts. A program never moves ahead of
-        one that passes more visible examples for diversity's sake."""
+        one that passes more visible examples for diversity's sake.
+
+        Without execution signals the score is `ranker.execution_free`'s: programs with a
+        static defect last (the function is `entry_point`, default the prompt's last `def`),
+        the others by the head's score and how often each was sampled (`counts`, default 1)."""
         scores = self.score(problem, candidates, signals, batch_size=batch_size)
+        execution = signals.execution if signals is not None else None
+        if execution is None:
+            scores = execution_free_scores(
+                scores,
+                counts if counts is not None else [1] * len(candidates),
+                static_defects(problem, candidates, entry_point),
+            )
         order = order_by_score(scores)
-        if diverse and signals is not None and signals.execution is not None:
-            order = diverse_order(order, signals.execution.clusters, signals.execution.tiers)
+        if diverse and execution is not None:
+            order = diverse_order(order, execution.clusters, execution.tiers)
         if top_k is not None:
             order = order[:top_k]
         return [(i, scores[i]) for i in order]

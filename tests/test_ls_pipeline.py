@@ -65,7 +65,8 @@ def test_rank_candidates_prepares_merges_and_ranks(tiny_ranker):
     # the ranker saw whole programs built from the same prompt as in training
     programs = [c.program for c in result.candidates]
     assert all(p.startswith("import math\n\n" + "def unique_sorted") for p in programs)
-    expected = tiny_ranker.rank(ctx.prompt, programs)
+    counts = [c.count for c in result.candidates]
+    expected = tiny_ranker.rank(ctx.prompt, programs, counts=counts, entry_point=ctx.name)
     assert [s for _, s in expected] == pytest.approx(scores)
 
 

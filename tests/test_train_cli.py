@@ -164,7 +164,7 @@ def test_label_fit_eval_json(problems_file, fake, tmp_path, tiny_encoder_dir):
     assert list(payload["ranked"]) == ["pass@1", "pass@2", "pass@3", "pass@5", "pass@10"]
     assert set(payload["random"]) == set(payload["ranked"])
     assert 0.0 <= payload["random"]["pass@1"] <= payload["oracle"] <= 1.0
-    assert "length-only" in payload["baselines"]
+    assert {"length-only", "sample-count"} <= set(payload["baselines"])
     assert payload["settings"]["execution"] and payload["settings"]["diverse"]
     assert payload["settings"]["problems_with_visible_tests"] == 3
     assert (

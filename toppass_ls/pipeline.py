@@ -134,7 +134,11 @@ def rank_candidates(
         raise RankingCancelled
     execution = run.signals
     signals = Signals(execution=execution) if execution is not None else None
-    ranked = ranker.rank(ctx.prompt, programs, signals=signals) if programs else []
+    ranked = (
+        ranker.rank(ctx.prompt, programs, signals=signals, counts=counts, entry_point=ctx.name)
+        if programs
+        else []
+    )
     candidates = tuple(
         RankedCandidate(
             rank=position + 1,

@@ -513,7 +513,9 @@ def evaluate(
 
     Rankers and the execution baseline are ranked as they are served: with execution
     features where the ranker has them and, with --diverse, one program per behaviour cluster
-    first. Length-only is the plain longest-first order."""
+    first; where nothing ran, with static defects last and sample counts added
+    (ranker.execution_free). Length-only is the plain longest-first order; sample-count puts
+    defects last and the most often sampled program first."""
     _setup_logging(verbose)
     with user_errors():
         from ranker.config import RankerConfigError
@@ -525,6 +527,8 @@ def evaluate(
             execution_scores,
             length_scores,
             ranker_scores,
+            sample_count_scores,
+            served_scores,
         )
         from train.fit import FitConfig, resolve_device
 
@@ -553,13 +557,20 @@ def evaluate(
                     signals,
                     None if no_cache else (cache_dir or FitConfig().cache_dir),
                 )
+                scores = served_scores(slates, scores, signals, problem_set)
                 results.append(
                     evaluate_scores(
                         name, slates, scores, bootstrap=bootstrap, clusters=clusters, tiers=tiers
                     )
                 )
         baselines = [
-            evaluate_scores("length-only", slates, length_scores(slates), bootstrap=bootstrap)
+            evaluate_scores("length-only", slates, length_scores(slates), bootstrap=bootstrap),
+            evaluate_scores(
+                "sample-count",
+                slates,
+                sample_count_scores(slates, problem_set),
+                bootstrap=bootstrap,
+            ),
         ]
         if execution:
             baselines.append(

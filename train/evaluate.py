@@ -1,6 +1,6 @@
 """Honest evaluation of a ranking: ranked pass@k beside random order and the oracle, with a
-bootstrap interval over problems, and the baselines (length only, execution without learning)
-in the same run."""
+bootstrap interval over problems, and the baselines (length only, sample counts, execution
+without learning) in the same run."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ranker.execution_free import execution_free_scores, static_defects
 from ranker.features import Signals
 from ranker.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
+from train.problems import Problem
 from train.slates import Slate
 
 DEFAULT_KS: tuple[int, ...] = (1, 2, 3, 5, 10)
@@ -187,6 +189,33 @@ def execution_scores(slates: Sequence[Slate], signals: Mapping[str, Signals]) ->
             ]
         )
     return result
+
+
+def served_scores(
+    slates: Sequence[Slate],
+    scores: Sequence[Sequence[float]],
+    signals: Mapping[str, Signals],
+    problems: Mapping[str, Problem],
+) -> list[list[float]]:
+    """A ranker's head scores as `Ranker.rank` serves them: unchanged where the problem has
+    execution signals, else combined with static defects and sample counts
+    (`ranker.execution_free`)."""
+    result = []
+    for slate, slate_scores in zip(slates, scores, strict=True):
+        if slate.task_id in signals and signals[slate.task_id].execution is not None:
+            result.append(list(slate_scores))
+            continue
+        defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
+        result.append(execution_free_scores(slate_scores, slate.counts, defects))
+    return result
+
+
+def sample_count_scores(
+    slates: Sequence[Slate], problems: Mapping[str, Problem]
+) -> list[list[float]]:
+    """The no-learning execution-free baseline: programs with a static defect last, the rest
+    by how often they were sampled (self-consistency)."""
+    return served_scores(slates, [[0.0] * len(s.programs) for s in slates], {}, problems)
 
 
 def diversity_of(

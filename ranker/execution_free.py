@@ -1,0 +1,126 @@
+"""Ranking when nothing may run: the head's text score, combined with two things every
+sampled pool carries whatever model wrote it.
+
+- Static defects: a program that does not parse, does not define the function the prompt
+  asks for, defines it with another number of parameters, or whose body does nothing (only
+  `pass`, `...`, a docstring or `raise NotImplementedError`) cannot pass. Such programs go
+  last, whatever their text scores.
+- Sample multiplicity: an answer sampled `count` times is `count` candidates that happen to be
+  equal. Random order takes it `count` times as often, and agreement between independent
+  samples is evidence of correctness (self-consistency). Its log is added to the score.
+
+The text score is z-scored within the problem first, so one standard deviation of the head's
+opinion weighs as much as a factor e in sample count, whatever the head's scale. Text rankers
+trained on one model's candidates learn that model's habits (length, above all); measured on
+pools from other models they fall below random order, and the count keeps them above it (model
+card: "Execution-free").
+
+Used by `Ranker.rank` when a problem has no execution signals, and by `toppass-train eval` for
+the same problems, so the evaluated order is the served one.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Sequence
+
+from ranker.features import zscores
+
+DEFECT_PENALTY = 1000.0  # below any count or z-score: defective programs always rank last
+
+
+def entry_signature(prompt: str, entry_point: str | None = None) -> tuple[str, int | None] | None:
+    """(function name, number of positional parameters) that the prompt asks for: the
+    `entry_point` when given, else the prompt's last top-level `def`; the parameter count is
+    None when the prompt has no `def` of that name (e.g. an MBPP description). None when no
+    name is known."""
+    tree = _parse_prompt(prompt)
+    defs = [
+        node
+        for node in (tree.body if tree is not None else [])
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+    if entry_point is None:
+        if not defs:
+            return None
+        entry_point = defs[-1].name
+    for node in reversed(defs):
+        if node.name == entry_point:
+            return entry_point, _positional(node)
+    return entry_point, None
+
+
+def _parse_prompt(prompt: str) -> ast.Module | None:
+    # A prompt ends inside the function it asks for: give it a body so that it parses.
+    for text in (prompt, prompt.rstrip() + "\n    pass\n"):
+        try:
+            return ast.parse(text)
+        except SyntaxError:
+            continue
+    return None
+
+
+def _positional(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    return len(node.args.posonlyargs) + len(node.args.args)
+
+
+def static_defect(program: str, signature: tuple[str, int | None] | None) -> str | None:
+    """Why `program` cannot pass, found without running it, or None."""
+    try:
+        tree = ast.parse(program)
+    except (SyntaxError, ValueError):
+        return "does not parse"
+    if signature is None:
+        return "empty body" if _does_nothing(tree.body) else None
+    name, arity = signature
+    found = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+    ]
+    if not found:
+        return f"no function {name}()"
+    function = found[-1]
+    takes = _positional(function)
+    if arity is not None and takes != arity and function.args.vararg is None:
+        return f"{name}() takes {takes} parameters, the prompt's {arity}"
+    if _does_nothing(function.body):
+        return "empty body"
+    return None
+
+
+def _does_nothing(body: Sequence[ast.stmt]) -> bool:
+    for statement in body:
+        if isinstance(statement, ast.Pass):
+            continue
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue  # a docstring or `...`
+        if isinstance(statement, ast.Raise) and _names_not_implemented(statement.exc):
+            continue
+        return False
+    return True
+
+
+def _names_not_implemented(exc: ast.expr | None) -> bool:
+    target = exc.func if isinstance(exc, ast.Call) else exc
+    return isinstance(target, ast.Name) and target.id == "NotImplementedError"
+
+
+def static_defects(
+    prompt: str, programs: Sequence[str], entry_point: str | None = None
+) -> list[str | None]:
+    signature = entry_signature(prompt, entry_point)
+    return [static_defect(program, signature) for program in programs]
+
+
+def execution_free_scores(
+    scores: Sequence[float], counts: Sequence[int], defects: Sequence[str | None]
+) -> list[float]:
+    """z(score) + log(count), less `DEFECT_PENALTY` for a program with a static defect."""
+    if not len(scores) == len(counts) == len(defects):
+        raise ValueError(f"{len(scores)} scores, {len(counts)} counts, {len(defects)} defects")
+    return [
+        z + math.log(max(count, 1)) - (DEFECT_PENALTY if defect else 0.0)
+        for z, count, defect in zip(zscores(scores), counts, defects, strict=True)
+    ]

@@ -1,0 +1,93 @@
+"""Execution-free ranking: static defects last, sample counts added to the head's score."""
+
+import math
+
+import pytest
+
+from ranker.execution_free import (
+    DEFECT_PENALTY,
+    entry_signature,
+    execution_free_scores,
+    static_defect,
+    static_defects,
+)
+from tests.test_model import tiny
+
+PROMPT = 'import math\n\n\ndef area(w: float, h: float) -> float:\n    """Area of a w x h box."""\n'
+
+
+def test_entry_signature_from_the_prompt_or_the_given_name():
+    assert entry_signature(PROMPT) == ("area", 2)
+    helper_first = "def helper(x):\n    return x\n\n" + PROMPT
+    assert entry_signature(helper_first) == ("area", 2)  # the last def is the one asked for
+    assert entry_signature(helper_first, "helper") == ("helper", 1)
+    # an MBPP-style description names no parameters; a bare description names nothing
+    assert entry_signature("Write a function to add two numbers.", "add") == ("add", None)
+    assert entry_signature("Read two numbers and print their sum.") is None
+    assert entry_signature("def f(a, /, b, *rest, c=1):\n") == ("f", 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "defect"),
+    [
+        ("    return w * h\n", None),
+        ("    pass\n", "empty body"),
+        ('    """Nothing yet."""\n    ...\n', "empty body"),
+        ("    raise NotImplementedError\n", "empty body"),
+        ("    # TODO\n    raise NotImplementedError('later')\n", "empty body"),
+        ("    raise ValueError('negative')\n", None),
+        ("    return w *\n", "does not parse"),
+    ],
+)
+def test_static_defect_of_a_body(body, defect):
+    assert static_defect(PROMPT + body, entry_signature(PROMPT)) == defect
+
+
+def test_static_defect_of_the_signature():
+    signature = entry_signature(PROMPT)
+    assert static_defect("def box(w, h):\n    return w * h\n", signature) == "no function area()"
+    assert static_defect("def area(w):\n    return w * w\n", signature) == (
+        "area() takes 1 parameters, the prompt's 2"
+    )
+    assert static_defect("def area(*sides):\n    return sides[0]\n", signature) is None
+    # a method or nested helper of that name counts; with no known signature only the
+    # body is judged
+    assert static_defect("class A:\n    def area(self, w, h):\n        return 1\n", None) is None
+    assert static_defect("pass\n", None) == "empty body"
+    assert static_defects(PROMPT, [PROMPT + "    return w * h\n", "x = ("]) == [
+        None,
+        "does not parse",
+    ]
+
+
+def test_scores_add_log_counts_to_z_scores_and_put_defects_last():
+    scores = execution_free_scores([1.0, 2.0, 3.0], [1, 1, 1], [None, None, None])
+    assert scores == pytest.approx([-math.sqrt(1.5), 0.0, math.sqrt(1.5)])
+    # sampled often enough, a lower-scored answer overtakes a better-scored one
+    lifted = execution_free_scores([1.0, 2.0, 3.0], [20, 1, 1], [None, None, None])
+    assert lifted[0] > lifted[2]
+    # a defect sinks the best text score and the largest count alike
+    sunk = execution_free_scores([1.0, 2.0, 3.0], [1, 1, 50], [None, None, "empty body"])
+    assert sunk[2] < min(sunk[:2]) - DEFECT_PENALTY / 2
+    with pytest.raises(ValueError, match="3 scores, 2 counts"):
+        execution_free_scores([1.0, 2.0, 3.0], [1, 1], [None, None, None])
+
+
+def test_rank_without_execution_uses_counts_and_defects(tiny_encoder_dir):
+    ranker = tiny(tiny_encoder_dir)
+    problem = 'def add(a, b):\n    """Return the sum of a and b."""\n'
+    programs = [
+        problem + "    return a + b\n",
+        problem + "    return a - b\n",
+        problem + "    pass\n",
+        "def add(a):\n    return a\n",
+    ]
+    head = ranker.score(problem, programs)
+    plain = ranker.rank(problem, programs)
+    assert {i for i, _ in plain[-2:]} == {2, 3}  # the defective two last, whatever the head says
+    # an answer sampled far more often than the others comes first
+    least = min((0, 1), key=lambda i: head[i])
+    counts = [1, 1, 1, 1]
+    counts[least] = 1000
+    counted = ranker.rank(problem, programs, counts=counts)
+    assert counted[0][0] == least
