@@ -5,8 +5,9 @@ pool, every baseline in the same run, in three settings:
 
     served          execution features on, one program per behaviour cluster first
     no diversity    execution features on, plain score order
-    execution-free  nothing runs (the head sees only text and, if trained with them,
-                    likelihood features)
+    execution-free  nothing runs: the head sees only text (and likelihood features if
+                    trained with them), served with static defects last and sample counts
+                    added (ranker.execution_free)
 
     python benchmarks/fused_ranker.py --work /tmp/fused \\
         --train mbpp=../shared/data/mbpp/mbpp.jsonl.gz:POOL.jsonl.gz \\
@@ -93,9 +94,18 @@ def evaluate(args: argparse.Namespace, runs: list[Path], spec: str) -> dict[str,
 
 
 def learned(args: argparse.Namespace, runs: list[Path], spec: str) -> dict[str, float]:
-    """What the execution-free scores of the first seed share with length and likelihood."""
+    """What the first seed's execution-free served scores (`ranker.execution_free`) share
+    with length, sample count and the likelihood features, and what its head's text score
+    alone shares with length."""
+    import math
+
     from ranker.model import Ranker
-    from train.evaluate import length_correlation, ranker_scores, within_problem_correlation
+    from train.evaluate import (
+        length_correlation,
+        ranker_scores,
+        served_scores,
+        within_problem_correlation,
+    )
     from train.fit import FitConfig
     from train.likelihood_features import feature_scores, read_likelihood_features
     from train.loaders import load_problems
@@ -103,7 +113,8 @@ def learned(args: argparse.Namespace, runs: list[Path], spec: str) -> dict[str, 
     from train.slates import build_slates
 
     _, problems, pool = parse_pool(spec)
-    slates = build_slates(read_pool(pool), load_problems(problems)).slates
+    problem_set = load_problems(problems)
+    slates = build_slates(read_pool(pool), problem_set).slates
     signals: dict[str, Any] = {}
     rows: dict[Any, Any] = {}
     for path in args.likelihood or []:
@@ -112,13 +123,19 @@ def learned(args: argparse.Namespace, runs: list[Path], spec: str) -> dict[str, 
         from train.signals import with_likelihood
 
         signals = with_likelihood(slates, {}, rows)
-    scores = ranker_scores(
+    head = ranker_scores(
         Ranker.from_pretrained(runs[0], device="cpu"),
         slates,
         signals=signals,
         cache_dir=FitConfig().cache_dir,
     )
-    out = {"length": length_correlation(slates, scores)}
+    scores = served_scores(slates, head, signals, problem_set)
+    counts = [[math.log(c) for c in slate.counts] for slate in slates]
+    out = {
+        "head score ~ length": length_correlation(slates, head),
+        "length": length_correlation(slates, scores),
+        "log count": within_problem_correlation(slates, scores, counts),
+    }
     for field in ("coder", "reviewer"):
         values = feature_scores(slates, rows, field) if rows else None
         if values is not None:
@@ -162,7 +179,7 @@ def print_markdown(name: str, results: dict[str, Any], correlations: dict[str, f
             cells.append(f"{row[k]:.3f}" + (f" ± {sd:.3f}" if sd is not None else ""))
         print(f"| {row['ordering']} | " + " | ".join(cells) + " |")
     described = ", ".join(f"{k} {v:+.2f}" for k, v in correlations.items())
-    print(f"\nExecution-free scores (seed 1 of the list), within-problem Spearman: {described}")
+    print(f"\nExecution-free served scores (first seed), within-problem Spearman: {described}")
 
 
 def main() -> None:
