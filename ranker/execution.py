@@ -1,36 +1,56 @@
 """Execution signals: run a problem's distinct candidate programs on its *visible* tests (the
-docstring's examples, MBPP's given assert, an in-house problem's `visible_tests`) in the
-sandbox, and summarise what happened per program.
+docstring's examples, MBPP's given assert, an in-house problem's `visible_tests`; for a
+stdin/stdout problem its visible input/output examples, e.g. CodeContests' public tests) in
+the sandbox, and summarise what happened per program.
 
 Per visible test a program either reproduces the example or not, raises, or times out; and,
 where the test is `assert <call> == <expected>`, the sandbox also records the repr of what
-`<call>` returned. The tuple of those outcomes and values is the program's *behaviour
-signature*: programs with equal signatures behave identically on every input we know, and
-form one agreement cluster (CodeT's dual agreement, without generated tests). Only visible
-tests are ever run here: the hidden tests that label training data never reach the ranker.
+`<call>` returned. A stdin/stdout program runs once per visible input and is judged by the
+sandbox's own output comparison (whitespace-normalised, as labelling judges it); what it
+printed is recorded as the digest of its normalised stdout. The tuple of those outcomes and
+values is the program's *behaviour signature*: programs with equal signatures behave
+identically on every input we know, and form one agreement cluster (CodeT's dual agreement,
+without generated tests). Only visible tests are ever run here: the hidden tests that label
+training data never reach the ranker.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ranker.examples import call_and_expected
 from ranker.probe_inputs import DEFAULT_LIMIT, derived_calls
-from ranker.sandbox import ExecResult, FunctionJob, Limits, Outcome, Sandbox
+from ranker.sandbox import (
+    ExecResult,
+    FunctionJob,
+    IOCase,
+    IOCaseLike,
+    Job,
+    Limits,
+    Outcome,
+    Sandbox,
+    StdioJob,
+)
 
 
 @dataclass(frozen=True)
 class Probe:
     """One visible test: the statement that judges it (None for a bare input with no expected
     value, e.g. an LLM-proposed probe) and the call whose value is recorded (None when the
-    test is not `assert <call> == <expected>`)."""
+    test is not `assert <call> == <expected>`). A stdin/stdout problem's probe has neither
+    but `io`, an input with its expected output: judged, and what was printed recorded."""
 
     statement: str | None
     call: str | None
+    io: IOCase | None = None
+
+    @property
+    def judged(self) -> bool:
+        """Whether the probe has an expected result (it counts among the examples)."""
+        return self.statement is not None or self.io is not None
 
 
 def split_assert(statement: str) -> str | None:
@@ -68,6 +88,13 @@ def probes_of(visible_tests: Sequence[str], derived: int = DEFAULT_LIMIT) -> lis
     calls = [probe.call for probe in probes if probe.call is not None]
     probes.extend(Probe(None, call) for call in derived_calls(calls, derived))
     return probes
+
+
+def io_probes(visible_io_tests: Sequence[IOCaseLike]) -> list[Probe]:
+    """A stdin/stdout problem's probes: its visible input/output examples, one each. No
+    inputs are derived: the examples' inputs are whole files whose format only the problem
+    statement describes."""
+    return [Probe(None, None, IOCase(test.input, test.output)) for test in visible_io_tests]
 
 
 @dataclass(frozen=True)
@@ -108,23 +135,43 @@ class ExecutionSignals:
 def _outcome_word(outcome: Outcome, message: str) -> str:
     if outcome is Outcome.TIMEOUT:
         return "!timeout"
+    if message.startswith("exit status ") and ": " in message:
+        message = message.split(": ", 1)[1]  # a stdio run: its stderr's last line names the error
     kind = message.split(":", 1)[0].strip() if message else outcome.value
     return f"!{kind}"
 
 
 def jobs_for(
     programs: Sequence[str], probes: Sequence[Probe], setup: str = "", case_timeout: float = 1.0
-) -> list[FunctionJob]:
-    """One job per program: each probe's statement, then (when it has one) its bare call,
-    whose value the sandbox reports."""
+) -> list[Job]:
+    """One job per program, with its time limit. Function probes: each probe's statement,
+    then (when it has one) its bare call, whose value the sandbox reports, each case within
+    `case_timeout` and the job within `default_limits` of its case count. Stdin/stdout
+    probes: one run per input, each within `case_timeout`."""
+    io_cases = [probe.io for probe in probes if probe.io is not None]
+    if io_cases:
+        if len(io_cases) != len(probes):
+            raise ValueError("stdin/stdout probes cannot be mixed with function probes")
+        return [
+            StdioJob(program, io_cases, timeout=case_timeout, stop_on_failure=False)
+            for program in programs
+        ]
     cases: list[str] = []
     for probe in probes:
         if probe.statement is not None:
             cases.append(probe.statement)
         if probe.call is not None:
             cases.append(probe.call)
+    timeout = default_limits(len(cases)).timeout
     return [
-        FunctionJob(program, cases, setup, case_timeout=case_timeout, stop_on_failure=False)
+        FunctionJob(
+            program,
+            cases,
+            setup,
+            timeout=timeout,
+            case_timeout=case_timeout,
+            stop_on_failure=False,
+        )
         for program in programs
     ]
 
@@ -137,15 +184,17 @@ def program_run(probes: Sequence[Probe], result: ExecResult) -> ProgramRun:
     position = 0
     for probe in probes:
         judged = value_case = None
-        if probe.statement is not None:
+        if probe.judged:
             judged = cases[position] if position < len(cases) else None
             position += 1
         if probe.call is not None:
             value_case = cases[position] if position < len(cases) else None
             position += 1
+        elif probe.io is not None:
+            value_case = judged  # one stdio run is judged and records what it printed
         if judged is None and value_case is None:  # the program never got this far
             lost = Outcome.TIMEOUT if result.outcome is Outcome.TIMEOUT else Outcome.ERROR
-            if probe.statement is not None:
+            if probe.judged:
                 tallies["timeouts" if lost is Outcome.TIMEOUT else "errors"] += 1
             signature.append(_outcome_word(lost, result.message))
             continue
@@ -154,11 +203,15 @@ def program_run(probes: Sequence[Probe], result: ExecResult) -> ProgramRun:
                 tallies["passed"] += 1
             elif judged.outcome is Outcome.TIMEOUT:
                 tallies["timeouts"] += 1
-            elif "AssertionError" in judged.message or judged.message.startswith("assert"):
+            elif (
+                "AssertionError" in judged.message
+                or judged.message.startswith("assert")
+                or judged.value is not None  # a stdio run that ended normally: wrong output
+            ):
                 tallies["failed"] += 1
             else:
                 tallies["errors"] += 1
-        if value_case is not None and value_case.outcome is Outcome.PASSED:
+        if value_case is not None and value_case.value is not None:
             signature.append(f"={value_case.value}")
         elif value_case is not None:
             signature.append(_outcome_word(value_case.outcome, value_case.message))
@@ -172,7 +225,7 @@ def summarise(
 ) -> ExecutionSignals:
     """Turn sandbox results (one per program, from `jobs_for`) into signals."""
     runs = [program_run(probes, result) for result in results]
-    return signals_from_runs(sum(p.statement is not None for p in probes), runs, counts)
+    return signals_from_runs(sum(p.judged for p in probes), runs, counts)
 
 
 def signals_from_runs(
@@ -201,19 +254,18 @@ def run_visible(
     case_timeout: float = 1.0,
     stop: threading.Event | None = None,
 ) -> list[ExecResult]:
-    """Run every program on the probes (one job per program, `jobs_for`), each job limited
-    by `default_limits` of its case count. Once `stop` is set no more jobs are handed out
-    (those running end within their limits) and `ExecutionCancelled` is raised."""
+    """Run every program on the probes (one job per program, with its time limit:
+    `jobs_for`). Once `stop` is set no more jobs are handed out (those running end within
+    their limits) and `ExecutionCancelled` is raised."""
     jobs = jobs_for(programs, probes, setup, case_timeout)
     if not jobs:
         return []
-    timeout = default_limits(len(jobs[0].tests)).timeout
 
-    def keyed() -> Iterator[tuple[int, FunctionJob]]:
+    def keyed() -> Iterator[tuple[int, Job]]:
         for index, job in enumerate(jobs):
             if stop is not None and stop.is_set():
                 return  # the workers ask for their next job here: none once stopped
-            yield index, dataclasses.replace(job, timeout=timeout)
+            yield index, job
 
     results = dict(sandbox.imap_unordered(keyed()))
     if stop is not None and stop.is_set():
@@ -234,6 +286,33 @@ def execute_visible(
     """Run every program on the visible tests (and `derived` inputs near them, recorded
     only); None when there are none to run. `stop`: see `run_visible`."""
     probes = probes_of(visible_tests, derived)
+    return execute_probes(sandbox, programs, probes, counts, setup, case_timeout, stop)
+
+
+def execute_visible_io(
+    sandbox: Sandbox,
+    programs: Sequence[str],
+    visible_io_tests: Sequence[IOCaseLike],
+    counts: Sequence[int] | None = None,
+    case_timeout: float = 1.0,
+    stop: threading.Event | None = None,
+) -> ExecutionSignals | None:
+    """`execute_visible` for a stdin/stdout problem: every program runs on each visible
+    input (`case_timeout` seconds per run); None when there are none to run."""
+    probes = io_probes(visible_io_tests)
+    return execute_probes(sandbox, programs, probes, counts, "", case_timeout, stop)
+
+
+def execute_probes(
+    sandbox: Sandbox,
+    programs: Sequence[str],
+    probes: Sequence[Probe],
+    counts: Sequence[int] | None = None,
+    setup: str = "",
+    case_timeout: float = 1.0,
+    stop: threading.Event | None = None,
+) -> ExecutionSignals | None:
+    """Run every program on the probes and summarise; None when there is nothing to run."""
     if not probes or not programs:
         return None
     counts = list(counts) if counts is not None else [1] * len(programs)

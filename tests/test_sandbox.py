@@ -17,7 +17,7 @@ from ranker.sandbox import (
     run_function_tests,
     run_stdio_tests,
 )
-from ranker.sandbox._harness import compile_case, normalise_output
+from ranker.sandbox._harness import compile_case, normalise_output, output_digest
 
 ADD = "def add(a, b):\n    return a + b\n"
 
@@ -133,8 +133,12 @@ def test_stdio_outcomes(sandbox):
     assert result.passed and [c.stdout for c in result.cases] == ["3\n", "10\n"]
     wrong = sandbox.run(StdioJob(program.replace("+", "-"), cases))
     assert wrong.outcome is Outcome.FAILED and wrong.message == "case 0: wrong answer"
+    # a run that ends normally reports the digest of its normalised output, right or wrong
+    assert result.cases[1].value == output_digest("10", "tokens")
+    assert wrong.cases[0].value == output_digest("-1", "tokens") != result.cases[0].value
     crash = sandbox.run(StdioJob("raise ValueError('bad input')", cases))
     assert crash.outcome is Outcome.FAILED and "ValueError: bad input" in crash.message
+    assert crash.cases[0].value is None
     exits = sandbox.run(StdioJob("print(3)\nimport sys\nsys.exit(0)", cases[:1]))
     assert exits.passed  # exit status 0 after printing is an ordinary end for a stdio program
     slow = sandbox.run(StdioJob("while True:\n    pass", cases, timeout=0.3))

@@ -90,7 +90,7 @@ class ExampleRunner:
             if self._closed:
                 raise RuntimeError("the example runner is closed")
             if self._sandbox is None:
-                # memory as in training; each job gets its time limit in run_visible
+                # memory as in training; each job gets its time limit from jobs_for
                 self._sandbox = Sandbox(workers=self.workers, limits=default_limits(1))
             return self._sandbox
 

@@ -2,8 +2,10 @@
 in the sandbox, cached on disk by program and probes) and likelihood scores from feature
 files (`train.likelihood_features`).
 
-Only `visible_tests` ever run here; the hidden tests that produced the labels never do, so the
-ranker learns to use exactly what the editor will have: the examples in the docstring.
+Only `visible_tests` (function problems) and `visible_io_tests` (stdin/stdout problems, e.g.
+CodeContests' public examples) ever run here; the hidden tests that produced the labels never
+do, so the ranker learns to use exactly what the editor will have: the examples in the
+docstring, or those a problem statement shows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ranker.execution import (
     Probe,
     ProgramRun,
     default_limits,
+    io_probes,
     jobs_for,
     probes_of,
     program_run,
@@ -34,8 +37,21 @@ DEFAULT_CACHE = Path.home() / ".cache" / "toppass" / "visible-runs.jsonl"
 
 
 def _run_key(program: str, probes: Sequence[Probe], setup: str) -> str:
-    blob = json.dumps([program, [[p.statement, p.call] for p in probes], setup])
+    # a stdio probe adds its input and expected output; function probes keep the keys they had
+    tests = [
+        [p.statement, p.call, *([p.io.input, p.io.output] if p.io is not None else [])]
+        for p in probes
+    ]
+    blob = json.dumps([program, tests, setup])
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def visible_probes(problem: Problem) -> list[Probe]:
+    """What runs for a problem: its visible tests and inputs derived from them (function
+    problems), or its visible input/output examples (stdin/stdout problems)."""
+    if problem.entry_point:
+        return probes_of(problem.visible_tests) if problem.visible_tests else []
+    return io_probes(problem.visible_io_tests)
 
 
 def execution_signals(
@@ -45,7 +61,8 @@ def execution_signals(
     cache_path: Path | None = DEFAULT_CACHE,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Signals]:
-    """Execution signals for every slate whose problem has visible tests (others get none)."""
+    """Execution signals for every slate whose problem has visible tests or visible
+    input/output examples (others get none)."""
     cached: dict[str, ProgramRun] = {}
     if cache_path is not None and cache_path.is_file():
         for _, row in read_jsonl(cache_path, resuming=True):
@@ -61,11 +78,10 @@ def execution_signals(
     judged: dict[str, int] = {}
     for slate in slates:
         problem = problems[slate.task_id]
-        visible = list(problem.visible_tests)
-        if not visible or not problem.entry_point:
+        probes = visible_probes(problem)
+        if not probes:
             continue
-        probes = probes_of(visible)
-        judged[slate.task_id] = sum(p.statement is not None for p in probes)
+        judged[slate.task_id] = sum(p.judged for p in probes)
         slate_keys = [_run_key(p, probes, problem.setup) for p in slate.programs]
         keys[slate.task_id] = slate_keys
         missing = [
@@ -76,11 +92,11 @@ def execution_signals(
             todo += [(key, job, probes) for (key, _), job in zip(missing, jobs, strict=True)]
     done = 0
     if todo:
-        most_cases = max(len(job.tests) for _, job, _ in todo)
         appender = JsonlAppender(cache_path) if cache_path is not None else None
         probes_by_key = {key: probes for key, _, probes in todo}
         try:
-            with Sandbox(workers=workers, limits=default_limits(most_cases)) as sandbox:
+            # memory as the editor's runs; each job carries its own time limit (jobs_for)
+            with Sandbox(workers=workers, limits=default_limits(1)) as sandbox:
                 unique = {key: job for key, job, _ in todo}
                 for key, result in sandbox.imap_unordered(unique.items()):
                     run = program_run(probes_by_key[key], result)

@@ -8,7 +8,8 @@ candidate cannot rebind. The guard rejects objects whose comparison, truth or ar
 methods were written by the candidate (the "AlwaysEqual" trick) and, after every call, puts
 back the builtins the tests use. Stdio mode runs the program once per case in a fresh child
 process with the case's input on stdin and compares normalised stdout by hash, so the expected
-output never enters the sandbox.
+output never enters the sandbox; a run that exits normally reports that hash of its own
+output as the case's value.
 """
 
 from __future__ import annotations
@@ -569,10 +570,12 @@ def run_stdio_cases(
                 "failed",
                 f"exit status {code_}: {_stderr_tail('stderr')}".rstrip(": "),
             )
-        elif output_digest(stdout, compare) == case["digest"]:
-            outcome, message = "passed", ""
         else:
-            outcome, message = "failed", "wrong answer"
+            digest = output_digest(stdout, compare)
+            outcome, message = (
+                ("passed", "") if digest == case["digest"] else ("failed", "wrong answer")
+            )
+            event["value"] = digest  # what it printed, comparable across programs
         event.update(
             outcome=outcome,
             message=message,

@@ -4,7 +4,8 @@ A job is one candidate program plus its tests. Function jobs run test code (asse
 program in the same namespace; each entry of `tests` is one case, judged separately (a whole
 benchmark test suite is one case; a list of visible asserts or calls is several). Stdio jobs
 run the program once per input and compare stdout. A case that is a lone expression reports
-a short repr of its value, so callers can compare candidates' behaviour on the same inputs.
+a short repr of its value, and a stdio run that exits normally the digest of its normalised
+stdout, so callers can compare candidates' behaviour on the same inputs.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class CaseResult:
     outcome: Outcome
     message: str = ""
     seconds: float = 0.0
-    value: str | None = None  # repr of a lone expression's value
+    value: str | None = None  # repr of a lone expression's value; stdio: digest of stdout
     stdout: str | None = None  # head of what the case printed (stdio, or capture_stdout)
 
     @classmethod
