@@ -15,13 +15,16 @@ trained on one model's candidates learn that model's habits (length, above all);
 pools from other models they fall below random order, and the count keeps them above it (model
 card: "Execution-free").
 
-Used by `Ranker.rank` when a problem has no execution signals, and by `toppass-train eval` for
-the same problems, so the evaluated order is the served one.
+Where execution signals exist they decide, and this order only breaks their ties: programs
+that pass the same examples and behave alike on every probe get equal features, and the head
+cannot tell them apart (`served_scores`). `Ranker.rank` and `toppass-train eval` both go
+through `served_scores`, so the evaluated order is the served one.
 """
 
 from __future__ import annotations
 
 import ast
+import bisect
 import math
 from collections.abc import Sequence
 
@@ -123,4 +126,33 @@ def execution_free_scores(
     return [
         z + math.log(max(count, 1)) - (DEFECT_PENALTY if defect else 0.0)
         for z, count, defect in zip(zscores(scores), counts, defects, strict=True)
+    ]
+
+
+TIE_BREAK = 1e-6
+"""Scale of the execution-free order added to execution-based scores: far below any real
+difference between them, so it only orders programs whose scores are equal."""
+
+
+def served_scores(
+    head: Sequence[float],
+    free_head: Sequence[float],
+    counts: Sequence[int],
+    defects: Sequence[str | None],
+    executed: bool,
+) -> list[float]:
+    """The scores a ranker serves. `head`: its scores with whatever signals there are;
+    `free_head`: its scores without execution signals. Without execution (`executed`
+    False) the execution-free scores; with it, `head` with ties broken by them."""
+    free = execution_free_scores(free_head, counts, defects)
+    if not executed:
+        return free
+    if len(head) != len(free):
+        raise ValueError(f"{len(head)} scores, {len(free)} execution-free scores")
+    ascending = sorted(free)
+    n = max(len(free), 1)
+    # each program's place among the execution-free scores (equal scores, equal places)
+    return [
+        score + TIE_BREAK * bisect.bisect_left(ascending, value) / n
+        for score, value in zip(head, free, strict=True)
     ]

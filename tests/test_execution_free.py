@@ -4,13 +4,16 @@ import math
 
 import pytest
 
+from ranker.execution import ExecutionSignals, ProgramRun
 from ranker.execution_free import (
     DEFECT_PENALTY,
     entry_signature,
     execution_free_scores,
+    served_scores,
     static_defect,
     static_defects,
 )
+from ranker.features import Signals
 from tests.test_model import tiny
 
 PROMPT = 'import math\n\n\ndef area(w: float, h: float) -> float:\n    """Area of a w x h box."""\n'
@@ -91,3 +94,36 @@ def test_rank_without_execution_uses_counts_and_defects(tiny_encoder_dir):
     counts[least] = 1000
     counted = ranker.rank(problem, programs, counts=counts)
     assert counted[0][0] == least
+
+
+def test_served_scores_break_only_ties_with_the_execution_free_order():
+    head = [2.0, 2.0, 1.0, 2.0]
+    free_head = [0.0, 5.0, 9.0, 0.0]
+    counts = [1, 1, 1, 1]
+    defects = [None, None, None, "empty body"]
+    served = served_scores(head, free_head, counts, defects, executed=True)
+    # among the tied three, the better execution-free score first and the defect last; the
+    # program that scored lower stays lower whatever its text says
+    assert sorted(range(4), key=lambda i: -served[i]) == [1, 0, 3, 2]
+    assert served == pytest.approx(head, abs=1e-5)
+    assert served_scores(head, free_head, counts, defects, executed=False) == (
+        execution_free_scores(free_head, counts, defects)
+    )
+
+
+def test_rank_with_execution_breaks_ties_by_count(tiny_encoder_dir):
+    ranker = tiny(tiny_encoder_dir, features=("execution",), text_with_execution=False)
+    problem = 'def add(a, b):\n    """Return the sum of a and b."""\n'
+    programs = [problem + "    return a + b\n", problem + "    return b + a\n"]
+    runs = (ProgramRun(1, 0, 0, 0, ("3",)),) * 2
+    signals = Signals(ExecutionSignals(1, runs, (0, 0), (1.0, 1.0)))
+    head = ranker.score(problem, programs, signals)
+    assert head[0] == head[1]  # same features, text unused where execution ran
+    assert [i for i, _ in ranker.rank(problem, programs, signals=signals, counts=[1, 100])] == [
+        1,
+        0,
+    ]
+    assert [i for i, _ in ranker.rank(problem, programs, signals=signals, counts=[100, 1])] == [
+        0,
+        1,
+    ]

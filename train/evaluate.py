@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ranker.execution_free import execution_free_scores, static_defects
+from ranker.execution_free import served_scores, static_defects
 from ranker.features import Signals
 from ranker.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
 from train.problems import Problem
@@ -191,22 +191,20 @@ def execution_scores(slates: Sequence[Slate], signals: Mapping[str, Signals]) ->
     return result
 
 
-def served_scores(
+def served_slate_scores(
     slates: Sequence[Slate],
-    scores: Sequence[Sequence[float]],
+    head: Sequence[Sequence[float]],
+    free_head: Sequence[Sequence[float]],
     signals: Mapping[str, Signals],
     problems: Mapping[str, Problem],
 ) -> list[list[float]]:
-    """A ranker's head scores as `Ranker.rank` serves them: unchanged where the problem has
-    execution signals, else combined with static defects and sample counts
-    (`ranker.execution_free`)."""
+    """A ranker's scores as `Ranker.rank` serves them (`ranker.execution_free.served_scores`):
+    `head` with the slates' signals, `free_head` without execution signals."""
     result = []
-    for slate, slate_scores in zip(slates, scores, strict=True):
-        if slate.task_id in signals and signals[slate.task_id].execution is not None:
-            result.append(list(slate_scores))
-            continue
+    for slate, with_signals, without in zip(slates, head, free_head, strict=True):
+        executed = slate.task_id in signals and signals[slate.task_id].execution is not None
         defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
-        result.append(execution_free_scores(slate_scores, slate.counts, defects))
+        result.append(served_scores(with_signals, without, slate.counts, defects, executed))
     return result
 
 
@@ -215,7 +213,8 @@ def sample_count_scores(
 ) -> list[list[float]]:
     """The no-learning execution-free baseline: programs with a static defect last, the rest
     by how often they were sampled (self-consistency)."""
-    return served_scores(slates, [[0.0] * len(s.programs) for s in slates], {}, problems)
+    zeros = [[0.0] * len(s.programs) for s in slates]
+    return served_slate_scores(slates, zeros, zeros, {}, problems)
 
 
 def diversity_of(
