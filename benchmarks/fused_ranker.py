@@ -129,7 +129,7 @@ def learned(args: argparse.Namespace, runs: list[Path], spec: str) -> dict[str, 
         signals=signals,
         cache_dir=FitConfig().cache_dir,
     )
-    scores = served_slate_scores(slates, head, head, signals, problem_set)
+    scores = served_slate_scores(slates, head, signals, problem_set)
     counts = [[math.log(c) for c in slate.counts] for slate in slates]
     out = {
         "head score ~ length": length_correlation(slates, head),

@@ -15,10 +15,9 @@ trained on one model's candidates learn that model's habits (length, above all);
 pools from other models they fall below random order, and the count keeps them above it (model
 card: "Execution-free").
 
-Where execution signals exist they decide, and this order only breaks their ties: programs
-that pass the same examples and behave alike on every probe get equal features, and the head
-cannot tell them apart (`served_scores`). `Ranker.rank` and `toppass-train eval` both go
-through `served_scores`, so the evaluated order is the served one.
+Where execution signals exist they decide, and defects and counts only break their ties
+(`served_scores`). `Ranker.rank` and `toppass-train eval` both go through `served_scores`, so
+the evaluated order is the served one.
 """
 
 from __future__ import annotations
@@ -130,29 +129,25 @@ def execution_free_scores(
 
 
 TIE_BREAK = 1e-6
-"""Scale of the execution-free order added to execution-based scores: far below any real
-difference between them, so it only orders programs whose scores are equal."""
+"""Scale of the tie-break added to execution-based scores: far below any real difference
+between them, so it only orders programs whose scores are equal."""
 
 
 def served_scores(
-    head: Sequence[float],
-    free_head: Sequence[float],
-    counts: Sequence[int],
-    defects: Sequence[str | None],
-    executed: bool,
+    head: Sequence[float], counts: Sequence[int], defects: Sequence[str | None], executed: bool
 ) -> list[float]:
-    """The scores a ranker serves. `head`: its scores with whatever signals there are;
-    `free_head`: its scores without execution signals. Without execution (`executed`
-    False) the execution-free scores; with it, `head` with ties broken by them."""
-    free = execution_free_scores(free_head, counts, defects)
+    """The scores a ranker serves from its `head` scores. Without execution (`executed`
+    False) the execution-free scores. With it, `head` itself, ties broken by defects and
+    sample counts: programs that pass the same examples and behave alike on every probe get
+    equal features, and the head cannot tell them apart. The text does not break those ties:
+    measured across models it chose worse than the counts (the default ranker's card)."""
     if not executed:
-        return free
-    if len(head) != len(free):
-        raise ValueError(f"{len(head)} scores, {len(free)} execution-free scores")
-    ascending = sorted(free)
-    n = max(len(free), 1)
-    # each program's place among the execution-free scores (equal scores, equal places)
+        return execution_free_scores(head, counts, defects)
+    tie = execution_free_scores([0.0] * len(head), counts, defects)
+    ascending = sorted(tie)
+    n = max(len(tie), 1)
+    # each program's place in the tie-break order (equal values, equal places)
     return [
         score + TIE_BREAK * bisect.bisect_left(ascending, value) / n
-        for score, value in zip(head, free, strict=True)
+        for score, value in zip(head, tie, strict=True)
     ]

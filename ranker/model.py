@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -139,24 +138,11 @@ class Ranker(nn.Module):
         the feature groups of a ranker that has them; missing groups count as absent.
         Identical candidates are scored once; batches group similar lengths so padding
         stays small."""
-        return self._scores(problem, candidates, [signals], batch_size)[0]
-
-    def _scores(
-        self,
-        problem: str,
-        candidates: Sequence[str],
-        signal_sets: Sequence[Signals | None],
-        batch_size: int,
-    ) -> list[list[float]]:
-        """`score` under each of `signal_sets`, running the backbone once."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        feature_sets: list[torch.Tensor | None] = [
-            feature_matrix(len(candidates), signals, self.config.features)
-            if self.feature_names
-            else None
-            for signals in signal_sets
-        ]
+        features = None
+        if self.feature_names:
+            features = feature_matrix(len(candidates), signals, self.config.features)
         was_training = self.training
         self.eval()
         try:
@@ -165,21 +151,21 @@ class Ranker(nn.Module):
                 first.setdefault(candidate, i)
             unique = list(first)
             by_length = sorted(range(len(unique)), key=lambda i: (len(unique[i]), i))
-            unique_scores = [[0.0] * len(unique) for _ in feature_sets]
+            unique_scores = [0.0] * len(unique)
             for start in range(0, len(by_length), batch_size):
                 chunk = by_length[start : start + batch_size]
-                pooled = self.embed(self.encode([problem] * len(chunk), [unique[i] for i in chunk]))
-                rows = [first[unique[i]] for i in chunk]
-                for features, out in zip(feature_sets, unique_scores, strict=True):
-                    chunk_features = (
-                        features[rows].to(self.device) if features is not None else None
-                    )
-                    values = self.score_pooled(pooled, chunk_features).float().tolist()
-                    for i, value in zip(chunk, values, strict=True):
-                        out[i] = value
+                batch = self.encode([problem] * len(chunk), [unique[i] for i in chunk])
+                chunk_features = None
+                if features is not None:
+                    rows = [first[unique[i]] for i in chunk]
+                    chunk_features = features[rows].to(self.device)
+                values = self(batch, chunk_features).float().tolist()
+                for i, value in zip(chunk, values, strict=True):
+                    unique_scores[i] = value
         finally:
             self.train(was_training)
-        return [[dict(zip(unique, u, strict=True))[c] for c in candidates] for u in unique_scores]
+        lookup = dict(zip(unique, unique_scores, strict=True))
+        return [lookup[c] for c in candidates]
 
     def rank(
         self,
@@ -202,17 +188,11 @@ class Ranker(nn.Module):
         Without execution signals the score is `ranker.execution_free`'s: programs with a
         static defect last (the function is `entry_point`, default the prompt's last `def`),
         the others by the head's score and how often each was sampled (`counts`, default 1).
-        With them, that order breaks the ties among programs the execution features cannot
-        tell apart."""
+        With them, defects and counts only break ties among programs the execution features
+        cannot tell apart."""
         execution = signals.execution if signals is not None else None
-        if signals is None or execution is None:
-            head = free_head = self.score(problem, candidates, signals, batch_size)
-        else:
-            without = dataclasses.replace(signals, execution=None)
-            head, free_head = self._scores(problem, candidates, [signals, without], batch_size)
         scores = served_scores(
-            head,
-            free_head,
+            self.score(problem, candidates, signals, batch_size=batch_size),
             counts if counts is not None else [1] * len(candidates),
             static_defects(problem, candidates, entry_point),
             executed=execution is not None,

@@ -96,18 +96,18 @@ def test_rank_without_execution_uses_counts_and_defects(tiny_encoder_dir):
     assert counted[0][0] == least
 
 
-def test_served_scores_break_only_ties_with_the_execution_free_order():
-    head = [2.0, 2.0, 1.0, 2.0]
-    free_head = [0.0, 5.0, 9.0, 0.0]
-    counts = [1, 1, 1, 1]
-    defects = [None, None, None, "empty body"]
-    served = served_scores(head, free_head, counts, defects, executed=True)
-    # among the tied three, the better execution-free score first and the defect last; the
-    # program that scored lower stays lower whatever its text says
-    assert sorted(range(4), key=lambda i: -served[i]) == [1, 0, 3, 2]
+def test_served_scores_break_only_ties_by_defects_and_counts():
+    head = [2.0, 2.0, 1.0, 2.0, 2.0]
+    counts = [1, 3, 9, 50, 1]
+    defects = [None, None, None, "empty body", None]
+    served = served_scores(head, counts, defects, executed=True)
+    # among the tied four: the more often sampled first, the defect last, equal ties stay
+    # equal; the program that scored lower stays lower however often it was sampled
+    assert sorted(range(5), key=lambda i: (-served[i], i)) == [1, 0, 4, 3, 2]
+    assert served[0] == served[4]
     assert served == pytest.approx(head, abs=1e-5)
-    assert served_scores(head, free_head, counts, defects, executed=False) == (
-        execution_free_scores(free_head, counts, defects)
+    assert served_scores(head, counts, defects, executed=False) == (
+        execution_free_scores(head, counts, defects)
     )
 
 

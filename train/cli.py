@@ -6,7 +6,6 @@ stderr and exit code 1.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -550,20 +549,15 @@ def evaluate(
             clusters, tiers = diversity_of(slates, signals) if diverse else (None, None)
             for name in names:
                 model = Ranker.from_pretrained(name, device=str(resolve_device(device)))
-                cache = None if no_cache else (cache_dir or FitConfig().cache_dir)
-                label = f"scoring with {Path(name).name}"
                 head = ranker_scores(
-                    model, slates, batch_size, partial(report, label), signals, cache
+                    model,
+                    slates,
+                    batch_size,
+                    partial(report, f"scoring with {Path(name).name}"),
+                    signals,
+                    None if no_cache else (cache_dir or FitConfig().cache_dir),
                 )
-                free_head = head  # the head's scores with no execution signals
-                if any(s.execution is not None for s in signals.values()):
-                    free_signals = {
-                        task: dataclasses.replace(s, execution=None) for task, s in signals.items()
-                    }
-                    free_head = ranker_scores(
-                        model, slates, batch_size, partial(report, label), free_signals, cache
-                    )
-                scores = served_slate_scores(slates, head, free_head, signals, problem_set)
+                scores = served_slate_scores(slates, head, signals, problem_set)
                 results.append(
                     evaluate_scores(
                         name, slates, scores, bootstrap=bootstrap, clusters=clusters, tiers=tiers

@@ -194,17 +194,16 @@ def execution_scores(slates: Sequence[Slate], signals: Mapping[str, Signals]) ->
 def served_slate_scores(
     slates: Sequence[Slate],
     head: Sequence[Sequence[float]],
-    free_head: Sequence[Sequence[float]],
     signals: Mapping[str, Signals],
     problems: Mapping[str, Problem],
 ) -> list[list[float]]:
-    """A ranker's scores as `Ranker.rank` serves them (`ranker.execution_free.served_scores`):
-    `head` with the slates' signals, `free_head` without execution signals."""
+    """A ranker's `head` scores (with the slates' `signals`) as `Ranker.rank` serves them:
+    `ranker.execution_free.served_scores` with each slate's sample counts."""
     result = []
-    for slate, with_signals, without in zip(slates, head, free_head, strict=True):
+    for slate, scores in zip(slates, head, strict=True):
         executed = slate.task_id in signals and signals[slate.task_id].execution is not None
         defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
-        result.append(served_scores(with_signals, without, slate.counts, defects, executed))
+        result.append(served_scores(scores, slate.counts, defects, executed))
     return result
 
 
@@ -213,8 +212,7 @@ def sample_count_scores(
 ) -> list[list[float]]:
     """The no-learning execution-free baseline: programs with a static defect last, the rest
     by how often they were sampled (self-consistency)."""
-    zeros = [[0.0] * len(s.programs) for s in slates]
-    return served_slate_scores(slates, zeros, zeros, {}, problems)
+    return served_slate_scores(slates, [[0.0] * len(s.programs) for s in slates], {}, problems)
 
 
 def diversity_of(
