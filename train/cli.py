@@ -514,8 +514,9 @@ def evaluate(
     Rankers and the execution baseline are ranked as they are served: with execution
     features where the ranker has them and, with --diverse, one program per behaviour cluster
     first; where nothing ran, with static defects last and sample counts added
-    (ranker.execution_free). Length-only is the plain longest-first order; sample-count puts
-    defects last and the most often sampled program first."""
+    (ranker.execution_free); the execution baseline is served the same way. Length-only is the
+    plain longest-first order; sample-count puts defects last and the most often sampled
+    program first."""
     _setup_logging(verbose)
     with user_errors():
         from ranker.config import RankerConfigError
@@ -577,7 +578,9 @@ def evaluate(
                 evaluate_scores(
                     "execution",
                     slates,
-                    execution_scores(slates, signals),
+                    served_slate_scores(
+                        slates, execution_scores(slates, signals), signals, problem_set
+                    ),
                     bootstrap=bootstrap,
                     clusters=clusters,
                     tiers=tiers,
