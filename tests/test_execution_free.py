@@ -3,7 +3,9 @@
 import math
 
 import pytest
+import torch
 
+from ranker import Ranker, RankerConfig
 from ranker.execution import ExecutionSignals, ProgramRun
 from ranker.execution_free import (
     DEFECT_PENALTY,
@@ -14,7 +16,13 @@ from ranker.execution_free import (
     static_defects,
 )
 from ranker.features import Signals
-from tests.test_model import tiny
+
+
+def tiny(path, **overrides) -> Ranker:
+    torch.manual_seed(0)
+    config = RankerConfig(backbone=str(path), head_hidden=(16,), max_length=128, **overrides)
+    return Ranker(config)
+
 
 PROMPT = 'import math\n\n\ndef area(w: float, h: float) -> float:\n    """Area of a w x h box."""\n'
 

@@ -5,6 +5,7 @@ execution, ranking as before, where it cannot or must not run."""
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import torch
 from procs import own_sandbox_workers
 
 from ranker import Ranker, RankerConfig
+from ranker.execution_free import execution_free_scores
 from toppass_ls.context import find_function
 from toppass_ls.examples_run import ExampleRunner, visible_tests
 from toppass_ls.pipeline import RankingCancelled, generate, rank_candidates
@@ -135,10 +137,20 @@ def test_featureless_ranker_gets_titles_and_the_diverse_order(plain_ranker, runn
     # right bodies behave the same, so they are never both in the top 3.
     top3 = [c.body for c in result.candidates[:3]]
     assert len({EXPECTED_EXAMPLES[body] for body in top3}) == 3
-    # the scores are the ranker's own, with or without the signals
+    # with the examples run the scores are the head's own (a tie-break aside); without them,
+    # the execution-free order: the head's score z-scored, plus the log of the sample count
+    programs = {c.body: c.program for c in result.candidates}
+    bodies = list(programs)
+    head = plain_ranker.score(context(3).prompt, [programs[b] for b in bodies])
+    assert {c.body: c.raw_score for c in result.candidates} == pytest.approx(
+        dict(zip(bodies, head, strict=True)), abs=1e-5
+    )
     unranked = rank_candidates(plain_ranker, context(3), RAWS)
-    scores = {c.body: c.raw_score for c in unranked.candidates}
-    assert {c.body: c.raw_score for c in result.candidates} == pytest.approx(scores)
+    counts = {c.body: c.count for c in unranked.candidates}
+    free = execution_free_scores(head, [counts[b] for b in bodies], [None] * len(bodies))
+    assert {c.body: c.raw_score for c in unranked.candidates} == pytest.approx(
+        dict(zip(bodies, free, strict=True))
+    )
 
 
 def test_ranker_with_execution_features_puts_the_right_program_first(execution_ranker, runner):
@@ -153,11 +165,16 @@ def test_ranker_with_execution_features_puts_the_right_program_first(execution_r
         "1/2 examples",
         "0/2 examples",
     ]
-    scores = [c.score for c in result.candidates]
-    assert scores[0] == scores[1] > scores[2] > scores[3]  # the head reads the pass fraction
-    # without execution the same ranker sees no signal at all: every score is the same
+    scores = [c.raw_score for c in result.candidates]
+    assert scores[0] == pytest.approx(scores[1], abs=1e-5)  # the head reads the pass fraction
+    assert scores[1] > scores[2] > scores[3]
+    assert result.candidates[0].count == 2  # the tie goes to the answer sampled twice
+    # without execution the same ranker sees no signal at all: only the counts order them
     without = rank_candidates(execution_ranker, context(3), RAWS)
-    assert len({c.raw_score for c in without.candidates}) == 1
+    assert [c.raw_score for c in without.candidates] == pytest.approx(
+        [math.log(c.count) for c in without.candidates]
+    )
+    assert without.candidates[0].count == 2
     assert all(c.examples is None for c in without.candidates)
 
 
