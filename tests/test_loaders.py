@@ -112,6 +112,8 @@ def test_apps_schema(sandbox):
     problems = load_problems(FIXTURES / "apps_sample.jsonl")
     total, lines, two_sum = problems["APPS/4001"], problems["APPS/4002"], problems["APPS/4003"]
     assert total.mode == "stdio" and total.io_tests[1] == IOTest("10 -3\n", "7\n")
+    assert total.visible_io_tests == (IOTest("1 2\n", "3\n"),)  # the statement's example
+    assert lines.visible_io_tests == two_sum.visible_io_tests == ()
     assert lines.io_tests[0] == IOTest("a\nb\nc\n", "c\nb\na\n")  # list-of-lines cases joined
     assert two_sum.mode == "function" and two_sum.entry_point == "twoSum"
     assert "class Solution" in two_sum.prompt

@@ -4,9 +4,9 @@ A problem is either a *function* problem (`entry_point` set: the candidate defin
 function, `tests` is Python that runs after the program and raises on failure) or a *stdio*
 problem (`entry_point` None: the candidate is a program reading stdin, judged on
 `io_tests`). `visible_tests` / `visible_io_tests` are the examples a user or the prompt shows
-(HumanEval doctests, MBPP's first assert, CodeContests' public tests; APPS keeps its examples
-only in the statement text): usable for ranking (`train.signals` runs them), never for final
-labels.
+(HumanEval doctests, MBPP's first assert, CodeContests' public tests, the examples an APPS
+stdin/stdout statement shows, parsed from its text): usable for ranking (`train.signals` runs
+them), never for final labels.
 
 In-house problems use the same JSONL format (one object per line), which is how a team
 trains on its own code:

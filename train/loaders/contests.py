@@ -4,7 +4,11 @@ APPS (`codeparrot/apps`): `problem_id`, `question`, `starter_code`, `input_outpu
 `inputs`, `outputs`, optional `fn_name`). Without `fn_name` a problem is stdin/stdout; with it,
 a call-based problem (LeetCode style, often a `class Solution` method) whose inputs are argument
 lists: it becomes a function problem whose tests call the function and compare results.
-APPS does not separate public examples from hidden tests, so it has no visible tests.
+APPS does not separate public examples from hidden tests: a stdin/stdout problem's visible
+tests are the examples its statement shows, parsed from the `question` text
+(`train.loaders.statement_examples`); one whose examples cannot be read for certain has none,
+and `apps_problems` logs how many. Labels still come from `input_output` alone. Call-based
+problems get no visible tests (their LeetCode-style examples are not parsed).
 
 CodeContests (`deepmind/code_contests`): `name`, `description`, `public_tests`,
 `private_tests`, `generated_tests` (each `{"input": [...], "output": [...]}`). All three are
@@ -16,11 +20,16 @@ the great majority of problems.
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from train.jsonl import DataError
+from train.loaders.statement_examples import statement_examples
 from train.problems import IOTest, Problem
+
+logger = logging.getLogger(__name__)
 
 APPS_HUB_ID = "codeparrot/apps"
 APPS_HUB_FILES = ["test.jsonl"]
@@ -99,12 +108,18 @@ def apps_problem(record: Mapping[str, Any]) -> Problem:
                 "reference": _first_solution(record),
             },
         )
+    examples = statement_examples(question)
     return Problem(
         task_id=f"APPS/{number}",
         prompt=prompt,
         io_tests=_io_tests(inputs, outputs, where),
+        visible_io_tests=examples.tests,
         source="apps",
-        extra={"difficulty": record.get("difficulty"), "reference": _first_solution(record)},
+        extra={
+            "difficulty": record.get("difficulty"),
+            "reference": _first_solution(record),
+            "examples_missing": examples.missing,
+        },
     )
 
 
@@ -136,6 +151,15 @@ def codecontests_problem(record: Mapping[str, Any]) -> Problem:
 
 def apps_problems(records: Iterable[Mapping[str, Any]]) -> dict[str, Problem]:
     problems = [apps_problem(r) for r in records]
+    stdio = [p for p in problems if p.mode == "stdio"]
+    if stdio:
+        missing = Counter(p.extra["examples_missing"] for p in stdio if not p.visible_io_tests)
+        logger.info(
+            "APPS: statement examples as visible tests for %d of %d stdin/stdout problems%s",
+            len(stdio) - sum(missing.values()),
+            len(stdio),
+            "".join(f"; none for {n} ({reason})" for reason, n in sorted(missing.items())),
+        )
     return {p.task_id: p for p in problems}
 
 
