@@ -17,8 +17,9 @@ pool, every baseline in the same run, in three settings:
         [--fit-args "--text-without-execution --group-dropout 0.5"] [--name NAME] [--json]
 
 `--train`/`--eval` take `[NAME=]PROBLEMS:POOL` (PROBLEMS as `--problems` takes it). Every
-likelihood feature file is passed to both fit and eval; rows join by program, so one file
-per pool is enough. Runs are kept under `--work` and reused when rerun (fit resumes).
+likelihood feature file is passed to eval (served rankings break execution ties by the
+reviewer score where it is known) and, when the rankers have the likelihood feature group,
+to fit; rows join by program, so one file per pool is enough. Runs are kept under `--work` and reused when rerun (fit resumes).
 Besides pass@k, it reports what the execution-free scores share with program length and
 with each likelihood feature (mean within-problem Spearman), so a score can be read as what
 it learned, not only how well it did.
@@ -72,8 +73,9 @@ def train(args: argparse.Namespace, seeds: list[int]) -> list[Path]:
         command += ["--epochs", str(args.epochs), "--device", "cpu"]
         if args.features:
             command += ["--features", args.features]
-        for path in args.likelihood or []:
-            command += ["--likelihood", path]
+        if "likelihood" in args.features.split(","):
+            for path in args.likelihood or []:
+                command += ["--likelihood", path]
         toppass_train(*command, *args.fit_args)
         runs.append(out)
     return runs

@@ -15,8 +15,8 @@ trained on one model's candidates learn that model's habits (length, above all);
 pools from other models they fall below random order, and the count keeps them above it (model
 card: "Execution-free").
 
-Where execution signals exist they decide, and defects and counts only break their ties
-(`served_scores`). `Ranker.rank` and `toppass-train eval` both go through `served_scores`, so
+Where execution signals exist they decide, and defects, counts and (where computed) the
+reviewer likelihood only break their ties (`served_scores`). `Ranker.rank` and `toppass-train eval` both go through `served_scores`, so
 the evaluated order is the served one.
 """
 
@@ -134,16 +134,26 @@ between them, so it only orders programs whose scores are equal."""
 
 
 def served_scores(
-    head: Sequence[float], counts: Sequence[int], defects: Sequence[str | None], executed: bool
+    head: Sequence[float],
+    counts: Sequence[int],
+    defects: Sequence[str | None],
+    executed: bool,
+    reviewer: Sequence[float] | None = None,
 ) -> list[float]:
     """The scores a ranker serves from its `head` scores. Without execution (`executed`
-    False) the execution-free scores. With it, `head` itself, ties broken by defects and
-    sample counts: programs that pass the same examples and behave alike on every probe get
-    equal features, and the head cannot tell them apart. The text does not break those ties:
-    measured across models it chose worse than the counts (the default ranker's card)."""
+    False) the execution-free scores. With it, `head` itself, ties broken by defects, sample
+    counts and, where known, the reviewer log-probability (`ranker.likelihood`: how well the
+    program predicts the prompt's docstring), z-scored: programs that pass the same examples
+    and behave alike on every probe get equal features, and the head cannot tell them apart.
+    The text does not break those ties: measured across models it chose worse than the
+    counts (the default ranker's card)."""
     if not executed:
         return execution_free_scores(head, counts, defects)
     tie = execution_free_scores([0.0] * len(head), counts, defects)
+    if reviewer is not None:
+        if len(reviewer) != len(tie):
+            raise ValueError(f"{len(reviewer)} reviewer scores for {len(tie)} programs")
+        tie = [value + z for value, z in zip(tie, zscores(reviewer), strict=True)]
     ascending = sorted(tie)
     n = max(len(tie), 1)
     # each program's place in the tie-break order (equal values, equal places)

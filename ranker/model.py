@@ -188,14 +188,16 @@ class Ranker(nn.Module):
         Without execution signals the score is `ranker.execution_free`'s: programs with a
         static defect last (the function is `entry_point`, default the prompt's last `def`),
         the others by the head's score and how often each was sampled (`counts`, default 1).
-        With them, defects and counts only break ties among programs the execution features
-        cannot tell apart."""
+        With them, defects, counts and the reviewer likelihood (when `signals` carry it) only
+        break ties among programs the execution features cannot tell apart."""
         execution = signals.execution if signals is not None else None
+        likelihood = signals.likelihood if signals is not None else None
         scores = served_scores(
             self.score(problem, candidates, signals, batch_size=batch_size),
             counts if counts is not None else [1] * len(candidates),
             static_defects(problem, candidates, entry_point),
             executed=execution is not None,
+            reviewer=[r for _, r in likelihood] if likelihood is not None else None,
         )
         order = order_by_score(scores)
         if diverse and execution is not None:

@@ -135,3 +135,22 @@ def test_rank_with_execution_breaks_ties_by_count(tiny_encoder_dir):
         0,
         1,
     ]
+
+
+def test_reviewer_scores_join_the_tie_break_only():
+    head = [2.0, 2.0, 1.0]
+    counts = [1, 1, 1]
+    defects = [None, None, None]
+    # the second program predicts the docstring better: it wins the tie, not the lower score
+    served = served_scores(head, counts, defects, executed=True, reviewer=[-3.0, -1.0, 0.0])
+    assert served[1] > served[0] > served[2]
+    assert served == pytest.approx(head, abs=1e-5)
+    # a count outweighs a one-sd reviewer difference only when it is large enough
+    near = served_scores(head, [2, 1, 1], defects, executed=True, reviewer=[-1.1, -1.0, 0.0])
+    assert near[0] > near[1]
+    # without execution the reviewer plays no part
+    assert served_scores(head, counts, defects, False, reviewer=[-3.0, -1.0, 0.0]) == (
+        execution_free_scores(head, counts, defects)
+    )
+    with pytest.raises(ValueError, match="2 reviewer scores for 3 programs"):
+        served_scores(head, counts, defects, executed=True, reviewer=[0.0, 1.0])

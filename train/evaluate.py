@@ -201,9 +201,18 @@ def served_slate_scores(
     `ranker.execution_free.served_scores` with each slate's sample counts."""
     result = []
     for slate, scores in zip(slates, head, strict=True):
-        executed = slate.task_id in signals and signals[slate.task_id].execution is not None
+        known = signals.get(slate.task_id)
+        likelihood = known.likelihood if known is not None else None
         defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
-        result.append(served_scores(scores, slate.counts, defects, executed))
+        result.append(
+            served_scores(
+                scores,
+                slate.counts,
+                defects,
+                executed=known is not None and known.execution is not None,
+                reviewer=[r for _, r in likelihood] if likelihood is not None else None,
+            )
+        )
     return result
 
 
