@@ -37,6 +37,7 @@ EXPECTED_KEYS = [
     "inlineCompletion",
     "logFile",
     "allowExecution",
+    "reviewerTieBreak",
 ]
 
 
@@ -58,6 +59,8 @@ def test_schema_lists_every_setting_once_with_type_default_and_description():
     assert schema["timeBudget"]["exclusiveMinimum"] == 0
     assert "sandbox" in schema["allowExecution"]["description"]
     assert schema["allowExecution"]["default"] is False
+    assert "allowExecution" in schema["reviewerTieBreak"]["description"]
+    assert schema["reviewerTieBreak"]["default"] is False
     # the defaults in the schema are the defaults of the dataclasses
     assert parse_settings({key: e["default"] for key, e in schema.items()}) == (Settings(), [])
 
@@ -69,6 +72,7 @@ def test_defaults():
     assert (settings.samples, settings.temperature, settings.max_tokens) == (16, 0.8, 384)
     assert (settings.time_budget, settings.top_k, settings.ranker_path) == (60.0, 5, None)
     assert settings.inline_completion is False and settings.allow_execution is False
+    assert settings.reviewer_tie_break is False
 
 
 @pytest.mark.parametrize(
@@ -86,6 +90,16 @@ def test_wrapped_nested_and_dotted_forms_are_the_same(raw):
     assert settings.samples == 4 and isinstance(settings.samples, int)
 
 
+def test_reviewer_tie_break_is_a_boolean_beside_allow_execution():
+    settings, problems = parse_settings(
+        {"toppass": {"allowExecution": True, "reviewerTieBreak": True}}
+    )
+    assert problems == [] and settings.allow_execution and settings.reviewer_tie_break
+    assert parse_settings({"reviewerTieBreak": 1})[1] == [
+        "invalid setting reviewerTieBreak = 1 (must be true or false); using the default False"
+    ]
+
+
 def test_invalid_values_fall_back_per_key_with_a_message_naming_it():
     settings, problems = parse_settings(
         {
@@ -95,12 +109,14 @@ def test_invalid_values_fall_back_per_key_with_a_message_naming_it():
             "topK": 2.5,
             "inlineCompletion": "yes",
             "timeBudget": 0,
+            "reviewerTieBreak": "yes",
             "openai": {"model": None, "apiKey": ""},
             "somethingElse": 1,
         }
     )
     assert settings.provider == "local" and settings.samples == 16 and settings.temperature == 0.8
     assert settings.top_k == 5 and settings.inline_completion is False
+    assert settings.reviewer_tie_break is False
     assert settings.time_budget == 60.0 and settings.openai.model == "gpt-4o-mini"
     assert settings.openai.api_key is None  # "" means unset for an optional string
     assert problems == [
@@ -111,6 +127,7 @@ def test_invalid_values_fall_back_per_key_with_a_message_naming_it():
         "invalid setting timeBudget = 0 (must be > 0); using the default 60.0",
         "invalid setting topK = 2.5 (must be an integer); using the default 5",
         "invalid setting inlineCompletion = 'yes' (must be true or false); using the default False",
+        "invalid setting reviewerTieBreak = 'yes' (must be true or false); using the default False",
     ]
 
 

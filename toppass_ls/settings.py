@@ -149,6 +149,14 @@ class Settings:
         "confined (see the README's threat model); never your other code or tests.",
         kind="boolean",
     )
+    reviewer_tie_break: bool = setting(
+        False,
+        "When the examples ran (needs allowExecution), order candidates that behave the same on "
+        "every example and probe by how well each predicts the docstring (reviewer "
+        "log-probability under the local SmolLM2-135M model). The model loads once (~15 s); "
+        "each distinct candidate costs about 0.3 s on CPU.",
+        kind="boolean",
+    )
 
 
 def camel(name: str) -> str:

@@ -49,4 +49,9 @@ return {
   -- titles show them (3/3 examples). Runs model-written code on this machine, confined (see the
   -- README's threat model); never your other code or tests.
   allowExecution = false,
+  -- When the examples ran (needs allowExecution), order candidates that behave the same on
+  -- every example and probe by how well each predicts the docstring (reviewer log-probability
+  -- under the local SmolLM2-135M model). The model loads once (~15 s); each distinct candidate
+  -- costs about 0.3 s on CPU.
+  reviewerTieBreak = false,
 }
