@@ -574,8 +574,11 @@ async def test_allow_execution_runs_the_docstring_examples(editor, fake, tiny_ra
     editor.uri = editor.uri.replace(".py", "_examples.py")
     editor.open(editor.uri, EXAMPLES_SOURCE)
     editor.choose = None
+    # reviewerTieBreak alone: nothing ran, so its model is not loaded (no SmolLM2 needed)
+    configure(editor, {**base_settings(fake, tiny_ranker_dir), "reviewerTieBreak": True})
     summary = await run_generate(editor)
     assert summary["execution"] == "examples not run: allowExecution is off"
+    assert summary["reviewer"] == "reviewer tie-break not used: the examples did not run"
     assert all("examples" not in c["title"] for c in summary["candidates"])
 
     settings = base_settings(fake, tiny_ranker_dir)
@@ -583,6 +586,7 @@ async def test_allow_execution_runs_the_docstring_examples(editor, fake, tiny_ra
     configure(editor, settings)  # the setting clears the cached results
     summary = await run_generate(editor)
     assert summary["execution"] == "ran 4 candidates on 1 docstring example"
+    assert summary["reviewer"] == "reviewer tie-break off"
     examples = sorted(c["examples"] for c in summary["candidates"])
     # three behaviours (right, and wrong in two ways): the best right body is always in the
     # top 3; its clone only where it passes more examples than the leader it displaces

@@ -106,6 +106,15 @@ def suggest(
             show_default=False,
         ),
     ] = None,
+    reviewer_tie_break: Annotated[
+        bool | None,
+        typer.Option(
+            "--reviewer-tie-break/--no-reviewer-tie-break",
+            help="reviewerTieBreak: where the examples ran, order candidates that behave alike "
+            "by how well each predicts the docstring (loads SmolLM2-135M, ~15 s).",
+            show_default=False,
+        ),
+    ] = None,
     settings_file: Annotated[
         Path | None,
         typer.Option(
@@ -141,6 +150,7 @@ def suggest(
         "maxTokens": max_tokens,
         "timeBudget": time_budget,
         "allowExecution": allow_execution,
+        "reviewerTieBreak": reviewer_tie_break,
     }
     from toppass_ls.settings import merge
 
@@ -164,6 +174,7 @@ def suggest(
                     "sampled": result.sampled,
                     "dropped": list(result.dropped),
                     "execution": result.execution,
+                    "reviewer": result.reviewer,
                     "candidates": [c.to_json() for c in result.top(settings.top_k)],
                 },
                 indent=2,
@@ -177,6 +188,7 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
     from rich.console import Console
 
     from ranker.config import RankerConfigError
+    from ranker.likelihood import LikelihoodScorer
     from ranker.sampling import SamplingError
     from toppass_ls.examples_run import ExampleRunner
     from toppass_ls.pipeline import RankerLoader, generate, make_provider
@@ -185,6 +197,7 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
     provider = make_provider(settings)
     rankers = RankerLoader()
     examples = ExampleRunner() if settings.allow_execution else None
+    reviewer = LikelihoodScorer() if settings.reviewer_tie_break else None
     started = time.perf_counter()
     try:
         with console.status(f"toppass: {ctx.name}(): starting") as status:
@@ -199,6 +212,7 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
                 settings.samples,
                 report,
                 examples,
+                reviewer,
             )
     except SamplingError as exc:
         raise _fail(str(exc)) from None
@@ -218,6 +232,7 @@ def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
     from rich.syntax import Syntax
 
     from toppass_ls.edits import indent_body
+    from toppass_ls.pipeline import REVIEWER_OFF
 
     out = Console()
     err = Console(stderr=True)
@@ -227,6 +242,8 @@ def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
         f"{len(result.dropped)} dropped, {seconds:.1f} s"
     )
     err.print(result.execution, soft_wrap=True)
+    if result.reviewer != REVIEWER_OFF:
+        err.print(result.reviewer, soft_wrap=True)
     for candidate in shown:
         duplicates = f"  x{candidate.count}" if candidate.count > 1 else ""
         examples = f"  {candidate.examples}" if candidate.examples else ""

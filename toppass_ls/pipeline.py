@@ -1,7 +1,9 @@
 """The request pipeline shared by the server and `toppass-ls suggest`:
-function context -> prompt -> samples -> prepared candidates -> ranked bodies.
+function context -> prompt -> samples -> prepared candidates -> (docstring examples run ->
+reviewer scores) -> ranked bodies.
 
-Sampling is async (cancellable); preparation and ranking run in a worker thread.
+Sampling is async (cancellable); preparation, execution, likelihood scoring and ranking run in
+a worker thread.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,17 +22,21 @@ from ranker.candidates import dedupe_key, prepare_candidates
 from ranker.defaults import load_ranker
 from ranker.execution import ExecutionCancelled
 from ranker.features import Signals
+from ranker.likelihood import LikelihoodScorer, reviewer_text
 from ranker.local_generator import LocalProvider
 from ranker.sampling import OpenAIProvider, Provider, SamplingOptions, SamplingPrompt
 from toppass_ls.context import FunctionContext
 from toppass_ls.edits import action_title, candidate_body
-from toppass_ls.examples_run import ExampleRun, ExampleRunner
+from toppass_ls.examples_run import ExampleRun, ExampleRunner, visible_tests
 from toppass_ls.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 Report = Callable[[str, "int | None"], None]
 """Progress: (message, percentage or None)."""
+
+REVIEWER_OFF = "reviewer tie-break off"
+REVIEWER_CHUNK = 8  # programs scored between two looks at the cancel flag (~2.5 s on CPU)
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,8 @@ class RankedCandidate:
 @dataclass(frozen=True)
 class RankedResult:
     """All ranked candidates for one function, best first, and what was dropped; `execution`
-    says whether the candidates ran on the docstring's examples (or why not)."""
+    says whether the candidates ran on the docstring's examples (or why not), `reviewer`
+    whether their ties were broken by reviewer likelihood (`reviewerTieBreak`, or why not)."""
 
     function: str
     candidates: tuple[RankedCandidate, ...]
@@ -74,6 +82,7 @@ class RankedResult:
     execution: str = "examples not run: allowExecution is off"
     examples: int | None = None  # judged docstring examples the candidates ran on
     execution_seconds: float = 0.0  # spent running them in the sandbox
+    reviewer: str = REVIEWER_OFF
 
     def top(self, k: int) -> tuple[RankedCandidate, ...]:
         return self.candidates[:k]
@@ -104,12 +113,15 @@ def rank_candidates(
     raws: Sequence[str],
     examples: ExampleRunner | None = None,
     stop: threading.Event | None = None,
+    reviewer: LikelihoodScorer | None = None,
 ) -> RankedResult:
     """Prepare raw answers (the same module training uses), turn each distinct program into a
     body for this function, merge programs that give the same body, rank. With `examples`
     (allowExecution), the programs first run on the docstring's examples in its sandbox and
-    the ranker gets those signals. Blocking: run it in a worker thread; setting `stop` makes
-    it raise `RankingCancelled` instead of ranking."""
+    the ranker gets those signals; with `reviewer` too (reviewerTieBreak), when they ran, each
+    program's reviewer log-probability goes with them and breaks the ties between programs the
+    execution features cannot tell apart. Blocking: run it in a worker thread; setting `stop`
+    makes it raise `RankingCancelled` instead of ranking."""
     preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
     dropped = [c.dropped or "dropped" for c in preparation.dropped]
     programs: list[str] = []
@@ -133,7 +145,10 @@ def rank_candidates(
     if stop is not None and stop.is_set():
         raise RankingCancelled
     execution = run.signals
-    signals = Signals(execution=execution) if execution is not None else None
+    likelihood, reviewer_note = likelihood_signals(
+        reviewer, ranker, ctx, programs, executed=execution is not None, stop=stop
+    )
+    signals = Signals(execution=execution, likelihood=likelihood) if execution is not None else None
     ranked = (
         ranker.rank(ctx.prompt, programs, signals=signals, counts=counts, entry_point=ctx.name)
         if programs
@@ -159,6 +174,7 @@ def rank_candidates(
         execution=run.note,
         examples=execution.cases if execution is not None else None,
         execution_seconds=run.seconds,
+        reviewer=reviewer_note,
     )
 
 
@@ -182,6 +198,63 @@ def run_examples(
     else:
         logger.info("%s(): %s in %.2f s", ctx.name, run.note, run.seconds)
     return run
+
+
+def likelihood_signals(
+    scorer: LikelihoodScorer | None,
+    ranker: Ranker,
+    ctx: FunctionContext,
+    programs: Sequence[str],
+    *,
+    executed: bool,
+    stop: threading.Event | None,
+) -> tuple[list[tuple[float, float]] | None, str]:
+    """(coder, reviewer) per program for `Signals.likelihood`, or None, and a note saying
+    which (logged). Only where the examples ran: there the reviewer breaks ties the execution
+    features leave. The coder score is computed only for a ranker with the `likelihood` feature
+    group (it is 0.0, and unused, otherwise). A scorer that fails to load or score is logged
+    and the programs are ranked without it; `stop` set before, between chunks of programs or
+    after scoring raises `RankingCancelled`."""
+    if scorer is None:
+        return None, REVIEWER_OFF
+    if not executed:
+        note = "reviewer tie-break not used: the examples did not run"
+        logger.info("%s(): %s", ctx.name, note)
+        return None, note
+    both = "likelihood" in ranker.config.features
+    started = time.perf_counter()
+    values: list[tuple[float, float]] = []
+    try:
+        for first in range(0, len(programs), REVIEWER_CHUNK):
+            if stop is not None and stop.is_set():
+                raise RankingCancelled
+            chunk = programs[first : first + REVIEWER_CHUNK]
+            if both:
+                values += [(s.coder, s.reviewer) for s in scorer.score(ctx.prompt, ctx.name, chunk)]
+            else:
+                texts = [reviewer_text(ctx.prompt, ctx.name, program) for program in chunk]
+                values += [(0.0, mean) for mean, _tokens in scorer.score_texts(texts)]
+    except RankingCancelled:
+        raise
+    except Exception as exc:  # a model that cannot load or score: rank without it
+        logger.warning("%s(): reviewer scoring failed", ctx.name, exc_info=True)
+        return None, f"reviewer tie-break failed ({type(exc).__name__}: {exc}); ranked without it"
+    if stop is not None and stop.is_set():
+        raise RankingCancelled
+    seconds = time.perf_counter() - started
+    plural = "" if len(programs) == 1 else "s"
+    note = f"reviewer tie-break: scored {len(programs)} candidate{plural} in {seconds:.1f} s"
+    logger.info("%s(): %s", ctx.name, note)
+    return values, note
+
+
+def load_quietly(scorer: LikelihoodScorer) -> None:
+    """Load the likelihood model ahead of its first use; a failure is only logged here (the
+    scoring that needs the model tries again and says so in the result)."""
+    try:
+        scorer.load()
+    except Exception as exc:
+        logger.warning("loading the reviewer model %s failed: %s", scorer.name, exc)
 
 
 class RankerLoader:
@@ -254,19 +327,30 @@ async def generate(
     samples: int,
     report: Report,
     examples: ExampleRunner | None = None,
+    reviewer: LikelihoodScorer | None = None,
 ) -> RankedResult:
     """Sample `samples` answers for `ctx`, then prepare, run on the docstring's examples (with
-    `examples`) and rank them off the event loop. `ranker` is an async callable returning the
-    Ranker (loaded while sampling runs). Cancelling stops the worker thread from handing out
-    more sandbox jobs and from ranking (jobs already running end within their limits)."""
+    `examples`), score for the reviewer tie-break (with `reviewer` too) and rank them off the
+    event loop. `ranker` is an async callable returning the Ranker (loaded while sampling
+    runs); the reviewer's model, when the docstring has examples to run, loads in a worker
+    thread meanwhile too. Cancelling stops the worker thread from handing out more sandbox
+    jobs, from scoring and from ranking (jobs already running end within their limits; a
+    model load goes on, for the next request)."""
     ranker_task = asyncio.ensure_future(ranker())
+    if reviewer is not None and examples is not None and visible_tests(ctx)[1] is None:
+        # not awaited: the scoring waits for the model itself (the scorer's lock), and only
+        # where the examples did run
+        asyncio.get_running_loop().run_in_executor(None, load_quietly, reviewer)
 
     def on_progress(done: int, total: int) -> None:
         report(f"sampling {done}/{total}", int(90 * done / max(total, 1)))
 
     try:
         raws = await provider.sample(sampling_prompt(ctx), samples, on_progress=on_progress)
-        report("ranking" if examples is None else "running examples, ranking", 90)
+        steps = "ranking" if examples is None else "running examples, ranking"
+        if examples is not None and reviewer is not None:
+            steps = "running examples, reviewer scores, ranking"
+        report(steps, 90)
         loaded = await ranker_task
     finally:
         if not ranker_task.done():
@@ -275,7 +359,7 @@ async def generate(
             ranker_task.exception()  # retrieved: a failed load is reported by the await above
     stop = threading.Event()
     try:
-        return await asyncio.to_thread(rank_candidates, loaded, ctx, raws, examples, stop)
+        return await asyncio.to_thread(rank_candidates, loaded, ctx, raws, examples, stop, reviewer)
     except asyncio.CancelledError:
         stop.set()
         raise

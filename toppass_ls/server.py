@@ -16,6 +16,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
 from ranker.config import RankerConfigError
+from ranker.likelihood import LikelihoodScorer
 from ranker.local_generator import LocalProvider
 from ranker.sampling import Provider, SamplingError
 from toppass_ls import __version__
@@ -70,6 +71,7 @@ class ToppassServer(LanguageServer):
         self._background: set[asyncio.Task[Any]] = set()
         self._warmed: tuple[Any, ...] | None = None
         self._examples: ExampleRunner | None = None
+        self._reviewer: LikelihoodScorer | None = None
 
     # -- settings ------------------------------------------------------------------------
 
@@ -81,12 +83,15 @@ class ToppassServer(LanguageServer):
             provider_key(settings) != provider_key(self.settings)
             or settings.ranker_path != self.settings.ranker_path
             or settings.allow_execution != self.settings.allow_execution
+            or settings.reviewer_tie_break != self.settings.reviewer_tie_break
         ):
             self.results.clear()
         self.settings = settings
         if not settings.allow_execution and self._examples is not None:
             runner, self._examples = self._examples, None
             self.in_background(asyncio.to_thread(runner.close))  # its workers stop
+        if not settings.reviewer_tie_break and self._reviewer is not None:
+            self._reviewer = None  # the model goes once a ranking still using it is done
         problems += self._configure_log_file(settings.log_file)
         logger.info("settings: %s", to_json(settings))
         return problems
@@ -127,6 +132,16 @@ class ToppassServer(LanguageServer):
         if self._examples is None:
             self._examples = ExampleRunner()
         return self._examples
+
+    def reviewer_scorer(self) -> LikelihoodScorer | None:
+        """The likelihood model for the reviewer tie-break, when `reviewerTieBreak` is on
+        (created on first use, not loaded: `generate` loads it in a worker thread where the
+        examples can run; kept for the session, dropped when the setting goes off)."""
+        if not self.settings.reviewer_tie_break:
+            return None
+        if self._reviewer is None:
+            self._reviewer = LikelihoodScorer()
+        return self._reviewer
 
     def close_example_runner(self) -> None:
         if self._examples is not None:
@@ -185,6 +200,7 @@ class ToppassServer(LanguageServer):
                     settings.samples,
                     report,
                     self.example_runner(),
+                    self.reviewer_scorer(),
                 )
         except SamplingError as exc:
             self.show(types.MessageType.Error, str(exc))
@@ -395,6 +411,7 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
         "dropped": len(result.dropped),
         "sampled": result.sampled,
         "execution": result.execution,
+        "reviewer": result.reviewer,
     }
     if not top:
         return summary

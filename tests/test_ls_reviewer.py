@@ -1,0 +1,313 @@
+"""reviewerTieBreak: where the docstring's examples ran, the server's pipeline scores each
+distinct program with the reviewer likelihood (a tiny random GPT-2 stands in for SmolLM2) and
+passes it with the execution signals, so that programs the execution features cannot tell
+apart are ordered by it; off, or where nothing ran, nothing loads; a model that fails is
+noted, never fatal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from ranker import Ranker, RankerConfig
+from ranker.execution_free import served_scores, static_defects
+from ranker.features import Signals
+from ranker.likelihood import LikelihoodScorer, ScoredText, reviewer_text
+from ranker.metrics import diverse_order, order_by_score
+from toppass_ls.context import find_function
+from toppass_ls.examples_run import ExampleRunner
+from toppass_ls.pipeline import REVIEWER_OFF, RankingCancelled, generate, rank_candidates
+from toppass_ls.server import ToppassServer
+
+SOURCE = '''def unique_sorted(xs: list[int]) -> list[int]:
+    """Return the distinct elements of xs in increasing order.
+
+    >>> unique_sorted([3, 1, 3, 2])
+    [1, 2, 3]
+    >>> unique_sorted([])
+    []
+    """
+    raise NotImplementedError
+
+
+def no_examples(xs):
+    """Return xs unchanged."""
+    return xs
+'''
+RIGHT = "    return sorted(set(xs))\n"
+RIGHT_TOO = "    return sorted({*xs})\n"  # another body, the same behaviour
+WRONG = "    return sorted(xs)\n"  # passes the [] example only
+
+
+def context(line: int = 0) -> Any:
+    ctx = find_function(SOURCE, line)
+    assert ctx is not None
+    return ctx
+
+
+def pass_fraction_ranker(encoder_dir: Path, features: tuple[str, ...]) -> Ranker:
+    """A ranker whose head reads only the pass fraction on the examples (as in
+    test_ls_examples_run.py): programs that pass the same examples get equal head scores."""
+    config = RankerConfig(
+        backbone=str(encoder_dir), head_hidden=(), max_length=128, dropout=0.0, features=features
+    )
+    ranker = Ranker(config)
+    linear = ranker.head.net[-1]
+    assert isinstance(linear, torch.nn.Linear)
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.bias.zero_()
+        column = ranker.hidden_size + ranker.feature_names.index("exec_pass_fraction")
+        linear.weight[0, column] = 4.0
+    return ranker
+
+
+@pytest.fixture(scope="module")
+def execution_ranker(tiny_encoder_dir: Path) -> Ranker:
+    return pass_fraction_ranker(tiny_encoder_dir, ("execution",))
+
+
+@pytest.fixture(scope="module")
+def runner() -> Any:
+    examples = ExampleRunner(workers=2)
+    yield examples
+    examples.close()
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_decoder_dir: Path) -> LikelihoodScorer:
+    return LikelihoodScorer(model_reference=str(tiny_decoder_dir))
+
+
+class Recorded:
+    """The programs and `signals` each `ranker.rank` call got."""
+
+    def __init__(self, ranker: Ranker, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.programs: list[list[str]] = []
+        self.signals: list[Signals | None] = []
+        rank = ranker.rank
+
+        def recording(problem: str, candidates: Sequence[str], **kwargs: Any) -> Any:
+            self.programs.append(list(candidates))
+            self.signals.append(kwargs.get("signals"))
+            return rank(problem, candidates, **kwargs)
+
+        monkeypatch.setattr(ranker, "rank", recording)
+
+
+class CountingScorer(LikelihoodScorer):
+    """Counts the times the model is needed (every load and every scoring goes through
+    `_ensure_loaded`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loads = 0
+
+    def _ensure_loaded(self) -> None:
+        self.loads += 1
+        super()._ensure_loaded()
+
+
+def reviewer_scores(scorer: LikelihoodScorer, programs: Sequence[str]) -> list[float]:
+    ctx = context()
+    texts = [reviewer_text(ctx.prompt, ctx.name, program) for program in programs]
+    return [mean for mean, _tokens in scorer.score_texts(texts)]
+
+
+def body(raw: str) -> str:
+    return raw.strip() + "\n"
+
+
+def test_reviewer_scores_go_with_the_execution_signals(
+    execution_ranker, runner, scorer, monkeypatch
+):
+    recorded = Recorded(execution_ranker, monkeypatch)
+    raws = [WRONG, RIGHT, RIGHT_TOO]
+    result = rank_candidates(execution_ranker, context(), raws, runner, reviewer=scorer)
+    assert result.execution == "ran 3 candidates on 2 docstring examples"
+    assert result.reviewer.startswith("reviewer tie-break: scored 3 candidates in ")
+    ((programs,), (signals,)) = recorded.programs, recorded.signals
+    assert signals is not None and signals.execution is not None
+    # the ranker has no likelihood group: the coder score is not computed (0.0, unused)
+    assert signals.likelihood is not None
+    assert [coder for coder, _ in signals.likelihood] == [0.0, 0.0, 0.0]
+    reviewer = [r for _, r in signals.likelihood]
+    assert reviewer == pytest.approx(reviewer_scores(scorer, programs))
+    # off: the same execution signals, no likelihood
+    off = rank_candidates(execution_ranker, context(), raws, runner)
+    assert off.reviewer == REVIEWER_OFF
+    assert recorded.signals[-1] is not None and recorded.signals[-1].likelihood is None
+
+
+def test_the_reviewer_breaks_the_tie_exactly_as_served_scores_does(
+    execution_ranker, runner, scorer, monkeypatch
+):
+    ctx = context()
+    recorded = Recorded(execution_ranker, monkeypatch)
+    rank_candidates(execution_ranker, ctx, [WRONG, RIGHT, RIGHT_TOO], runner, reviewer=scorer)
+    _, r_right, r_right_too = reviewer_scores(scorer, recorded.programs[0])
+    assert r_right != r_right_too
+    # the right body the reviewer likes less goes first: it wins the tie without the reviewer
+    # (equal head scores, equal counts: the lower index first), the other one with it
+    liked, disliked = (RIGHT, RIGHT_TOO) if r_right > r_right_too else (RIGHT_TOO, RIGHT)
+    raws = [WRONG, disliked, liked]
+    before = rank_candidates(execution_ranker, ctx, raws, runner)
+    after = rank_candidates(execution_ranker, ctx, raws, runner, reviewer=scorer)
+    assert [c.body for c in before.candidates] == [body(disliked), body(liked), body(WRONG)]
+    assert [c.body for c in after.candidates] == [body(liked), body(disliked), body(WRONG)]
+    # exactly served_scores' order and scores with the head's scores and those reviewer values
+    programs, signals = recorded.programs[-1], recorded.signals[-1]
+    assert signals is not None and signals.execution is not None
+    served = served_scores(
+        execution_ranker.score(ctx.prompt, programs, signals),
+        [1, 1, 1],
+        static_defects(ctx.prompt, programs, ctx.name),
+        executed=True,
+        reviewer=reviewer_scores(scorer, programs),
+    )
+    order = diverse_order(
+        order_by_score(served), signals.execution.clusters, signals.execution.tiers
+    )
+    assert [c.program for c in after.candidates] == [programs[i] for i in order]
+    assert [c.raw_score for c in after.candidates] == pytest.approx(
+        [served[i] for i in order], abs=1e-9
+    )
+
+
+def test_a_ranker_with_the_likelihood_group_gets_coder_and_reviewer(
+    tiny_encoder_dir, runner, scorer, monkeypatch
+):
+    ranker = pass_fraction_ranker(tiny_encoder_dir, ("execution", "likelihood"))
+    recorded = Recorded(ranker, monkeypatch)
+    result = rank_candidates(ranker, context(), [WRONG, RIGHT], runner, reviewer=scorer)
+    ((programs,), (signals,)) = recorded.programs, recorded.signals
+    assert signals is not None
+    expected = scorer.score(context().prompt, "unique_sorted", programs)
+    assert signals.likelihood is not None
+    assert [c for c, _ in signals.likelihood] == pytest.approx([s.coder for s in expected])
+    assert [r for _, r in signals.likelihood] == pytest.approx([s.reviewer for s in expected])
+    assert all(coder != 0.0 for coder, _ in signals.likelihood)
+    assert result.candidates[0].body == body(RIGHT)  # execution still decides
+
+
+async def test_nothing_loads_where_the_examples_do_not_run(execution_ranker, runner, tmp_path):
+    counting = CountingScorer(model_reference=str(tmp_path / "never-loaded"))
+
+    async def get_ranker() -> Ranker:
+        return execution_ranker
+
+    def ignore(message: str, percent: int | None) -> None:
+        return None
+
+    answers = Answers([RIGHT, WRONG])
+    # allowExecution off: the scorer is not even looked at
+    result = await generate(context(), answers, get_ranker, 2, ignore, None, counting)
+    assert result.reviewer == "reviewer tie-break not used: the examples did not run"
+    # a function without examples: nothing to run, nothing to break
+    result = await generate(context(11), answers, get_ranker, 2, ignore, runner, counting)
+    assert result.execution.startswith("examples not run: no examples found")
+    assert result.reviewer == "reviewer tie-break not used: the examples did not run"
+    assert counting.loads == 0 and len(result.candidates) == 2
+
+
+async def test_generate_loads_the_model_and_breaks_ties(execution_ranker, runner, tiny_decoder_dir):
+    counting = CountingScorer(model_reference=str(tiny_decoder_dir))
+
+    async def get_ranker() -> Ranker:
+        return execution_ranker
+
+    messages: list[str] = []
+
+    def report(message: str, percent: int | None) -> None:
+        messages.append(message)
+
+    result = await generate(
+        context(), Answers([RIGHT, WRONG, RIGHT_TOO]), get_ranker, 3, report, runner, counting
+    )
+    assert result.reviewer.startswith("reviewer tie-break: scored 3 candidates")
+    assert counting.loads >= 1 and counting.load_seconds > 0
+    assert "running examples, reviewer scores, ranking" in messages
+
+
+def test_the_server_holds_a_scorer_only_while_the_setting_is_on():
+    server = ToppassServer()
+    assert server.reviewer_scorer() is None
+    server.update_settings({"toppass": {"allowExecution": True, "reviewerTieBreak": True}})
+    scorer = server.reviewer_scorer()
+    assert scorer is not None and server.reviewer_scorer() is scorer
+    assert scorer.model_reference is None  # the bundled SmolLM2-135M, not the sampling model
+    assert scorer.load_seconds == 0.0  # created, not loaded: generate loads it when needed
+    server.update_settings({"reviewerTieBreak": False})
+    assert server.reviewer_scorer() is None
+    server.update_settings({"reviewerTieBreak": True})
+    assert server.reviewer_scorer() is not scorer  # a new one: the old model was dropped
+
+
+class FailingScorer(LikelihoodScorer):
+    def score_texts(self, texts: Sequence[ScoredText]) -> list[tuple[float, int]]:
+        raise RuntimeError("out of memory")
+
+
+@pytest.mark.parametrize(
+    ("make", "note"),
+    [
+        (
+            lambda tmp: LikelihoodScorer(model_reference=str(tmp / "missing")),
+            "reviewer tie-break failed (SamplingError: local model not found: {tmp}/missing); "
+            "ranked without it",
+        ),
+        (
+            lambda tmp: FailingScorer(model_reference=str(tmp)),
+            "reviewer tie-break failed (RuntimeError: out of memory); ranked without it",
+        ),
+    ],
+)
+def test_a_failing_scorer_ranks_without_it_and_says_so(
+    execution_ranker, runner, tmp_path, make, note
+):
+    raws = [WRONG, RIGHT, RIGHT_TOO]
+    result = rank_candidates(execution_ranker, context(), raws, runner, reviewer=make(tmp_path))
+    assert result.reviewer == note.format(tmp=tmp_path)
+    without = rank_candidates(execution_ranker, context(), raws, runner)
+    assert [(c.body, c.raw_score) for c in result.candidates] == [
+        (c.body, c.raw_score) for c in without.candidates
+    ]
+
+
+class StoppingScorer(LikelihoodScorer):
+    """Sets the request's stop flag while it scores (the user cancels meanwhile)."""
+
+    def __init__(self, stop: threading.Event, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop = stop
+
+    def score_texts(self, texts: Sequence[ScoredText]) -> list[tuple[float, int]]:
+        self.stop.set()
+        return super().score_texts(texts)
+
+
+def test_cancelled_while_scoring_means_no_ranking(
+    execution_ranker, runner, tiny_decoder_dir, monkeypatch
+):
+    recorded = Recorded(execution_ranker, monkeypatch)
+    stop = threading.Event()
+    scorer = StoppingScorer(stop, model_reference=str(tiny_decoder_dir))
+    with pytest.raises(RankingCancelled):
+        rank_candidates(execution_ranker, context(), [RIGHT, WRONG], runner, stop, scorer)
+    assert recorded.signals == []
+
+
+class Answers:
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+
+    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
+        return self.answers[:n]
+
+    async def aclose(self) -> None:
+        return None
