@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 from procs import own_sandbox_workers
+from scenario import RAISES, RIGHT, RIGHT_TOO, SOURCE, WRONG, context, pass_fraction_ranker
 
 from ranker import Ranker, RankerConfig
 from ranker.execution_free import execution_free_scores
@@ -20,45 +21,6 @@ from toppass_ls.context import find_function
 from toppass_ls.examples_run import ExampleRunner, visible_tests
 from toppass_ls.pipeline import RankingCancelled, generate, rank_candidates
 
-SOURCE = '''import math
-
-
-def unique_sorted(xs: list[int]) -> list[int]:
-    """Return the distinct elements of xs in increasing order.
-
-    >>> unique_sorted([3, 1, 3, 2])
-    [1, 2, 3]
-    >>> unique_sorted([])
-    []
-    """
-    raise NotImplementedError
-
-
-def no_examples(xs):
-    """Return xs unchanged."""
-    return xs
-
-
-class Stats:
-    def spread(self, xs):
-        """Largest minus smallest.
-
-        >>> spread([1, 5])
-        4
-        """
-        return 0
-
-
-async def fetch(xs):
-    """>>> fetch([1])
-    [1]
-    """
-    return xs
-'''
-RIGHT = "    return sorted(set(xs))\n"
-RIGHT_TOO = "    return sorted({*xs})\n"  # another body, the same behaviour
-WRONG = "    return sorted(xs)\n"  # passes the [] example only
-RAISES = "    return xs[0] + None\n"  # raises on both
 RAWS = [WRONG, RIGHT, RAISES, RIGHT, RIGHT_TOO]
 EXPECTED_EXAMPLES = {
     "return sorted(set(xs))\n": "2/2 examples",
@@ -66,12 +28,6 @@ EXPECTED_EXAMPLES = {
     "return sorted(xs)\n": "1/2 examples",
     "return xs[0] + None\n": "0/2 examples",
 }
-
-
-def context(line: int) -> Any:
-    ctx = find_function(SOURCE, line)
-    assert ctx is not None
-    return ctx
 
 
 @pytest.fixture(scope="module")
@@ -92,22 +48,7 @@ def plain_ranker(tiny_encoder_dir: Path) -> Ranker:
 def execution_ranker(tiny_encoder_dir: Path) -> Ranker:
     """A ranker with the `execution` feature group whose head reads only the pass fraction:
     whatever the text, a program that reproduces more examples scores higher."""
-    config = RankerConfig(
-        backbone=str(tiny_encoder_dir),
-        head_hidden=(),
-        max_length=128,
-        dropout=0.0,
-        features=("execution",),
-    )
-    ranker = Ranker(config)
-    linear = ranker.head.net[-1]
-    assert isinstance(linear, torch.nn.Linear)
-    with torch.no_grad():
-        linear.weight.zero_()
-        linear.bias.zero_()
-        column = ranker.hidden_size + ranker.feature_names.index("exec_pass_fraction")
-        linear.weight[0, column] = 4.0
-    return ranker
+    return pass_fraction_ranker(tiny_encoder_dir)
 
 
 def test_visible_tests_read_the_docstring_and_say_why_not():

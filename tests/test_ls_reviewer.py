@@ -12,59 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
+from scenario import RIGHT, RIGHT_TOO, WRONG, context, pass_fraction_ranker
 
-from ranker import Ranker, RankerConfig
+from ranker import Ranker
 from ranker.execution_free import served_scores, static_defects
 from ranker.features import Signals
 from ranker.likelihood import LikelihoodScorer, ScoredText, reviewer_text
 from ranker.metrics import diverse_order, order_by_score
-from toppass_ls.context import find_function
 from toppass_ls.examples_run import ExampleRunner
 from toppass_ls.pipeline import REVIEWER_OFF, RankingCancelled, generate, rank_candidates
 from toppass_ls.server import ToppassServer
-
-SOURCE = '''def unique_sorted(xs: list[int]) -> list[int]:
-    """Return the distinct elements of xs in increasing order.
-
-    >>> unique_sorted([3, 1, 3, 2])
-    [1, 2, 3]
-    >>> unique_sorted([])
-    []
-    """
-    raise NotImplementedError
-
-
-def no_examples(xs):
-    """Return xs unchanged."""
-    return xs
-'''
-RIGHT = "    return sorted(set(xs))\n"
-RIGHT_TOO = "    return sorted({*xs})\n"  # another body, the same behaviour
-WRONG = "    return sorted(xs)\n"  # passes the [] example only
-
-
-def context(line: int = 0) -> Any:
-    ctx = find_function(SOURCE, line)
-    assert ctx is not None
-    return ctx
-
-
-def pass_fraction_ranker(encoder_dir: Path, features: tuple[str, ...]) -> Ranker:
-    """A ranker whose head reads only the pass fraction on the examples (as in
-    test_ls_examples_run.py): programs that pass the same examples get equal head scores."""
-    config = RankerConfig(
-        backbone=str(encoder_dir), head_hidden=(), max_length=128, dropout=0.0, features=features
-    )
-    ranker = Ranker(config)
-    linear = ranker.head.net[-1]
-    assert isinstance(linear, torch.nn.Linear)
-    with torch.no_grad():
-        linear.weight.zero_()
-        linear.bias.zero_()
-        column = ranker.hidden_size + ranker.feature_names.index("exec_pass_fraction")
-        linear.weight[0, column] = 4.0
-    return ranker
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +166,7 @@ async def test_nothing_loads_where_the_examples_do_not_run(execution_ranker, run
     result = await generate(context(), answers, get_ranker, 2, ignore, None, counting)
     assert result.reviewer == "reviewer tie-break not used: the examples did not run"
     # a function without examples: nothing to run, nothing to break
-    result = await generate(context(11), answers, get_ranker, 2, ignore, runner, counting)
+    result = await generate(context(15), answers, get_ranker, 2, ignore, runner, counting)
     assert result.execution.startswith("examples not run: no examples found")
     assert result.reviewer == "reviewer tie-break not used: the examples did not run"
     assert counting.loads == 0 and len(result.candidates) == 2
