@@ -23,8 +23,10 @@ coder, log p(body | prompt): the problem prompt (imports, signature, docstring; 
   function (or the problem has none: stdin/stdout programs, whose "prompt" is the statement,
   written as a module docstring), the whole candidate program follows the prompt and is scored.
 
-reviewer, log p(docstring | code): the candidate program with its entry function's docstring
-  removed (a function left empty gets `pass`), trailing whitespace cut, two blank lines, the
+reviewer, log p(docstring | code): the candidate program as code alone (its entry
+  function's docstring removed with any earlier stub of it, then every other docstring and
+  every comment, laid out by `ast.unparse`; a function left empty gets `pass`), two blank
+  lines, the
   line `{entry_point}.__doc__ = ` ending in an opening triple double quote (stdin/stdout
   problems: `__doc__ = ` and the quote; see `REVIEWER_MARKER`), then the prompt's docstring of the entry function (`inspect.cleandoc` form; the whole statement
   for stdin/stdout problems). Only the docstring is scored. A prompt without a docstring has
@@ -256,11 +258,34 @@ def _first_line(node: ast.stmt) -> int:
 def reviewer_text(prompt: str, entry_point: str | None, program: str) -> ScoredText:
     """The reviewer layout of one program (module docstring); an empty target when the prompt
     has no docstring."""
-    code = _without_docstring(program, entry_point).strip("\n").rstrip() + "\n"
+    code = _code_only(_without_docstring(program, entry_point)).strip("\n").rstrip() + "\n"
     marker = REVIEWER_MARKER.format(name=f"{entry_point}." if entry_point else "")
     context = code + marker
     doc = prompt_docstring(prompt, entry_point)
     return ScoredText(context + (doc or ""), len(context))
+
+
+def _code_only(program: str) -> str:
+    """The program as code alone: comments and every docstring dropped, laid out by
+    `ast.unparse` (unchanged when it does not parse). Comments and docstrings that paraphrase
+    the prompt predict its docstring whether or not the code is right: with them, the reviewer
+    preferred wordy wrong answers on a cross-model pool (the default ranker's card)."""
+    try:
+        tree = ast.parse(program)
+    except (SyntaxError, ValueError):
+        return program
+    documented = (
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+    )
+    for node in documented:
+        if docstring_node(node) is not None:
+            node.body = node.body[1:] or [ast.Pass()]
+    try:
+        return ast.unparse(tree) + "\n"
+    except (ValueError, RecursionError):
+        return program
 
 
 # -- the scorer ---------------------------------------------------------------------------

@@ -97,6 +97,29 @@ def test_reviewer_layout_predicts_the_prompt_docstring_without_seeing_it():
     assert stdio.text == 'print(\'hello\')\n\n\n__doc__ = """\nPrint hello.'
 
 
+def test_reviewer_reads_code_not_comments_or_other_docstrings():
+    wordy = (
+        '"""Area of a circle of radius r."""\n'
+        "import math\n\n\n"
+        "# returns the area of a circle of radius r\n"
+        "def area(r):\n"
+        '    """Area."""\n'
+        "    # area of a circle: pi r squared\n"
+        "    return math.pi * r * r  # of radius r\n\n\n"
+        "class Circle:\n"
+        '    """A circle of radius r."""\n'
+    )
+    context = reviewer_text(PROMPT, "area", wordy).context
+    assert "radius" not in context and "#" not in context
+    assert context == (
+        "import math\n\ndef area(r):\n    return math.pi * r * r\n\nclass Circle:\n    pass"
+        '\n\n\narea.__doc__ = """\n'
+    )
+    # what does not parse is read as written
+    broken = "def area(r):\n    # radius\n    return (\n"
+    assert reviewer_text(PROMPT, "area", broken).context.startswith(broken.rstrip())
+
+
 # -- scoring --------------------------------------------------------------------------------
 
 

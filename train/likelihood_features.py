@@ -33,7 +33,7 @@ def scorer_settings(scorer: LikelihoodScorer) -> dict[str, Any]:
         "precision": scorer.precision,
         "max_context_tokens": scorer.max_context_tokens,
         "max_target_tokens": scorer.max_target_tokens,
-        "layout": "coder-body/reviewer-doc v1",
+        "layout": "coder-body/reviewer-code v2",
     }
 
 
