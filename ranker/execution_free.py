@@ -27,7 +27,7 @@ import bisect
 import math
 from collections.abc import Sequence
 
-from ranker.features import zscores
+from ranker.features import Signals, zscores
 
 DEFECT_PENALTY = 1000.0  # below any count or z-score: defective programs always rank last
 
@@ -161,3 +161,23 @@ def served_scores(
         score + TIE_BREAK * bisect.bisect_left(ascending, value) / n
         for score, value in zip(head, tie, strict=True)
     ]
+
+
+def served_with_signals(
+    head: Sequence[float],
+    counts: Sequence[int],
+    defects: Sequence[str | None],
+    signals: Signals | None,
+) -> list[float]:
+    """`served_scores` for a problem's `signals` (executed when they hold execution results;
+    the reviewer from their likelihood scores, when given): what `Ranker.rank` serves and
+    `toppass-train eval` measures."""
+    execution = signals.execution if signals is not None else None
+    likelihood = signals.likelihood if signals is not None else None
+    return served_scores(
+        head,
+        counts,
+        defects,
+        executed=execution is not None,
+        reviewer=[reviewer for _, reviewer in likelihood] if likelihood is not None else None,
+    )

@@ -15,7 +15,7 @@ from torch import nn
 from ranker.backbone import is_causal_lm, load_backbone, pool, set_trainable_layers
 from ranker.config import RankerConfig, RankerConfigError
 from ranker.encoding import encode_pairs
-from ranker.execution_free import served_scores, static_defects
+from ranker.execution_free import served_with_signals, static_defects
 from ranker.features import Signals, feature_matrix, feature_names
 from ranker.metrics import diverse_order, order_by_score
 from ranker.model_card import ModelCard
@@ -190,15 +190,13 @@ class Ranker(nn.Module):
         the others by the head's score and how often each was sampled (`counts`, default 1).
         With them, defects, counts and the reviewer likelihood (when `signals` carry it) only
         break ties among programs the execution features cannot tell apart."""
-        execution = signals.execution if signals is not None else None
-        likelihood = signals.likelihood if signals is not None else None
-        scores = served_scores(
+        scores = served_with_signals(
             self.score(problem, candidates, signals, batch_size=batch_size),
             counts if counts is not None else [1] * len(candidates),
             static_defects(problem, candidates, entry_point),
-            executed=execution is not None,
-            reviewer=[r for _, r in likelihood] if likelihood is not None else None,
+            signals,
         )
+        execution = signals.execution if signals is not None else None
         order = order_by_score(scores)
         if diverse and execution is not None:
             order = diverse_order(order, execution.clusters, execution.tiers)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ranker.execution_free import served_scores, static_defects
+from ranker.execution_free import served_with_signals, static_defects
 from ranker.features import Signals
 from ranker.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
 from train.problems import Problem
@@ -198,20 +198,12 @@ def served_slate_scores(
     problems: Mapping[str, Problem],
 ) -> list[list[float]]:
     """A ranker's `head` scores (with the slates' `signals`) as `Ranker.rank` serves them:
-    `ranker.execution_free.served_scores` with each slate's sample counts."""
+    `ranker.execution_free.served_with_signals` with each slate's sample counts."""
     result = []
     for slate, scores in zip(slates, head, strict=True):
-        known = signals.get(slate.task_id)
-        likelihood = known.likelihood if known is not None else None
         defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
         result.append(
-            served_scores(
-                scores,
-                slate.counts,
-                defects,
-                executed=known is not None and known.execution is not None,
-                reviewer=[r for _, r in likelihood] if likelihood is not None else None,
-            )
+            served_with_signals(scores, slate.counts, defects, signals.get(slate.task_id))
         )
     return result
 
