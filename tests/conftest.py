@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +63,22 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def runner() -> Any:
+    """A sandbox for docstring examples, as the server keeps one (workers start once)."""
+    from toppass_ls.examples_run import ExampleRunner
+
+    examples = ExampleRunner(workers=2)
+    yield examples
+    examples.close()
+
+
+@pytest.fixture(scope="module")
+def execution_ranker(tiny_encoder_dir: Path) -> Any:
+    """A ranker with the `execution` feature group whose head reads only the pass fraction:
+    whatever the text, a program that reproduces more examples scores higher."""
+    from scenario import pass_fraction_ranker
+
+    return pass_fraction_ranker(tiny_encoder_dir)

@@ -76,3 +76,16 @@ def pass_fraction_ranker(encoder_dir: Path, features: tuple[str, ...] = ("execut
         column = ranker.hidden_size + ranker.feature_names.index("exec_pass_fraction")
         linear.weight[0, column] = 4.0
     return ranker
+
+
+class Answers:
+    """A provider that answers with fixed texts."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+
+    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
+        return self.answers[:n]
+
+    async def aclose(self) -> None:
+        return None

@@ -8,12 +8,11 @@ import asyncio
 import math
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 from procs import own_sandbox_workers
-from scenario import RAISES, RIGHT, RIGHT_TOO, SOURCE, WRONG, context, pass_fraction_ranker
+from scenario import RAISES, RIGHT, RIGHT_TOO, SOURCE, WRONG, Answers, context
 
 from ranker import Ranker, RankerConfig
 from ranker.execution_free import execution_free_scores
@@ -31,24 +30,10 @@ EXPECTED_EXAMPLES = {
 
 
 @pytest.fixture(scope="module")
-def runner() -> Any:
-    examples = ExampleRunner(workers=2)
-    yield examples
-    examples.close()
-
-
-@pytest.fixture(scope="module")
 def plain_ranker(tiny_encoder_dir: Path) -> Ranker:
     """No feature groups: the score ignores execution (the shipped default so far)."""
     torch.manual_seed(0)
     return Ranker(RankerConfig(backbone=str(tiny_encoder_dir), head_hidden=(8,), max_length=128))
-
-
-@pytest.fixture(scope="module")
-def execution_ranker(tiny_encoder_dir: Path) -> Ranker:
-    """A ranker with the `execution` feature group whose head reads only the pass fraction:
-    whatever the text, a program that reproduces more examples scores higher."""
-    return pass_fraction_ranker(tiny_encoder_dir)
 
 
 def test_visible_tests_read_the_docstring_and_say_why_not():
@@ -168,17 +153,6 @@ def test_stop_set_means_no_ranking(plain_ranker, runner):
     stop.set()
     with pytest.raises(RankingCancelled):
         rank_candidates(plain_ranker, context(3), RAWS, runner, stop)
-
-
-class Answers:
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = answers
-
-    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
-        return self.answers[:n]
-
-    async def aclose(self) -> None:
-        return None
 
 
 async def test_cancelled_request_leaves_a_working_sandbox_and_close_leaves_nothing(plain_ranker):

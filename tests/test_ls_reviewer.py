@@ -12,28 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario import RIGHT, RIGHT_TOO, WRONG, context, pass_fraction_ranker
+from scenario import RIGHT, RIGHT_TOO, WRONG, Answers, context, pass_fraction_ranker
 
 from ranker import Ranker
 from ranker.execution_free import served_scores, static_defects
 from ranker.features import Signals
 from ranker.likelihood import LikelihoodScorer, ScoredText, reviewer_text
 from ranker.metrics import diverse_order, order_by_score
-from toppass_ls.examples_run import ExampleRunner
 from toppass_ls.pipeline import REVIEWER_OFF, RankingCancelled, generate, rank_candidates
 from toppass_ls.server import ToppassServer
-
-
-@pytest.fixture(scope="module")
-def execution_ranker(tiny_encoder_dir: Path) -> Ranker:
-    return pass_fraction_ranker(tiny_encoder_dir, ("execution",))
-
-
-@pytest.fixture(scope="module")
-def runner() -> Any:
-    examples = ExampleRunner(workers=2)
-    yield examples
-    examples.close()
 
 
 @pytest.fixture(scope="module")
@@ -257,14 +244,3 @@ def test_cancelled_while_scoring_means_no_ranking(
     with pytest.raises(RankingCancelled):
         rank_candidates(execution_ranker, context(), [RIGHT, WRONG], runner, stop, scorer)
     assert recorded.signals == []
-
-
-class Answers:
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = answers
-
-    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
-        return self.answers[:n]
-
-    async def aclose(self) -> None:
-        return None
