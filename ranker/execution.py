@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ranker.examples import call_and_expected
-from ranker.probe_inputs import DEFAULT_LIMIT, derived_calls
+from ranker.probe_inputs import DEFAULT_LIMIT, TYPED_LIMIT, derived_calls, typed_calls
 from ranker.sandbox import (
     ExecResult,
     FunctionJob,
@@ -90,6 +90,12 @@ def probes_of(visible_tests: Sequence[str], derived: int = DEFAULT_LIMIT) -> lis
     return probes
 
 
+def typed_probes(prompt: str, entry_point: str, limit: int = TYPED_LIMIT) -> list[Probe]:
+    """For a function with no examples: calls built from its parameter types
+    (`ranker.probe_inputs.typed_calls`), recorded only; none when the types are unknown."""
+    return [Probe(None, call) for call in typed_calls(prompt, entry_point, limit)]
+
+
 def io_probes(visible_io_tests: Sequence[IOCaseLike]) -> list[Probe]:
     """A stdin/stdout problem's probes: its visible input/output examples, one each. No
     inputs are derived: the examples' inputs are whole files whose format only the problem
@@ -123,12 +129,28 @@ class ExecutionSignals:
     cluster_shares: tuple[float, ...]
 
     @property
+    def judged(self) -> bool:
+        """Whether any probe had an expected result. Without one (inputs from the parameter
+        types, `ranker.probe_inputs.typed_calls`) the runs say only which programs agree."""
+        return self.cases > 0
+
+    @property
     def tiers(self) -> tuple[int, ...]:
         """Visible examples each program passes: the tiers of `ranker.metrics.diverse_order`."""
         return tuple(run.passed for run in self.runs)
 
+    @property
+    def weights(self) -> tuple[float, ...] | None:
+        """Cluster shares as `ranker.metrics.diverse_order` weights where nothing was judged
+        (the samples' agreement is then all there is to apportion the top k by); None
+        otherwise (the examples passed decide, as `tiers`)."""
+        return None if self.judged else self.cluster_shares
+
     def summary(self, i: int) -> str:
-        """`3/3 examples`, for titles."""
+        """`3/3 examples`, for titles; `agrees with 40%` (of the sampled answers) where
+        nothing was judged."""
+        if not self.judged:
+            return f"agrees with {self.cluster_shares[i]:.0%}"
         return f"{self.runs[i].passed}/{self.cases} examples"
 
 

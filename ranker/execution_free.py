@@ -16,8 +16,13 @@ pools from other models they fall below random order, and the count keeps them a
 card: "Execution-free").
 
 Where execution signals exist they decide, and defects, counts and (where computed) the
-reviewer likelihood only break their ties (`served_scores`). `Ranker.rank` and `toppass-train eval` both go through `served_scores`, so
-the evaluated order is the served one.
+reviewer likelihood only break their ties (`served_scores`). Where the programs ran only on
+inputs without expected results (a function with no examples, on inputs built from its
+parameter types), nothing was judged and the head never saw such features: the score stays
+the execution-free one, with the sample count widened to the *behaviour* count, the answers
+whose programs returned the same on every input (self-consistency over behaviour, as CodeT's
+agreement without tests). `Ranker.rank` and `toppass-train eval` both go through
+`served_with_signals`, so the evaluated order is the served one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import bisect
 import math
 from collections.abc import Sequence
 
+from ranker.execution import ExecutionSignals
 from ranker.features import Signals, zscores
 
 DEFECT_PENALTY = 1000.0  # below any count or z-score: defective programs always rank last
@@ -117,7 +123,7 @@ def static_defects(
 
 
 def execution_free_scores(
-    scores: Sequence[float], counts: Sequence[int], defects: Sequence[str | None]
+    scores: Sequence[float], counts: Sequence[float], defects: Sequence[str | None]
 ) -> list[float]:
     """z(score) + log(count), less `DEFECT_PENALTY` for a program with a static defect."""
     if not len(scores) == len(counts) == len(defects):
@@ -169,11 +175,14 @@ def served_with_signals(
     defects: Sequence[str | None],
     signals: Signals | None,
 ) -> list[float]:
-    """`served_scores` for a problem's `signals` (executed when they hold execution results;
-    the reviewer from their likelihood scores, when given): what `Ranker.rank` serves and
-    `toppass-train eval` measures."""
+    """`served_scores` for a problem's `signals` (executed when they hold judged execution
+    results; the reviewer from their likelihood scores, when given): what `Ranker.rank`
+    serves and `toppass-train eval` measures. Execution that judged nothing (agreement
+    only) gives the execution-free scores over `behaviour_counts`."""
     execution = signals.execution if signals is not None else None
     likelihood = signals.likelihood if signals is not None else None
+    if execution is not None and not execution.judged:
+        return execution_free_scores(head, behaviour_counts(execution, counts), defects)
     return served_scores(
         head,
         counts,
@@ -181,3 +190,12 @@ def served_with_signals(
         executed=execution is not None,
         reviewer=[reviewer for _, reviewer in likelihood] if likelihood is not None else None,
     )
+
+
+def behaviour_counts(execution: ExecutionSignals, counts: Sequence[int]) -> list[float]:
+    """Each program's number of sampled answers that behaved as it did on every probe: its
+    cluster's share of all `counts`."""
+    if len(execution.cluster_shares) != len(counts):
+        raise ValueError(f"execution signals for {len(execution.runs)} programs, not {len(counts)}")
+    total = sum(counts)
+    return [share * total for share in execution.cluster_shares]

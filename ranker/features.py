@@ -53,7 +53,10 @@ def feature_names(groups: Sequence[str]) -> tuple[str, ...]:
 
 def _execution_columns(n: int, signals: ExecutionSignals | None) -> list[list[float]]:
     width = len(GROUPS["execution"])
-    if signals is None:
+    if signals is None or not signals.judged:
+        # Agreement without any expected result is not what the head was trained on (every
+        # training problem has a visible test): it reaches the ranking through
+        # `ranker.execution_free` instead.
         return [[0.0] * width for _ in range(n)]
     if len(signals.runs) != n:
         raise ValueError(f"execution signals for {len(signals.runs)} programs, not {n}")

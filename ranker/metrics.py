@@ -23,27 +23,45 @@ def order_by_score(scores: Sequence[float]) -> list[int]:
 
 
 def diverse_order(
-    order: Sequence[int], clusters: Sequence[int], tiers: Sequence[float] | None = None
+    order: Sequence[int],
+    clusters: Sequence[int],
+    tiers: Sequence[float] | None = None,
+    weights: Sequence[float] | None = None,
 ) -> list[int]:
     """`order` re-arranged to take the first (best) member of each cluster before any second
     member: the top k then cover as many distinct behaviours as there are. Stable otherwise.
 
     With `tiers` (e.g. how many visible examples each program passes), a second member is
     held back only until the order reaches a new cluster of a *lower* tier: diversity never
-    puts a program that is less consistent with the examples ahead of one that is more."""
-    seen: set[int] = set()
+    puts a program that is less consistent with the examples ahead of one that is more.
+
+    With `weights` (each program's cluster weight, e.g. its share of the sampled answers),
+    a cluster's j-th member counts as weight / j against a new cluster's first member
+    (D'Hondt apportionment): the second member of a cluster that holds most of the answers
+    comes before a cluster with less than half its weight. Where the behaviour clusters are
+    coarse (inputs that do not separate right from wrong), this keeps the top k in the
+    cluster the samples agree on instead of spending it on stray behaviours."""
+    seen: dict[int, int] = {}
     out: list[int] = []
-    held: list[int] = []
+    held: list[tuple[int, float]] = []  # (program, what it weighs against a new cluster)
     for i in order:
         if clusters[i] in seen:
-            held.append(i)
+            seen[clusters[i]] += 1
+            weight = weights[i] / seen[clusters[i]] if weights is not None else 0.0
+            held.append((i, weight))
             continue
-        if tiers is not None and held:
-            out.extend(j for j in held if tiers[j] > tiers[i])
-            held = [j for j in held if tiers[j] <= tiers[i]]
+        if held and (tiers is not None or weights is not None):
+            released = [
+                (j, w)
+                for j, w in held
+                if (tiers is not None and tiers[j] > tiers[i])
+                or (weights is not None and w > weights[i])
+            ]
+            out.extend(j for j, _ in released)
+            held = [h for h in held if h not in released]
         out.append(i)
-        seen.add(clusters[i])
-    return out + held
+        seen[clusters[i]] = 1
+    return out + [j for j, _ in held]
 
 
 def pass_at_k_of_order(order: Sequence[int], labels: Sequence[bool], k: int) -> float:
@@ -58,19 +76,21 @@ def diverse_pass_at_k(
     k: int,
     tie_samples: int = 200,
     tiers: Sequence[float] | None = None,
+    weights: Sequence[float] | None = None,
 ) -> float:
     """Ranked pass@k of the cluster-diverse order (`diverse_order` of the score order). As in
     `ranked_pass_at_k`, ties never profit from storage order: when scores tie, the value is the
     mean over `tie_samples` random tie-breaks (fixed seed, so results are reproducible)."""
     _check(scores, labels, k)
     if len(set(scores)) == len(scores):
-        return pass_at_k_of_order(diverse_order(order_by_score(scores), clusters, tiers), labels, k)
+        order = diverse_order(order_by_score(scores), clusters, tiers, weights)
+        return pass_at_k_of_order(order, labels, k)
     rng = random.Random(len(scores) * 7919 + k)
     total = 0.0
     for _ in range(tie_samples):
         jitter = [rng.random() for _ in scores]
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], jitter[i]))
-        total += pass_at_k_of_order(diverse_order(order, clusters, tiers), labels, k)
+        total += pass_at_k_of_order(diverse_order(order, clusters, tiers, weights), labels, k)
     return total / tie_samples
 
 

@@ -183,13 +183,16 @@ class Ranker(nn.Module):
         With execution signals and `diverse`, the list first takes the best program of each
         behaviour cluster, then the rest: two programs that behave the same on every known
         input would waste one of the k places pass@k counts. A program never moves ahead of
-        one that passes more visible examples for diversity's sake.
+        one that passes more visible examples for diversity's sake; where nothing was judged
+        (inputs without expected results), clusters share the top k by how many answers
+        agree (`ranker.metrics.diverse_order` weights).
 
         Without execution signals the score is `ranker.execution_free`'s: programs with a
         static defect last (the function is `entry_point`, default the prompt's last `def`),
         the others by the head's score and how often each was sampled (`counts`, default 1).
         With them, defects, counts and the reviewer likelihood (when `signals` carry it) only
-        break ties among programs the execution features cannot tell apart."""
+        break ties among programs the execution features cannot tell apart; without judged
+        examples, behaviour counts replace sample counts (`ranker.execution_free`)."""
         scores = served_with_signals(
             self.score(problem, candidates, signals, batch_size=batch_size),
             counts if counts is not None else [1] * len(candidates),
@@ -199,7 +202,7 @@ class Ranker(nn.Module):
         execution = signals.execution if signals is not None else None
         order = order_by_score(scores)
         if diverse and execution is not None:
-            order = diverse_order(order, execution.clusters, execution.tiers)
+            order = diverse_order(order, execution.clusters, execution.tiers, execution.weights)
         if top_k is not None:
             order = order[:top_k]
         return [(i, scores[i]) for i in order]

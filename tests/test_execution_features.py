@@ -90,6 +90,32 @@ def test_diverse_order_never_lifts_a_program_over_one_passing_more_examples():
     assert diverse_order(order, clusters) == [0, 2, 3, 1, 4]
 
 
+def test_diverse_order_by_weights_apportions_the_top_by_agreement():
+    order = [0, 1, 2, 3, 4, 5]
+    clusters = [7, 7, 7, 8, 8, 9]
+    weights = [0.6, 0.6, 0.6, 0.25, 0.25, 0.15]  # each program's cluster share
+    # a j-th member weighs share / j: 7's second (0.3) beats 8 (0.25), its third (0.2) not;
+    # 8's second (0.125) then loses to 9 (0.15)
+    assert diverse_order(order, clusters, weights=weights) == [0, 1, 3, 2, 5, 4]
+    # equal shares: one per cluster first, as without weights
+    even = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    assert diverse_order(order, clusters, weights=even) == diverse_order(order, clusters)
+    labels = [False, True, False, False, False, False]  # the second of the big cluster
+    assert diverse_pass_at_k([6, 5, 4, 3, 2, 1], labels, clusters, 3, weights=weights) == 1.0
+    assert diverse_pass_at_k([6, 5, 4, 3, 2, 1], labels, clusters, 3) == 0.0
+
+
+def test_unjudged_runs_say_only_who_agrees_and_give_the_head_nothing():
+    with Sandbox(workers=2, limits=Limits(timeout=4)) as sandbox:
+        unjudged = execute_visible(sandbox, PROGRAMS[:3], ["f(1)", "f(5)"], counts=[2, 1, 1])
+    assert unjudged is not None and not unjudged.judged and unjudged.cases == 0
+    assert unjudged.summary(0) == "agrees with 50%" and unjudged.summary(2) == "agrees with 25%"
+    assert unjudged.weights == unjudged.cluster_shares
+    assert unjudged.tiers == (0, 0, 0)
+    # the head was trained where examples judge: agreement alone reaches it as no execution
+    assert torch.count_nonzero(feature_matrix(3, Signals(unjudged), ("execution",))) == 0
+
+
 def test_diverse_metric_counts_only_the_diverse_top():
     scores = [0.9, 0.8, 0.1]
     labels = [False, False, True]

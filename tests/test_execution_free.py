@@ -9,9 +9,11 @@ from ranker import Ranker, RankerConfig
 from ranker.execution import ExecutionSignals, ProgramRun
 from ranker.execution_free import (
     DEFECT_PENALTY,
+    behaviour_counts,
     entry_signature,
     execution_free_scores,
     served_scores,
+    served_with_signals,
     static_defect,
     static_defects,
 )
@@ -154,3 +156,30 @@ def test_reviewer_scores_join_the_tie_break_only():
     )
     with pytest.raises(ValueError, match="2 reviewer scores for 3 programs"):
         served_scores(head, counts, defects, executed=True, reviewer=[0.0, 1.0])
+
+
+def test_agreement_without_judged_examples_counts_behaviours_not_texts():
+    head = [0.5, 0.0, 1.0, 0.2]
+    counts = [1, 2, 1, 1]
+    defects = [None, None, None, "empty body"]
+    runs = (
+        ProgramRun(0, 0, 0, 0, ("=6",)),
+        ProgramRun(0, 0, 0, 0, ("=6",)),
+        ProgramRun(0, 0, 0, 0, ("=5",)),
+        ProgramRun(0, 0, 0, 0, ("=6",)),
+    )
+    unjudged = ExecutionSignals(0, runs, (0, 0, 1, 0), (0.8, 0.8, 0.2, 0.8))
+    assert behaviour_counts(unjudged, counts) == pytest.approx([4, 4, 1, 4])
+    served = served_with_signals(head, counts, defects, Signals(unjudged))
+    assert served == pytest.approx(execution_free_scores(head, [4, 4, 1, 4], defects))
+    # the best text, with a behaviour only it has, would come first by its text and sample
+    # count; counted by behaviour, the best text of the agreeing answers goes ahead of it
+    free = execution_free_scores(head, counts, defects)
+    assert max(range(4), key=lambda i: free[i]) == 2
+    assert sorted(range(4), key=lambda i: -served[i]) == [0, 2, 1, 3]
+    judged = ExecutionSignals(1, runs, (0, 0, 1, 0), (0.8, 0.8, 0.2, 0.8))
+    assert served_with_signals(head, counts, defects, Signals(judged)) == pytest.approx(
+        head, abs=1e-5
+    )
+    with pytest.raises(ValueError, match="for 4 programs, not 3"):
+        behaviour_counts(unjudged, counts[:3])

@@ -117,7 +117,12 @@ def test_setting_off_ranks_as_before(plain_ranker):
     ("line", "raws", "reason"),
     [
         (21, ["        return max(xs) - min(xs)\n"], "spread() is a method"),
-        (15, ["    return list(xs)\n"], "no examples found in the docstring of no_examples()"),
+        (
+            15,
+            ["    return list(xs)\n"],
+            "no examples found in the docstring of no_examples(), and its parameters have no "
+            "types to build inputs from",
+        ),
         (29, ["    return xs\n"], "fetch() is async"),
     ],
 )
@@ -126,6 +131,52 @@ def test_skipped_where_examples_cannot_run(plain_ranker, runner, line, raws, rea
     assert result.execution.startswith("examples not run: " + reason)
     assert len(result.candidates) == 1 and result.candidates[0].examples is None
     assert "examples" not in result.candidates[0].title
+
+
+TYPED = (
+    SOURCE
+    + '''
+
+def total(xs: list[int]) -> int:
+    """The sum of xs."""
+    raise NotImplementedError
+'''
+)
+
+
+def test_no_examples_but_typed_parameters_run_for_agreement(plain_ranker, runner):
+    ctx = find_function(TYPED, TYPED.count("\n") - 1)
+    assert ctx is not None and ctx.name == "total"
+    bodies = [
+        "    return sum(xs)\n",
+        "    return sum(xs)\n",
+        "    n = 0\n    for x in xs:\n        n += x\n    return n\n",  # the same behaviour
+        "    return max(xs)\n",  # another behaviour, sampled twice
+        "    return max(xs)\n",
+        "    return len(xs)\n",
+    ]
+    result = rank_candidates(plain_ranker, ctx, bodies, runner)
+    assert result.execution == (
+        "ran 4 candidates on 6 inputs built from the parameter types (agreement only)"
+    )
+    assert result.examples == 0  # nothing judged
+    shown = {c.body: c.examples for c in result.candidates}
+    assert shown == {
+        "return sum(xs)\n": "agrees with 50%",
+        "n = 0\nfor x in xs:\n    n += x\nreturn n\n": "agrees with 50%",
+        "return max(xs)\n": "agrees with 33%",
+        "return len(xs)\n": "agrees with 17%",
+    }
+    # ranked as without execution, with each program's behaviour count in place of its
+    # sample count: the two bodies that compute sums hold 3 of the 6 answers
+    programs = [c.program for c in result.candidates]
+    head = plain_ranker.score(ctx.prompt, programs)
+    behaviour = {"agrees with 50%": 3, "agrees with 33%": 2, "agrees with 17%": 1}
+    expected = execution_free_scores(
+        head, [behaviour[c.examples] for c in result.candidates], [None] * len(programs)
+    )
+    assert [c.raw_score for c in result.candidates] == pytest.approx(expected)
+    assert all(f"{c.examples}): " in c.title for c in result.candidates)
 
 
 def test_nothing_loads_in_the_sandbox_means_no_execution(plain_ranker, runner):

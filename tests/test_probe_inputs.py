@@ -1,6 +1,8 @@
 """Inputs derived from visible examples (ranker.probe_inputs)."""
 
-from ranker.probe_inputs import derived_calls
+import ast
+
+from ranker.probe_inputs import TYPED_LIMIT, derived_calls, typed_calls
 
 
 def test_one_argument_changes_at_a_time_and_examples_take_turns():
@@ -19,3 +21,36 @@ def test_non_literal_or_odd_calls_give_nothing():
     assert derived_calls(["f(x)", "f(*xs)", "f(**kw)", "not a call", "f(1"]) == []
     assert derived_calls(["f(1)"], limit=0) == []
     assert derived_calls(["f(True)"]) == ["f(False)"]
+
+
+def test_typed_calls_use_typical_values_of_each_annotated_type():
+    prompt = 'from typing import List\n\ndef f(xs: List[int], k: int, name: str = "x") -> int:\n'
+    calls = typed_calls(prompt + '    """No examples."""\n', "f")
+    assert len(calls) == TYPED_LIMIT == len(set(calls))
+    assert calls[0] == "f([3, 1, 5], 1, 'x')"  # a default is the first value of its type
+    for call in calls:
+        xs, k, name = ast.literal_eval(call[1:])  # "(...)" of "f(...)": the argument tuple
+        assert xs and all(isinstance(x, int) and x > 0 for x in xs)  # never empty or negative
+        assert isinstance(k, int) and k > 0 and isinstance(name, str) and name
+
+
+def test_typed_calls_read_typing_forms_and_string_annotations():
+    prompt = (
+        "def g(a: 'list[str]', t: tuple[int, float], d: dict[str, bool],"
+        " o: Optional[float] = None, u: int | None = None) -> None:\n    pass\n"
+    )
+    a, t, d, o, u = ast.literal_eval(typed_calls(prompt, "g", limit=1)[0][1:])
+    assert all(isinstance(x, str) for x in a) and isinstance(t, tuple)
+    assert [type(x) for x in t] == [int, float]
+    assert d and all(isinstance(k, str) and isinstance(v, bool) for k, v in d.items())
+    assert isinstance(o, float) and isinstance(u, int)
+
+
+def test_typed_calls_give_nothing_where_a_type_is_unknown():
+    assert typed_calls("def f(x, y: int): pass", "f") == []  # x: no annotation, no default
+    assert typed_calls("def f(x: Widget): pass", "f") == []
+    assert typed_calls("def f(*xs: int): pass", "f") == []
+    assert typed_calls("def f(x: dict): pass", "f") == []  # says nothing of what it holds
+    assert typed_calls("def f(x: int): pass", "g") == []  # no such function
+    assert typed_calls("def f(x: int): pass", "f", limit=0) == []
+    assert typed_calls("def f() -> int: pass", "f") == ["f()"]

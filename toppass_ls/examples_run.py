@@ -6,10 +6,16 @@ per program, in a pool of worker interpreters), and the outcome is the execution
 ranker takes (`ranker.execution`), computed the same way as in training (`train.signals`).
 Nothing else of the user's code runs: the program is the candidate with the file's imports.
 
+A function whose docstring has no examples still runs when its parameters are annotated (or
+have defaults): on a few typical inputs of those types (`ranker.probe_inputs.typed_calls`),
+with no expected results. Nothing is judged then; the runs only say which candidates compute
+the same thing, and the ranking counts agreeing answers instead of identical ones
+(`ranker.execution_free`).
+
 Execution is skipped, with a reason, when there is nothing to run or it cannot tell anything:
-no examples, a method (its examples need an instance), an `async def`, no candidate program
-that even loads (e.g. a decorator or import the sandbox cannot provide), or a sandbox that
-fails. Blocking: called from the ranking worker thread.
+no examples and no parameter types, a method (its examples need an instance), an `async def`,
+no candidate program that even loads (e.g. a decorator or import the sandbox cannot provide),
+or a sandbox that fails. Blocking: called from the ranking worker thread.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from ranker.examples import extract_examples
 from ranker.execution import (
     ExecutionCancelled,
     ExecutionSignals,
+    Probe,
     default_limits,
     probes_of,
     run_visible,
     summarise,
+    typed_probes,
 )
 from ranker.sandbox import ExecResult, Outcome, Sandbox
 from toppass_ls.context import FunctionContext
@@ -64,6 +72,21 @@ def visible_tests(ctx: FunctionContext) -> tuple[list[str], str | None]:
     if not tests:
         return [], f"no examples found in the docstring of {ctx.name}()"
     return tests, None
+
+
+def probes_for(ctx: FunctionContext) -> tuple[list[Probe], str | None]:
+    """What to run the candidates on: the docstring's examples (and inputs derived from
+    them); failing those, inputs built from the parameter types, unjudged; or ([], why
+    nothing runs)."""
+    tests, reason = visible_tests(ctx)
+    if reason is None:
+        return probes_of(tests), None
+    if ctx.in_class or ctx.is_async:
+        return [], reason
+    typed = typed_probes(ctx.prompt, ctx.name)
+    if not typed:
+        return [], f"{reason}, and its parameters have no types to build inputs from"
+    return typed, None
 
 
 def _nothing_loaded(results: Sequence[ExecResult]) -> str | None:
@@ -113,12 +136,11 @@ class ExampleRunner:
         Never raises for a sandbox failure (the reason is in the note); raises
         `ExecutionCancelled` when `stop` is set meanwhile."""
         started = time.perf_counter()
-        tests, reason = visible_tests(ctx)
+        probes, reason = probes_for(ctx)
         if reason is not None:
             return ExampleRun.skipped(reason)
         if not programs:
             return ExampleRun.skipped("no candidates")
-        probes = probes_of(tests)
         try:
             results = run_visible(self.sandbox(), programs, probes, stop=stop)
         except ExecutionCancelled:
@@ -131,10 +153,11 @@ class ExampleRunner:
             return ExampleRun.skipped(f"no candidate loads in the sandbox ({load_error})")
         signals = summarise(probes, results, counts)
         seconds = time.perf_counter() - started
-        note = (
-            f"ran {_count(len(programs), 'candidate')} on "
-            f"{_count(signals.cases, 'docstring example')}"
-        )
+        if signals.judged:
+            on = _count(signals.cases, "docstring example")
+        else:
+            on = f"{_count(len(probes), 'input')} built from the parameter types (agreement only)"
+        note = f"ran {_count(len(programs), 'candidate')} on {on}"
         return ExampleRun(signals, note, seconds)
 
 

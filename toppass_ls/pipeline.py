@@ -146,7 +146,12 @@ def rank_candidates(
         raise RankingCancelled
     execution = run.signals
     likelihood, reviewer_note = likelihood_signals(
-        reviewer, ranker, ctx, programs, executed=execution is not None, stop=stop
+        reviewer,
+        ranker,
+        ctx,
+        programs,
+        executed=execution is not None and execution.judged,
+        stop=stop,
     )
     signals = Signals(execution=execution, likelihood=likelihood) if execution is not None else None
     ranked = (

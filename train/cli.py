@@ -547,7 +547,7 @@ def evaluate(
         results = []
         with progress_bar() as report:
             signals = _signals(slates, problem_set, execution, likelihood, workers, report)
-            clusters, tiers = diversity_of(slates, signals) if diverse else (None, None)
+            diversity = diversity_of(slates, signals).arguments() if diverse else {}
             for name in names:
                 model = Ranker.from_pretrained(name, device=str(resolve_device(device)))
                 head = ranker_scores(
@@ -560,9 +560,7 @@ def evaluate(
                 )
                 scores = served_slate_scores(slates, head, signals, problem_set)
                 results.append(
-                    evaluate_scores(
-                        name, slates, scores, bootstrap=bootstrap, clusters=clusters, tiers=tiers
-                    )
+                    evaluate_scores(name, slates, scores, bootstrap=bootstrap, **diversity)
                 )
         baselines = [
             evaluate_scores("length-only", slates, length_scores(slates), bootstrap=bootstrap),
@@ -582,11 +580,13 @@ def evaluate(
                         slates, execution_scores(slates, signals), signals, problem_set
                     ),
                     bootstrap=bootstrap,
-                    clusters=clusters,
-                    tiers=tiers,
+                    **diversity,
                 )
             )
     main, *others = results
+    ran = [s.execution for s in signals.values() if s.execution is not None]
+    judged = sum(1 for e in ran if e.judged)
+    typed = len(ran) - judged
     if as_json:
         payload = main.to_json()
         payload["baselines"] = {b.name: b.to_json()["ranked"] for b in baselines}
@@ -595,16 +595,17 @@ def evaluate(
             "execution": execution,
             "diverse": diverse,
             "likelihood": [str(p) for p in likelihood or []],
-            "problems_with_visible_tests": sum(
-                1 for s in signals.values() if s.execution is not None
-            ),
+            "problems_with_visible_tests": judged,
+            "problems_with_typed_inputs": typed,
         }
         typer.echo(json.dumps(payload))
         return
     _print_table([*results, *baselines], stdout)
     if execution:
-        with_tests = sum(1 for s in signals.values() if s.execution is not None)
-        stdout.print(f"{with_tests} of {len(slates)} problems have visible tests to run")
+        stdout.print(
+            f"{judged} of {len(slates)} problems have visible tests to run; "
+            f"{typed} more ran on inputs built from their parameter types (agreement only)"
+        )
 
 
 def _signals(

@@ -59,6 +59,7 @@ def evaluate_scores(
     seed: int = 0,
     clusters: Sequence[Sequence[int] | None] | None = None,
     tiers: Sequence[Sequence[float] | None] | None = None,
+    weights: Sequence[Sequence[float] | None] | None = None,
 ) -> Evaluation:
     """Metrics of one scoring of `slates` (`scores[i]` aligned with `slates[i].programs`).
 
@@ -66,7 +67,7 @@ def evaluate_scores(
     estimator over the prepared answers with their multiplicity (`Slate.counts`). With
     `clusters` (behaviour cluster ids per program, or None for a slate without), the ranking
     is cluster-diverse (`ranker.metrics.diverse_order`, within `tiers` where given: visible
-    examples passed), as `Ranker.rank` serves it."""
+    examples passed; by `weights` where given: cluster shares), as `Ranker.rank` serves it."""
     if len(slates) != len(scores):
         raise ValueError(f"{len(scores)} score lists for {len(slates)} slates")
     if not slates:
@@ -76,8 +77,9 @@ def evaluate_scores(
     best = 0.0
     cluster_lists = list(clusters) if clusters is not None else [None] * len(slates)
     tier_lists = list(tiers) if tiers is not None else [None] * len(slates)
-    for slate, slate_scores, slate_clusters, slate_tiers in zip(
-        slates, scores, cluster_lists, tier_lists, strict=True
+    weight_lists = list(weights) if weights is not None else [None] * len(slates)
+    for slate, slate_scores, slate_clusters, slate_tiers, slate_weights in zip(
+        slates, scores, cluster_lists, tier_lists, weight_lists, strict=True
     ):
         if len(slate_scores) != len(slate.programs):
             raise ValueError(
@@ -94,7 +96,12 @@ def evaluate_scores(
             else:
                 per_problem[k].append(
                     diverse_pass_at_k(
-                        slate_scores, slate.labels, slate_clusters, k, tiers=slate_tiers
+                        slate_scores,
+                        slate.labels,
+                        slate_clusters,
+                        k,
+                        tiers=slate_tiers,
+                        weights=slate_weights,
                     )
                 )
             rand[k] += random_pass_at_k(sampled, correct, k)
@@ -216,17 +223,30 @@ def sample_count_scores(
     return served_slate_scores(slates, [[0.0] * len(s.programs) for s in slates], {}, problems)
 
 
-def diversity_of(
-    slates: Sequence[Slate], signals: Mapping[str, Signals]
-) -> tuple[list[Sequence[int] | None], list[Sequence[float] | None]]:
-    """Behaviour clusters and tiers (examples passed) per slate, for `evaluate_scores`."""
-    clusters: list[Sequence[int] | None] = []
-    tiers: list[Sequence[float] | None] = []
-    for slate in slates:
-        execution = signals[slate.task_id].execution if slate.task_id in signals else None
-        clusters.append(execution.clusters if execution is not None else None)
-        tiers.append(execution.tiers if execution is not None else None)
-    return clusters, tiers
+@dataclass(frozen=True)
+class Diversity:
+    """Per slate, what `evaluate_scores` needs to order it as `Ranker.rank` does: behaviour
+    clusters, tiers (examples passed) and weights (cluster shares, where nothing was judged);
+    None for a slate without execution."""
+
+    clusters: list[Sequence[int] | None]
+    tiers: list[Sequence[float] | None]
+    weights: list[Sequence[float] | None]
+
+    def arguments(self) -> dict[str, Any]:
+        return {"clusters": self.clusters, "tiers": self.tiers, "weights": self.weights}
+
+
+def diversity_of(slates: Sequence[Slate], signals: Mapping[str, Signals]) -> Diversity:
+    """Behaviour clusters, tiers and weights per slate, for `evaluate_scores`."""
+    found = [
+        signals[slate.task_id].execution if slate.task_id in signals else None for slate in slates
+    ]
+    return Diversity(
+        clusters=[e.clusters if e is not None else None for e in found],
+        tiers=[e.tiers if e is not None else None for e in found],
+        weights=[e.weights if e is not None else None for e in found],
+    )
 
 
 def ranker_scores(

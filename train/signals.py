@@ -26,6 +26,7 @@ from ranker.execution import (
     probes_of,
     program_run,
     signals_from_runs,
+    typed_probes,
 )
 from ranker.features import Signals
 from ranker.sandbox import Sandbox
@@ -48,9 +49,13 @@ def _run_key(program: str, probes: Sequence[Probe], setup: str) -> str:
 
 def visible_probes(problem: Problem) -> list[Probe]:
     """What runs for a problem: its visible tests and inputs derived from them (function
-    problems), or its visible input/output examples (stdin/stdout problems)."""
+    problems), or its visible input/output examples (stdin/stdout problems). A function
+    problem without visible tests runs on inputs built from its parameter types, when the
+    prompt annotates them (`typed_probes`): unjudged, for agreement only, as in the editor."""
     if problem.entry_point:
-        return probes_of(problem.visible_tests) if problem.visible_tests else []
+        if problem.visible_tests:
+            return probes_of(problem.visible_tests)
+        return typed_probes(problem.prompt, problem.entry_point)
     return io_probes(problem.visible_io_tests)
 
 
@@ -61,8 +66,8 @@ def execution_signals(
     cache_path: Path | None = DEFAULT_CACHE,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Signals]:
-    """Execution signals for every slate whose problem has visible tests or visible
-    input/output examples (others get none)."""
+    """Execution signals for every slate whose problem has visible tests, visible
+    input/output examples or typed parameters (others get none)."""
     cached: dict[str, ProgramRun] = {}
     if cache_path is not None and cache_path.is_file():
         for _, row in read_jsonl(cache_path, resuming=True):
