@@ -145,8 +145,10 @@ class Settings:
         False,
         "Run each candidate on the examples in the function's docstring (>>> doctests, "
         "f(x) == y, Input:/Output: ...) inside the sandbox before ranking: the ranker uses the "
-        "results and titles show them (3/3 examples). Runs model-written code on this machine, "
-        "confined (see the README's threat model); never your other code or tests.",
+        "results and titles show them (3/3 examples). A function without examples runs on "
+        "inputs built from its parameter types instead, and candidates that agree count "
+        "together (agrees with 40%). Runs model-written code on this machine, confined (see "
+        "the README's threat model); never your other code or tests.",
         kind="boolean",
     )
     reviewer_tie_break: bool = setting(

@@ -46,8 +46,10 @@ return {
   logFile = nil,
   -- Run each candidate on the examples in the function's docstring (>>> doctests, f(x) == y,
   -- Input:/Output: ...) inside the sandbox before ranking: the ranker uses the results and
-  -- titles show them (3/3 examples). Runs model-written code on this machine, confined (see the
-  -- README's threat model); never your other code or tests.
+  -- titles show them (3/3 examples). A function without examples runs on inputs built from its
+  -- parameter types instead, and candidates that agree count together (agrees with 40%). Runs
+  -- model-written code on this machine, confined (see the README's threat model); never your
+  -- other code or tests.
   allowExecution = false,
   -- When the examples ran (needs allowExecution), order candidates that behave the same on
   -- every example and probe by how well each predicts the docstring (reviewer log-probability
