@@ -278,6 +278,18 @@ def program_sha(program: str) -> str:
     return hashlib.sha256(program.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def parse_prompt(prompt: str) -> ast.Module | None:
+    """A prompt's syntax tree. A prompt ends inside the function it asks for (at its
+    signature or docstring), so where it does not parse as written it is given a body; None
+    when neither parses."""
+    for text in (prompt, prompt.rstrip() + "\n    pass\n"):
+        try:
+            return ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+    return None
+
+
 def docstring_node(
     node: ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
 ) -> ast.Expr | None:

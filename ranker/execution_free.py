@@ -32,6 +32,7 @@ import bisect
 import math
 from collections.abc import Sequence
 
+from ranker.candidates import parse_prompt
 from ranker.execution import ExecutionSignals
 from ranker.features import Signals, zscores
 
@@ -43,7 +44,7 @@ def entry_signature(prompt: str, entry_point: str | None = None) -> tuple[str, i
     `entry_point` when given, else the prompt's last top-level `def`; the parameter count is
     None when the prompt has no `def` of that name (e.g. an MBPP description). None when no
     name is known."""
-    tree = _parse_prompt(prompt)
+    tree = parse_prompt(prompt)
     defs = [
         node
         for node in (tree.body if tree is not None else [])
@@ -57,16 +58,6 @@ def entry_signature(prompt: str, entry_point: str | None = None) -> tuple[str, i
         if node.name == entry_point:
             return entry_point, _positional(node)
     return entry_point, None
-
-
-def _parse_prompt(prompt: str) -> ast.Module | None:
-    # A prompt ends inside the function it asks for: give it a body so that it parses.
-    for text in (prompt, prompt.rstrip() + "\n    pass\n"):
-        try:
-            return ast.parse(text)
-        except SyntaxError:
-            continue
-    return None
 
 
 def _positional(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:

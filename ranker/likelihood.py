@@ -53,7 +53,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ranker.candidates import docstring_node
+from ranker.candidates import docstring_node, parse_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -139,19 +139,15 @@ def prompt_docstring(prompt: str, entry_point: str | None) -> str | None:
     (cleaned), the whole statement for stdin/stdout problems, None when there is none."""
     if entry_point is None:
         return prompt.strip() or None
-    for candidate in (prompt, prompt.rstrip() + "\n    pass\n"):
-        tree = _parse(candidate)
-        if tree is not None:
-            function = _find_function(tree, entry_point)
-            if function is None:
-                return None
-            doc = ast.get_docstring(function, clean=True)
-            return doc or None
-    return None
+    tree = parse_prompt(prompt)
+    function = _find_function(tree, entry_point) if tree is not None else None
+    if function is None:
+        return None
+    return ast.get_docstring(function, clean=True) or None
 
 
 def _prompt_names(prompt: str) -> set[str]:
-    tree = _parse(prompt) or _parse(prompt.rstrip() + "\n    pass\n")
+    tree = parse_prompt(prompt)
     if tree is None:
         return set()
     return {

@@ -30,6 +30,8 @@ import ast
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ranker.candidates import parse_prompt
+
 DEFAULT_LIMIT = 6
 """Derived calls per problem: enough to split programs that agree on the examples, few
 enough that a program's run stays within a few case timeouts."""
@@ -130,14 +132,13 @@ def typed_calls(prompt: str, entry_point: str, limit: int = TYPED_LIMIT) -> list
 
 
 def _function(prompt: str, name: str) -> ast.FunctionDef | None:
-    for text in (prompt, prompt.rstrip() + "\n    pass\n"):
-        try:
-            tree = ast.parse(text)
-        except SyntaxError:
-            continue
-        found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
-        return found[-1] if found else None
-    return None
+    """The last top-level `def name` of the prompt; an `async def` gives coroutines, whose
+    values say nothing of what they compute."""
+    tree = parse_prompt(prompt)
+    found = (
+        [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name] if tree else []
+    )
+    return found[-1] if found else None
 
 
 def _values_of(annotation: ast.expr) -> list[Any] | None:

@@ -52,5 +52,6 @@ def test_typed_calls_give_nothing_where_a_type_is_unknown():
     assert typed_calls("def f(*xs: int): pass", "f") == []
     assert typed_calls("def f(x: dict): pass", "f") == []  # says nothing of what it holds
     assert typed_calls("def f(x: int): pass", "g") == []  # no such function
+    assert typed_calls("async def f(x: int): pass", "f") == []  # calls give coroutines
     assert typed_calls("def f(x: int): pass", "f", limit=0) == []
     assert typed_calls("def f() -> int: pass", "f") == ["f()"]
