@@ -24,21 +24,11 @@ import dataclasses
 import json
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
+from fused_ranker import parse_pool  # benchmarks/ is on the path when run as a script
+
 KS = (1, 3, 5)
-
-
-def parse_pool(spec: str) -> tuple[str, str, str]:
-    name, rest = "", spec
-    head, equals, tail = spec.partition("=")
-    if equals and ":" not in head and "/" not in head:
-        name, rest = head, tail
-    problems, _, pool = rest.rpartition(":")
-    if not problems or not pool:
-        raise SystemExit(f"{spec!r}: expected [NAME=]PROBLEMS:POOL")
-    return name or Path(pool).name.split(".")[0], problems, pool
 
 
 def measure(spec: str, rankers: list[str]) -> dict[str, Any]:

@@ -51,14 +51,15 @@ def diverse_order(
             held.append((i, weight))
             continue
         if held and (tiers is not None or weights is not None):
-            released = [
-                (j, w)
-                for j, w in held
-                if (tiers is not None and tiers[j] > tiers[i])
-                or (weights is not None and w > weights[i])
-            ]
-            out.extend(j for j, _ in released)
-            held = [h for h in held if h not in released]
+            kept = []
+            for j, w in held:
+                if (tiers is not None and tiers[j] > tiers[i]) or (
+                    weights is not None and w > weights[i]
+                ):
+                    out.append(j)
+                else:
+                    kept.append((j, w))
+            held = kept
         out.append(i)
         seen[clusters[i]] = 1
     return out + [j for j, _ in held]
