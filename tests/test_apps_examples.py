@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from pool_eval import eval_answers
 
 from ranker.sandbox import Limits, Sandbox, StdioJob
 from train.loaders import load_problems
@@ -250,26 +250,13 @@ def test_references_reproduce_the_parsed_examples(apps_file):
 def test_toppass_train_eval_runs_apps_statement_examples(tmp_path):
     """`eval` on an APPS-schema file runs the statement's example, as for CodeContests'
     public tests (visible runs are cached in the default cache, as in tests/test_train_cli.py)."""
-    from train.cli import app
-
     problems = tmp_path / "apps.jsonl"
     problems.write_text(json.dumps(_apps_record(7, CODEFORCES_SEVERAL, HIDDEN, SUM)) + "\n")
-    pool = tmp_path / "pool.jsonl"
     answers = [
         {"code": "input()\nprint(max(map(int, input().split())))\n", "passed": False},
         {"code": "print(0)\n", "passed": False},
         {"code": SUM, "passed": True},  # last: storage order does not help it
     ]
-    pool.write_text(
-        "".join(
-            json.dumps({"task_id": "APPS/7", "index": i, **answer}) + "\n"
-            for i, answer in enumerate(answers)
-        )
-    )
-    command = ["eval", "--problems", f"apps:{problems}", "--pool", pool, "--json"]
-    command += ["--bootstrap", "0", "--workers", "2", "--no-cache", "--device", "cpu"]
-    result = CliRunner().invoke(app, [str(c) for c in command], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
+    payload = eval_answers(f"apps:{problems}", tmp_path / "pool.jsonl", "APPS/7", answers)
     assert payload["settings"]["problems_with_visible_tests"] == 1
     assert payload["baselines"]["execution"]["pass@1"] == 1.0  # only the sum prints all three

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from pool_eval import eval_answers
 
 from ranker.execution import Probe, execute_visible_io, io_probes, jobs_for
 from ranker.features import Signals, feature_matrix, feature_names
@@ -130,27 +130,14 @@ STDIO_PROBLEM = {
 def test_toppass_train_eval_runs_an_in_house_stdio_problem(tmp_path):
     """The shipped ranker and the execution baseline both get the stdio problem's signals
     (runs are cached in the default visible-runs cache, as in tests/test_train_cli.py)."""
-    from train.cli import app
-
     problems = tmp_path / "problems.jsonl"
     problems.write_text(json.dumps(STDIO_PROBLEM) + "\n")
-    pool = tmp_path / "pool.jsonl"
     answers: list[dict[str, Any]] = [
         {"code": PROGRAMS[OFF], "passed": False},
         {"code": PROGRAMS[CRASH], "passed": False},
         {"code": PROGRAMS[GOOD], "passed": True},  # last: storage order does not help it
     ]
-    pool.write_text(
-        "".join(
-            json.dumps({"task_id": "acme/sum", "index": i, **answer}) + "\n"
-            for i, answer in enumerate(answers)
-        )
-    )
-    command = ["eval", "--problems", problems, "--pool", pool, "--json", "--bootstrap", "0"]
-    command += ["--workers", "2", "--no-cache", "--device", "cpu"]
-    result = CliRunner().invoke(app, [str(c) for c in command], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
+    payload = eval_answers(problems, tmp_path / "pool.jsonl", "acme/sum", answers)
     assert payload["settings"]["problems_with_visible_tests"] == 1
     assert payload["random"]["pass@1"] == pytest.approx(1 / 3, abs=1e-3)
     # only the right program prints the visible example's output

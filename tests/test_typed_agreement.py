@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from pool_eval import eval_answers
 
 from train.problems import Problem
 from train.signals import execution_signals, visible_probes
@@ -42,11 +42,8 @@ def test_problems_without_examples_run_on_typed_inputs_unjudged(tmp_path):
 
 
 def test_eval_ranks_typed_problems_by_agreement(tmp_path: Path):
-    from train.cli import app
-
     problems = tmp_path / "problems.jsonl"
     problems.write_text(json.dumps(PROBLEM) + "\n")
-    pool = tmp_path / "pool.jsonl"
     answers: list[dict[str, Any]] = [
         {"code": WRONG, "passed": False},
         {"code": RIGHT, "passed": True},
@@ -54,17 +51,7 @@ def test_eval_ranks_typed_problems_by_agreement(tmp_path: Path):
         {"code": PROMPT + "    return len(xs)\n", "passed": False},
         {"code": PROMPT + "    return min(xs)\n", "passed": False},
     ]
-    pool.write_text(
-        "".join(
-            json.dumps({"task_id": "acme/total", "index": i, **answer}) + "\n"
-            for i, answer in enumerate(answers)
-        )
-    )
-    command = ["eval", "--problems", problems, "--pool", pool, "--json", "--bootstrap", "0"]
-    command += ["--workers", "2", "--no-cache", "--device", "cpu"]
-    result = CliRunner().invoke(app, [str(c) for c in command], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
+    payload = eval_answers(problems, tmp_path / "pool.jsonl", "acme/total", answers)
     assert payload["settings"]["problems_with_visible_tests"] == 0
     assert payload["settings"]["problems_with_typed_inputs"] == 1
     assert payload["random"]["pass@1"] == pytest.approx(2 / 5)
