@@ -18,10 +18,14 @@ told apart by what they compute even then:
     typed_calls("def f(xs: list[int], k: int) -> int: ...", "f")
     ['f([3, 1, 2], 3)', 'f([5], 1)', 'f([2, 7, 7, 4], 5)', ...]
 
-Only calls whose arguments are all literals are mutated; one argument changes at a time;
-values stay small (an int moves by one, a sequence loses or repeats one element), so a
-derived call costs about what its example costs. A derived input may break a precondition
-of the problem: programs then raise or return different things, which is behaviour too.
+Only calls whose arguments are all literals are mutated. First, two positional arguments of
+the same type trade places (`f(3, 4, 5)` -> `f(4, 3, 5)`, `f(5, 4, 3)`, ...): programs that
+assume an order the problem does not promise part from those that do not. Then one argument
+changes at a time, by small steps (an int moves by one, a string is reversed or loses its last
+character, a sequence is reversed, loses or repeats one element, and then has its elements
+changed the same small way: every element, then the first), so a derived call costs about
+what its example costs. A derived input may break a precondition of the problem: programs
+then raise or return different things, which is behaviour too.
 """
 
 from __future__ import annotations
@@ -258,6 +262,13 @@ def _mutations(call: str) -> Iterator[str]:
             values.append(ast.literal_eval(expr))
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             return
+    func = ast.unparse(node.func)
+    positional = [ast.unparse(a) for a in node.args]
+    keyword_text = [f"{k.arg}={ast.unparse(k.value)}" for k in node.keywords]
+    for i, j in _swappable(values[: len(node.args)]):
+        swapped = list(positional)
+        swapped[i], swapped[j] = swapped[j], swapped[i]
+        yield f"{func}({', '.join(swapped + keyword_text)})"
     # one variant of each argument in turn, then the next variant of each
     per_slot = [list(_variants(v)) for v in values]
     for round_ in range(max((len(v) for v in per_slot), default=0)):
@@ -273,7 +284,15 @@ def _mutations(call: str) -> Iterator[str]:
             else:
                 keywords[str(name)] = text
             parts = args + [f"{k}={v}" for k, v in keywords.items()]
-            yield f"{ast.unparse(node.func)}({', '.join(parts)})"
+            yield f"{func}({', '.join(parts)})"
+
+
+def _swappable(values: Sequence[Any]) -> Iterator[tuple[int, int]]:
+    """Pairs of positions holding different values of the same type."""
+    for i, first in enumerate(values):
+        for j in range(i + 1, len(values)):
+            if type(values[j]) is type(first) and values[j] != first:
+                yield i, j
 
 
 def _variants(value: Any) -> Iterator[Any]:
@@ -302,6 +321,19 @@ def _variants(value: Any) -> Iterator[Any]:
             yield kind(reversed(items))
             yield kind(items[:-1])
         yield kind(items + items[:1]) if items else kind([1])
+        yield from _element_changes(items, kind)
     elif isinstance(value, dict) and value:
         first = next(iter(value))
         yield {k: v for k, v in value.items() if k != first}
+
+
+def _element_changes(items: list[Any], kind: type) -> Iterator[Any]:
+    """A flat sequence with every element changed by its own first variant, then with only
+    its first element changed (nested containers are left alone)."""
+    if not items or any(isinstance(item, list | tuple | dict | set) for item in items):
+        return
+    changed = [next(_variants(item), item) for item in items]
+    if changed != items:
+        yield kind(changed)
+    if changed[0] != items[0]:
+        yield kind([changed[0], *items[1:]])

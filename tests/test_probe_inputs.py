@@ -55,3 +55,38 @@ def test_typed_calls_give_nothing_where_a_type_is_unknown():
     assert typed_calls("async def f(x: int): pass", "f") == []  # calls give coroutines
     assert typed_calls("def f(x: int): pass", "f", limit=0) == []
     assert typed_calls("def f() -> int: pass", "f") == ["f()"]
+
+
+def test_arguments_of_the_same_type_trade_places_first():
+    # programs that assume the last side is the longest part from those that sort the sides
+    assert derived_calls(["right_angle_triangle(3, 4, 5)"], limit=4) == [
+        "right_angle_triangle(4, 3, 5)",
+        "right_angle_triangle(5, 4, 3)",
+        "right_angle_triangle(3, 5, 4)",
+        "right_angle_triangle(4, 4, 5)",
+    ]
+    assert derived_calls(['f("ab", "cd", k=1)'], limit=2) == [
+        "f('cd', 'ab', k=1)",
+        "f('ba', 'cd', k=1)",
+    ]
+    # arguments of different types, or equal values, stay where they are
+    assert derived_calls(["f([1, 2], 2)"], limit=1) == ["f([2, 1], 2)"]
+    assert derived_calls(["g(1, 1)"], limit=2) == ["g(2, 1)", "g(1, 2)"]
+
+
+def test_sequences_have_their_elements_changed_after_their_shape():
+    assert derived_calls(["f([3, 1, 2])"], limit=10) == [
+        "f([2, 1, 3])",  # reversed
+        "f([3, 1])",  # one element fewer
+        "f([3, 1, 2, 3])",  # one repeated
+        "f([4, 2, 3])",  # every element changed
+        "f([4, 1, 2])",  # the first changed
+    ]
+    # 'AA' reversed is 'AA', so changing only the first element gives nothing new
+    assert derived_calls(["f(['AA', 'Be'])"], limit=10)[3:] == ["f(['AA', 'eB'])"]
+    # elements of nested sequences are left alone
+    assert derived_calls(["f([[1], [2]])"], limit=10) == [
+        "f([[2], [1]])",
+        "f([[1]])",
+        "f([[1], [2], [1]])",
+    ]
