@@ -173,6 +173,29 @@ class _TokenLogprobs:
         return torch.stack(self.steps[:generated], dim=1)
 
 
+def new_token_limit(model: Any, prompt_length: int, max_tokens: int) -> int:
+    """`max_tokens`, or fewer where the prompt and answer would not fit the model's context
+    (`max_position_embeddings`): beyond it a model with learned positions fails mid-answer and
+    one with rotary positions was never trained. A prompt that fills the context is a
+    `SamplingError` naming both lengths."""
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not isinstance(context, int) or context <= 0:
+        return max_tokens
+    if prompt_length >= context:
+        raise SamplingError(
+            f"the prompt has {prompt_length} tokens, the local model's context only {context}"
+        )
+    if prompt_length + max_tokens > context:
+        logger.info(
+            "maxTokens %d cut to %d: the local model's context is %d tokens and the prompt %d",
+            max_tokens,
+            context - prompt_length,
+            context,
+            prompt_length,
+        )
+    return min(max_tokens, context - prompt_length)
+
+
 def _kept_tokens(tokenizer: Any, ids: list[int], kept: str) -> int:
     """How many of `ids` it takes to decode to at least `kept` (an answer cut at a stop)."""
     low, high = 0, len(ids)
@@ -312,6 +335,7 @@ class LocalProvider:
                 text = completion_text(prompt)
             encoded = tokenizer(text, return_tensors="pt").to(self.device)
             prompt_length = encoded["input_ids"].shape[1]
+            new_tokens = new_token_limit(model, prompt_length, self.options.max_tokens)
             seed = self.options.base_seed()
             answers: list[Answer] = []
             timed_out = False
@@ -329,7 +353,7 @@ class LocalProvider:
                         temperature=self.options.temperature or None,
                         top_p=None,
                         top_k=None,
-                        max_new_tokens=self.options.max_tokens,
+                        max_new_tokens=new_tokens,
                         num_return_sequences=rows,
                         pad_token_id=tokenizer.pad_token_id,
                         stopping_criteria=StoppingCriteriaList([tracker]),

@@ -42,7 +42,13 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer random GPT-2 (a decoder-only causal LM) with a tokenizer that pads left."""
+    """A 2-layer random GPT-2 (a decoder-only causal LM) with a tokenizer that pads left. Its
+    context is long (8192 positions) so that a test cancelling a long generation cancels it
+    before the answer reaches the end of the context (a second or so at 512)."""
+    return save_tiny_decoder(tmp_path_factory.mktemp("tiny-decoder"), positions=8192)
+
+
+def save_tiny_decoder(path: Path, positions: int) -> Path:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -50,9 +56,8 @@ def tiny_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = _minilm_tokenizer()
     tokenizer.padding_side = "left"
     config = GPT2Config(
-        vocab_size=tokenizer.vocab_size, n_embd=32, n_layer=2, n_head=2, n_positions=512
+        vocab_size=tokenizer.vocab_size, n_embd=32, n_layer=2, n_head=2, n_positions=positions
     )
-    path = tmp_path_factory.mktemp("tiny-decoder")
     GPT2LMHeadModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, fake_logprob, fake_tokens
 
-from ranker.local_generator import LocalProvider, _kept_tokens, resolve_local_model
+from ranker.local_generator import LocalProvider, _kept_tokens, new_token_limit, resolve_local_model
 from ranker.sampling import (
     COMPLETION_STOPS,
     Answer,
@@ -251,6 +251,29 @@ async def test_local_provider_time_budget_and_cancellation(tiny_decoder_dir):
     # the worker stopped: the next call gets the model without waiting out the budget
     local.options = SamplingOptions(max_tokens=2, time_budget=300)
     assert len(await local.sample(PROMPT, 1)) == 1
+
+
+def test_new_tokens_fit_the_model_context():
+    class Model:
+        def __init__(self, context: object) -> None:
+            self.config = type("Config", (), {"max_position_embeddings": context})()
+
+    assert new_token_limit(Model(512), 100, 64) == 64
+    assert new_token_limit(Model(512), 100, 100_000) == 412
+    assert new_token_limit(Model(None), 100, 100_000) == 100_000  # context unknown
+    with pytest.raises(SamplingError, match="prompt has 512 tokens, the local model's context"):
+        new_token_limit(Model(512), 512, 10)
+
+
+async def test_local_provider_answers_within_a_short_context(tmp_path):
+    """maxTokens far beyond the model's context: the answers stop at its end, where
+    generation used to fail mid-answer (a learned-position model has no position beyond)."""
+    from conftest import save_tiny_decoder
+
+    short = save_tiny_decoder(tmp_path / "short", positions=96)
+    local = LocalProvider(str(short), options=SamplingOptions(max_tokens=100_000, seed=2))
+    texts = await local.sample(PROMPT, 2)
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
 
 
 async def test_local_provider_scores_its_own_answers(tiny_decoder_dir):
