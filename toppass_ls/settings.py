@@ -114,7 +114,11 @@ class Settings:
         0.8, "Sampling temperature.", kind="number", minimum=0.0, maximum=2.0
     )
     max_tokens: int = setting(
-        384, "Maximum new tokens per candidate.", kind="integer", minimum=1, maximum=32768
+        384,
+        "Maximum new tokens per candidate (a local model stops sooner where its context ends).",
+        kind="integer",
+        minimum=1,
+        maximum=32768,
     )
     time_budget: float = setting(
         60.0,

@@ -31,7 +31,7 @@ return {
   samples = 16,
   -- Sampling temperature.
   temperature = 0.8,
-  -- Maximum new tokens per candidate.
+  -- Maximum new tokens per candidate (a local model stops sooner where its context ends).
   maxTokens = 384,
   -- Seconds sampling may take; candidates received by then are ranked.
   timeBudget = 60.0,
