@@ -48,6 +48,12 @@ def tiny_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_decoder(tmp_path_factory.mktemp("tiny-decoder"), positions=8192)
 
 
+@pytest.fixture(scope="session")
+def short_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same tiny GPT-2 with a 96-token context, for answers that reach its end."""
+    return save_tiny_decoder(tmp_path_factory.mktemp("short-decoder"), positions=96)
+
+
 def save_tiny_decoder(path: Path, positions: int) -> Path:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel

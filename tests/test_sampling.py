@@ -265,13 +265,12 @@ def test_new_tokens_fit_the_model_context():
         new_token_limit(Model(512), 512, 10)
 
 
-async def test_local_provider_answers_within_a_short_context(tmp_path):
+async def test_local_provider_answers_within_a_short_context(short_decoder_dir):
     """maxTokens far beyond the model's context: the answers stop at its end, where
     generation used to fail mid-answer (a learned-position model has no position beyond)."""
-    from conftest import save_tiny_decoder
-
-    short = save_tiny_decoder(tmp_path / "short", positions=96)
-    local = LocalProvider(str(short), options=SamplingOptions(max_tokens=100_000, seed=2))
+    local = LocalProvider(
+        str(short_decoder_dir), options=SamplingOptions(max_tokens=100_000, seed=2)
+    )
     texts = await local.sample(PROMPT, 2)
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
 
