@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, fake_logprob, fake_tokens
 from typer.testing import CliRunner
 
 from train.cli import app
@@ -81,6 +81,37 @@ def test_generate_records_provenance_and_resumes(problems_file, fake, tmp_path):
     assert len(fake.requests) - requests_before == 3
     assert "3 already there" not in result.output and "6 already there" in result.output
     assert invoke(*common, "--n", "3").output.count("wrote 0 answers") == 1
+
+
+def test_generate_records_generator_logprobs_and_eval_orders_by_them(problems_file, fake, tmp_path):
+    def generate(mode: str, out: Path) -> list[dict[str, Any]]:
+        args = ["generate", "--problems", problems_file, "--out", out, "--provider", "openai"]
+        result = invoke(*args, "--model", "m", "--base-url", fake.url(mode), "--n", "3")
+        assert result.exit_code == 0, result.output
+        return rows(out)
+
+    scored = generate("honours-n", tmp_path / "scored.jsonl")
+    for row in scored:  # the fake's log-probability of each token of the answer, averaged
+        tokens = fake_tokens(row["completion"])
+        assert row["logprob_tokens"] == len(tokens)
+        mean = sum(fake_logprob(t) for t in tokens) / len(tokens)
+        assert row["mean_logprob"] == pytest.approx(mean, abs=1e-6)
+    plain = generate("no-logprobs", tmp_path / "plain.jsonl")
+    assert len(plain) == 9 and not any("mean_logprob" in row for row in plain)
+
+    def evaluate(pool: Path) -> dict[str, Any]:
+        args = ["eval", "--problems", problems_file, "--pool", pool, "--json", "--bootstrap", "0"]
+        result = invoke(*args, "--no-execution", "--workers", "2", "--no-cache")
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    with_logprobs = evaluate(tmp_path / "scored.jsonl")  # labelled beside it, keeping them
+    assert all("mean_logprob" in row for row in rows(tmp_path / "scored.labelled.jsonl"))
+    assert with_logprobs["settings"]["problems_with_generator_logprobs"] == 3
+    assert "generator-likelihood" in with_logprobs["baselines"]
+    without = evaluate(tmp_path / "plain.jsonl")
+    assert without["settings"]["problems_with_generator_logprobs"] == 0
+    assert "generator-likelihood" not in without["baselines"]
 
 
 def test_generate_reports_endpoint_errors_as_one_line(problems_file, fake, tmp_path):

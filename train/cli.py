@@ -516,7 +516,9 @@ def evaluate(
     first; where nothing ran, with static defects last and sample counts added
     (ranker.execution_free); the execution baseline is served the same way. Length-only is the
     plain longest-first order; sample-count puts defects last and the most often sampled
-    program first."""
+    program first; where the pool recorded the generator's log-probabilities (`generate` does
+    where the backend reports them), generator-likelihood puts defects last and the likeliest
+    answer first."""
     _setup_logging(verbose)
     with user_errors():
         from ranker.config import RankerConfigError
@@ -526,6 +528,7 @@ def evaluate(
             diversity_of,
             evaluate_scores,
             execution_scores,
+            generator_likelihood_scores,
             length_scores,
             ranker_scores,
             sample_count_scores,
@@ -571,6 +574,16 @@ def evaluate(
                 bootstrap=bootstrap,
             ),
         ]
+        with_logprobs = sum(1 for slate in slates if slate.logprobs)
+        if with_logprobs:
+            baselines.append(
+                evaluate_scores(
+                    "generator-likelihood",
+                    slates,
+                    generator_likelihood_scores(slates, problem_set),
+                    bootstrap=bootstrap,
+                )
+            )
         if execution:
             baselines.append(
                 evaluate_scores(
@@ -597,10 +610,15 @@ def evaluate(
             "likelihood": [str(p) for p in likelihood or []],
             "problems_with_visible_tests": judged,
             "problems_with_typed_inputs": typed,
+            "problems_with_generator_logprobs": with_logprobs,
         }
         typer.echo(json.dumps(payload))
         return
     _print_table([*results, *baselines], stdout)
+    if with_logprobs:
+        stdout.print(
+            f"{with_logprobs} of {len(slates)} problems have the generator's log-probabilities"
+        )
     if execution:
         stdout.print(
             f"{judged} of {len(slates)} problems have visible tests to run; "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ranker.execution_free import served_with_signals, static_defects
+from ranker.execution_free import DEFECT_PENALTY, served_with_signals, static_defects
 from ranker.features import Signals
 from ranker.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
 from train.problems import Problem
@@ -221,6 +221,27 @@ def sample_count_scores(
     """The no-learning execution-free baseline: programs with a static defect last, the rest
     by how often they were sampled (self-consistency)."""
     return served_slate_scores(slates, [[0.0] * len(s.programs) for s in slates], {}, problems)
+
+
+def generator_likelihood_scores(
+    slates: Sequence[Slate], problems: Mapping[str, Problem]
+) -> list[list[float]]:
+    """A no-learning execution-free baseline from the pool's own log-probabilities: programs
+    with a static defect last, the rest by the generator's mean token log-probability
+    (`Slate.logprobs`, recorded by `toppass-train generate` where the backend reports them). A
+    program without one counts as its slate's mean; a slate without any stays tied."""
+    result = []
+    for slate in slates:
+        known = [v for v in slate.logprobs if v is not None]
+        mean = sum(known) / len(known) if known else 0.0
+        values = [v if v is not None else mean for v in slate.logprobs] or [0.0] * len(
+            slate.programs
+        )
+        defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
+        result.append(
+            [v - (DEFECT_PENALTY if d else 0.0) for v, d in zip(values, defects, strict=True)]
+        )
+    return result
 
 
 @dataclass(frozen=True)

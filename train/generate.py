@@ -2,8 +2,11 @@
 
 Each problem gets `n` raw answers from the provider, appended to the pool as they arrive (one
 JSONL row per answer: `task_id`, `index`, `completion` = the raw answer, plus what produced it:
-`model`, `api`, `temperature`, `max_tokens`, `seed`, `prompt_sha`). A rerun tops each problem
-up to `n` and never repeats finished work. Answers are kept raw: `train.pools.candidate_program`
+`model`, `api`, `temperature`, `max_tokens`, `seed`, `prompt_sha`). Where the backend reports
+log-probabilities, a row also has the generator's mean token log-probability of the answer,
+`mean_logprob`, over `logprob_tokens` tokens (`ranker.sampling.Answer`; `toppass-train eval`
+orders by it as a baseline). A rerun tops each problem up to `n` and never repeats finished
+work. Answers are kept raw: `train.pools.candidate_program`
 prepares them exactly as the editor prepares a sampled answer.
 """
 
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ranker.sampling import Provider, SamplingError, SamplingOptions, SamplingPrompt
+from ranker.sampling import Answer, Provider, SamplingError, SamplingOptions, SamplingPrompt
 from train.jsonl import JsonlAppender, read_jsonl
 from train.problems import Problem
 
@@ -80,7 +83,7 @@ async def generate_pool(
             if hasattr(provider, "options"):
                 provider.options = dataclasses.replace(options, seed=base_seed)
             try:
-                answers = await provider.sample(prompt, need)
+                answers = await _sample(provider, prompt, need)
             except SamplingError as exc:
                 stats.failed.append(f"{task_id}: {exc}")
                 continue
@@ -90,7 +93,7 @@ async def generate_pool(
                 record: dict[str, Any] = {
                     "task_id": task_id,
                     "index": index,
-                    "completion": answer,
+                    "completion": answer.text,
                     "model": model_name,
                     "api": api,
                     "temperature": options.temperature,
@@ -98,9 +101,22 @@ async def generate_pool(
                     "seed": base_seed + offset,
                     "prompt_sha": prompt_sha,
                 }
+                if answer.mean_logprob is not None:
+                    record["mean_logprob"] = round(answer.mean_logprob, 6)
+                    record["logprob_tokens"] = answer.tokens
                 appender.append(record)
                 stats.written += 1
             finished += len(answers)
             if progress is not None:
                 progress(finished, total)
     return stats
+
+
+async def _sample(provider: Provider, prompt: SamplingPrompt, n: int) -> list[Answer]:
+    """Answers with the generator's log-probabilities where the provider can ask for them
+    (a backend that rejects them is asked again without: `OpenAIProvider.sample_scored`)."""
+    scored = getattr(provider, "sample_scored", None)
+    if scored is not None:
+        answers: list[Answer] = await scored(prompt, n)
+        return answers
+    return [Answer(text) for text in await provider.sample(prompt, n)]

@@ -10,12 +10,13 @@ as the server merges them. Candidates that do not make a program are counted, no
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ranker.candidates import dedupe_key
 from train.jsonl import DataError
-from train.pools import Pool, candidate_program
+from train.pools import Pool, PoolCandidate, candidate_program
 from train.problems import Problem
 
 
@@ -26,6 +27,9 @@ class Slate:
     programs: tuple[str, ...]
     labels: tuple[bool, ...]
     counts: tuple[int, ...]
+    logprobs: tuple[float | None, ...] = ()
+    """Per program, the generator's mean token log-probability (mean over the answers that
+    merged into it), where the pool recorded one (`mean_logprob`); empty when it recorded none."""
 
     @property
     def mixed(self) -> bool:
@@ -73,6 +77,7 @@ def build_slates(pool: Pool, problems: Mapping[str, Problem]) -> SlateSet:
         programs: list[str] = []
         labels: list[bool] = []
         counts: list[int] = []
+        logprobs: list[list[float]] = []
         for cand in candidates:
             if cand.passed is None:
                 raise DataError(
@@ -85,9 +90,11 @@ def build_slates(pool: Pool, problems: Mapping[str, Problem]) -> SlateSet:
                 result.dropped += 1
                 continue
             key = dedupe_key(prepared.program)
+            logprob = _mean_logprob(cand)
             if key in order:
                 slot = order[key]
                 counts[slot] += 1
+                logprobs[slot] += logprob
                 if labels[slot] != cand.passed:
                     result.label_conflicts += 1
                 continue
@@ -95,11 +102,28 @@ def build_slates(pool: Pool, problems: Mapping[str, Problem]) -> SlateSet:
             programs.append(prepared.program)
             labels.append(cand.passed)
             counts.append(1)
+            logprobs.append(logprob)
         if programs:
+            means = tuple(sum(v) / len(v) if v else None for v in logprobs)
             result.slates.append(
-                Slate(task_id, problem.prompt, tuple(programs), tuple(labels), tuple(counts))
+                Slate(
+                    task_id,
+                    problem.prompt,
+                    tuple(programs),
+                    tuple(labels),
+                    tuple(counts),
+                    means if any(m is not None for m in means) else (),
+                )
             )
     return result
+
+
+def _mean_logprob(candidate: PoolCandidate) -> list[float]:
+    """The candidate's recorded `mean_logprob`, as a list of zero or one value."""
+    value = candidate.meta.get("mean_logprob")
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return [float(value)]
+    return []
 
 
 def split_by_task(slates: Sequence[Slate], fraction: float) -> tuple[list[Slate], list[Slate]]:
