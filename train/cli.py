@@ -659,7 +659,7 @@ def _print_table(evaluations: list[Any], console: Console) -> None:
     ranked0 = first["ranked"] if isinstance(first, dict) else first.to_json()["ranked"]
     ks = list(ranked0)
     table = Table(title=None)
-    table.add_column("ordering")
+    table.add_column("ordering", overflow="fold")  # long names wrap, never cut
     for k in ks:
         table.add_column(k, justify="right")
     for ev in evaluations:
