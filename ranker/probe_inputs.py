@@ -264,27 +264,29 @@ def _mutations(call: str) -> Iterator[str]:
             return
     func = ast.unparse(node.func)
     positional = [ast.unparse(a) for a in node.args]
-    keyword_text = [f"{k.arg}={ast.unparse(k.value)}" for k in node.keywords]
+    keywords = {str(k.arg): ast.unparse(k.value) for k in node.keywords}
+
+    def render(args: list[str], named: dict[str, str]) -> str:
+        return f"{func}({', '.join(args + [f'{k}={v}' for k, v in named.items()])})"
+
     for i, j in _swappable(values[: len(node.args)]):
         swapped = list(positional)
         swapped[i], swapped[j] = swapped[j], swapped[i]
-        yield f"{func}({', '.join(swapped + keyword_text)})"
+        yield render(swapped, keywords)
     # one variant of each argument in turn, then the next variant of each
     per_slot = [list(_variants(v)) for v in values]
     for round_ in range(max((len(v) for v in per_slot), default=0)):
         for index, variants in enumerate(per_slot):
             if round_ >= len(variants):
                 continue
-            args = [ast.unparse(a) for a in node.args]
-            keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
             kind, name, _ = slots[index]
             text = repr(variants[round_])
             if kind == "arg":
-                args[int(name)] = text
+                changed = list(positional)
+                changed[int(name)] = text
+                yield render(changed, keywords)
             else:
-                keywords[str(name)] = text
-            parts = args + [f"{k}={v}" for k, v in keywords.items()]
-            yield f"{func}({', '.join(parts)})"
+                yield render(positional, {**keywords, str(name): text})
 
 
 def _swappable(values: Sequence[Any]) -> Iterator[tuple[int, int]]:

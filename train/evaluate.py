@@ -233,10 +233,11 @@ def generator_likelihood_scores(
     result = []
     for slate in slates:
         known = [v for v in slate.logprobs if v is not None]
-        mean = sum(known) / len(known) if known else 0.0
-        values = [v if v is not None else mean for v in slate.logprobs] or [0.0] * len(
-            slate.programs
-        )
+        if known:
+            mean = sum(known) / len(known)
+            values = [v if v is not None else mean for v in slate.logprobs]
+        else:
+            values = [0.0] * len(slate.programs)
         defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
         result.append(
             [v - (DEFECT_PENALTY if d else 0.0) for v, d in zip(values, defects, strict=True)]
