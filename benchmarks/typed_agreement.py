@@ -120,7 +120,7 @@ def table(result: dict[str, Any]) -> str:
         cells = []
         for k in KS:
             runs = values[f"pass@{k}"]
-            spread = f" ± {statistics.stdev(runs):.3f}" if len(runs) > 1 else ""
+            spread = f" ± {statistics.pstdev(runs):.3f}" if len(runs) > 1 else ""  # as fused_ranker
             cells.append(f"{statistics.fmean(runs):.3f}{spread}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("| random | " + " | ".join(f"{v:.3f}" for v in result["random"].values()) + " |")
