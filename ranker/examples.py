@@ -10,7 +10,9 @@ Written forms read (each an `ExampleForm`): `>>> f(x)` with its expected output 
 `f(x) = y`; prose (`f(x) should return y`, `f(x) returns y`); a comment (`f(x)  # => y`);
 `Input: ... Output: ...` blocks, named (`arr = [1, 2], k = 3`, one `name : value` per line)
 or not; `For x = 1 the output should be y`. Named inputs become a call with the entry point's
-parameters in signature order.
+parameters in signature order. A docstring that shows no example of the function may show
+them under its old name (a function renamed after its docstring was written); those are read
+as the function's own, under strict conditions (`_renamed_examples`).
 
 Only what is unambiguous is kept: both sides must parse as Python expressions built from
 literals (and a few pure builtins such as `round` or `set`), the call side must call the entry
@@ -23,12 +25,14 @@ Standard library only (the language server reads the function under the cursor w
 from __future__ import annotations
 
 import ast
+import builtins
 import enum
 import inspect
 import re
 import textwrap
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from keyword import kwlist as _KEYWORDS
 
 from ranker.example_values import (
     arithmetic,
@@ -99,6 +103,7 @@ class Example:
     expected: str
     source_form: ExampleForm
     tolerance: float = FLOAT_TOLERANCE  # used only when `expected` holds floats
+    written_as: str | None = None  # the function's old name, where the docstring used one
 
     def to_assert(self) -> str:
         """One standalone statement (no imports, no helpers) that passes when the call gives
@@ -107,24 +112,136 @@ class Example:
         return assert_statement(self.call, self.expected, self.tolerance)
 
 
-def extract_examples(prompt_or_function_source: str, entry_point: str) -> list[Example]:
+def extract_examples(
+    prompt_or_function_source: str, entry_point: str, known_names: Iterable[str] = ()
+) -> list[Example]:
     """The examples in `entry_point`'s docstring (or, with no such function, the module
-    docstring) in the order written, duplicates removed."""
+    docstring) in the order written, duplicates removed.
+
+    A docstring that shows no example of `entry_point` may show them under the function's
+    old name (`_renamed_examples`); `known_names` are names defined outside the source given
+    (the rest of the document), which are other functions and never taken for an old name."""
     found = _function(prompt_or_function_source, entry_point)
     if found is None:
         return []
     docstring, signature = found
     if not docstring.strip():
         return []
+    examples = _examples_of(docstring, entry_point, signature)
+    if examples or signature is None:
+        return examples
+    parsed = _parse(prompt_or_function_source)
+    defined = set(known_names) | (defined_names(parsed[0]) if parsed is not None else set())
+    return _renamed_examples(docstring, entry_point, signature, defined)
+
+
+def _examples_of(docstring: str, name: str, signature: _Signature | None) -> list[Example]:
+    """The examples in `docstring` that call `name`."""
     lines = docstring.splitlines()
     examples: list[tuple[int, Example]] = []
-    examples += _doctest_examples(lines, entry_point)  # blanks the lines it reads
-    examples += _assert_examples(lines, entry_point)  # idem
-    examples += _input_output_examples(lines, entry_point, signature)
-    examples += _for_named_examples(lines, entry_point, signature)
-    examples += _inline_examples(lines, entry_point)
+    examples += _doctest_examples(lines, name)  # blanks the lines it reads
+    examples += _assert_examples(lines, name)  # idem
+    examples += _input_output_examples(lines, name, signature)
+    examples += _for_named_examples(lines, name, signature)
+    examples += _inline_examples(lines, name)
     examples.sort(key=lambda item: item[0])
     return _deduplicate([example for _, example in examples])
+
+
+# ---------------------------------------------------------------- a renamed function
+
+
+def _renamed_examples(
+    docstring: str, entry_point: str, signature: _Signature, defined: set[str]
+) -> list[Example]:
+    """Examples written with a function's old name: a function renamed after its docstring
+    was written (`def sorted_list_sum(lst)` whose docstring shows `list_sort(["aa"]) =>
+    ["aa"]`). Used only when the docstring shows no example of the function's own name and
+    exactly one other name gives examples. That name must share a word with the function's
+    (a rename keeps part of the name: `list_sort`, `sorted_list_sum`); a name defined or
+    imported in the source or bound in the docstring (`>>> g = make(57)`), or a builtin, is
+    a different function and never taken; every call must fit the function's signature.
+    The calls are rewritten to the entry point."""
+    defined = defined | _bound_in(docstring) | set(dir(builtins)) | set(_KEYWORDS)
+    words = _name_words(entry_point)
+    written = {
+        match.group(1)
+        for match in re.finditer(r"(?<![\w.])([A-Za-z_]\w*)[ \t]*\(", docstring)
+        if match.group(1) not in defined
+        and match.group(1) != entry_point
+        and words & _name_words(match.group(1))
+    }
+    found = {}
+    for name in sorted(written):
+        examples = _examples_of(docstring, name, signature)
+        if examples and all(_fits(example.call, name, signature) for example in examples):
+            found[name] = examples
+    if len(found) != 1:
+        return []
+    ((name, examples),) = found.items()
+    return [
+        replace(example, call=_renamed_call(example.call, name, entry_point), written_as=name)
+        for example in examples
+    ]
+
+
+def defined_names(tree: ast.AST) -> frozenset[str]:
+    """Every name `tree` defines or imports: functions, classes, assigned names, aliases."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return frozenset(names)
+
+
+def _bound_in(docstring: str) -> frozenset[str]:
+    """Names a docstring's code lines bind (`>>> g = make(57)`, `>>> from m import f as g`)."""
+    names: set[str] = set()
+    for line in docstring.splitlines():
+        code = re.sub(r"^\s*(?:>>>|\.\.\.)\s?", "", line).strip()
+        if "=" in code or "import" in code:
+            try:
+                names |= defined_names(ast.parse(code))
+            except (SyntaxError, ValueError):
+                continue
+    return frozenset(names)
+
+
+def _name_words(name: str) -> set[str]:
+    """The words of a snake_case or camelCase name, lowercased, of three letters or more."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return {word.lower() for word in re.split(r"[_\d]+", spaced) if len(word) >= 3}
+
+
+def _fits(call: str, name: str, signature: _Signature) -> bool:
+    """Every call of `name` in `call` binds the signature's parameters: not too many
+    positional arguments, known keywords, every required parameter given."""
+    for node in ast.walk(ast.parse(call, mode="eval")):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id != name:
+            continue
+        if not signature.varargs and len(node.args) > len(signature.positional):
+            return False
+        keywords = {k.arg for k in node.keywords if k.arg is not None}
+        if not signature.varkw and not keywords <= set(signature.names):
+            return False
+        given = set(signature.positional[: len(node.args)]) | keywords
+        if not signature.required <= given:
+            return False
+    return True
+
+
+def _renamed_call(call: str, old: str, new: str) -> str:
+    tree = ast.parse(call, mode="eval")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == old:
+            node.func.id = new
+    return ast.unparse(tree)
 
 
 # ---------------------------------------------------------------- asserts and their inverse
@@ -244,6 +361,8 @@ class _Signature:
     positional: tuple[str, ...]  # in order, positional-only and ordinary parameters
     keyword_only: tuple[str, ...]
     required: frozenset[str]
+    varargs: bool = False  # *args
+    varkw: bool = False  # **kwargs
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -309,7 +428,13 @@ def _signature(args: ast.arguments) -> _Signature:
     with_default = positional[len(positional) - len(args.defaults) :] if args.defaults else []
     required = set(positional) - set(with_default)
     required |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None}
-    return _Signature(tuple(positional), tuple(a.arg for a in args.kwonlyargs), frozenset(required))
+    return _Signature(
+        tuple(positional),
+        tuple(a.arg for a in args.kwonlyargs),
+        frozenset(required),
+        varargs=args.vararg is not None,
+        varkw=args.kwarg is not None,
+    )
 
 
 # ---------------------------------------------------------------- values and calls

@@ -209,6 +209,64 @@ def test_a_function_being_written():
     assert pairs(indented) == [("f(2)", "4", "comparison")]
 
 
+def test_examples_written_with_the_functions_old_name():
+    source = function(
+        """
+        Keep the words of even length, shortest first.
+        assert list_sort(["aa", "a", "aaa"]) => ["aa"]
+        >>> list_sort(words=["ab", "a", "cd"])
+        ['ab', 'cd']
+        """,
+        name="sorted_list_sum",
+        params="words",
+    )
+    assert pairs(source, "sorted_list_sum") == [
+        ("sorted_list_sum(['aa', 'a', 'aaa'])", "['aa']", "arrow"),
+        ("sorted_list_sum(words=['ab', 'a', 'cd'])", "['ab', 'cd']", "doctest"),
+    ]
+    assert {e.written_as for e in extract_examples(source, "sorted_list_sum")} == {"list_sort"}
+    assert {e.written_as for e in extract_examples(function("f(1) == 2"), "f")} == {None}
+    camel = function("oldGradeOf(3.5) == 'A-'", name="letter_grade", params="gpa")
+    assert pairs(camel, "letter_grade") == [("letter_grade(3.5)", "'A-'", "comparison")]
+
+
+def test_other_functions_are_not_taken_for_an_old_name():
+    shown = "grade_of(3.5) == 'A-'"
+    assert pairs(function(shown, name="letter_grade", params="gpa"), "letter_grade") != []
+    cases = {
+        # defined or imported in the source, or defined elsewhere in the document
+        "defined": "def grade_of(x):\n    return x\n\n\n"
+        + function(shown, name="letter_grade", params="gpa"),
+        "imported": "from grades import grade_of\n\n\n"
+        + function(shown, name="letter_grade", params="gpa"),
+        # bound in the docstring
+        "bound": function(">>> grade_of = make(4)\n" + shown, name="letter_grade", params="gpa"),
+        # no word in common with the function's name
+        "unrelated": function(shown, name="score", params="gpa"),
+        # a call that does not fit the signature
+        "too many": function("grade_of(3.5, 4) == 'A-'", name="letter_grade", params="gpa"),
+        "unknown keyword": function("grade_of(x=3.5) == 'A-'", name="letter_grade", params="gpa"),
+        "missing": function(shown, name="letter_grade", params="gpa, scale"),
+        # two names could be the old one
+        "ambiguous": function(
+            shown + "\nold_grade(2.0) == 'C+'", name="letter_grade", params="gpa"
+        ),
+        # the function's own examples come first; other names are then never read
+        "own": function(shown + "\nletter_grade(2.0) == 'C+'", name="letter_grade", params="gpa"),
+    }
+    found = {case: pairs(source, "letter_grade") for case, source in cases.items()}
+    assert found == {
+        **{case: [] for case in cases if case != "own"},
+        "own": [("letter_grade(2.0)", "'C+'", "comparison")],
+    }
+    alone = function(shown, name="letter_grade", params="gpa")
+    assert extract_examples(alone, "letter_grade", known_names={"grade_of"}) == []
+    variadic = function("grade_of(3.5, 4, key=1) == 'A-'", name="letter_grade", params="*a, **k")
+    assert pairs(variadic, "letter_grade") == [
+        ("letter_grade(3.5, 4, key=1)", "'A-'", "comparison")
+    ]
+
+
 # ---------------------------------------------------------------- what must not be read
 
 
@@ -369,8 +427,8 @@ def test_call_and_expected_splits_what_it_can():
 def test_humaneval_canonical_solutions_pass_every_visible_example(sandbox):
     problems = load_problems("humaneval")
     with_examples = [p for p in problems.values() if p.visible_tests]
-    assert len(with_examples) == 154  # the `>>>`-only reader found 69
-    assert sum(len(p.visible_tests) for p in problems.values()) == 443
+    assert len(with_examples) == 156  # the `>>>`-only reader found 69
+    assert sum(len(p.visible_tests) for p in problems.values()) == 446
     jobs = [
         (p.task_id, FunctionJob(p.extra["reference"], list(p.visible_tests), stop_on_failure=False))
         for p in with_examples

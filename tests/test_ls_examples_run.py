@@ -48,6 +48,48 @@ def test_visible_tests_read_the_docstring_and_say_why_not():
     assert visible_tests(context(29))[1] == "fetch() is async (its examples give coroutines)"
 
 
+RENAMED = """\
+from grades import scale_of
+
+
+def grade_of(points):
+    return points
+
+
+def letter_grade(gpa):
+    \"\"\"old_letter_grade(3.5) == 'A-'\"\"\"
+
+
+def letter_for(points):
+    \"\"\"grade_of(90) == 'A'; scale_of(90) == 1\"\"\"
+
+
+def broken(:
+    pass
+
+
+def grade_later(gpa):
+    \"\"\"grade_of(3.5) == 'A-'\"\"\"
+"""
+
+
+def test_examples_under_an_old_name_run_but_other_functions_in_the_document_do_not():
+    parsable = RENAMED.replace("def broken(:", "def broken():")
+    lines = parsable.splitlines()
+    ctx = find_function(parsable, lines.index("def letter_grade(gpa):"))
+    assert ctx is not None and {"grade_of", "scale_of", "letter_for"} <= ctx.document_names
+    assert visible_tests(ctx) == (["assert letter_grade(3.5) == 'A-'"], None)
+    # `grade_of` is defined above and `scale_of` imported, though neither is in the prompt
+    other = find_function(parsable, lines.index("def letter_for(points):"))
+    assert other is not None and "def grade_of" not in other.prompt
+    assert visible_tests(other) == ([], "no examples found in the docstring of letter_for()")
+    # a document that does not parse: the names its `def`, `class` and import lines give
+    unparsable = find_function(RENAMED, len(lines) - 1)
+    assert unparsable is not None and unparsable.name == "grade_later"
+    assert {"grade_of", "scale_of"} <= unparsable.document_names
+    assert visible_tests(unparsable) == ([], "no examples found in the docstring of grade_later()")
+
+
 def test_featureless_ranker_gets_titles_and_the_diverse_order(plain_ranker, runner):
     result = rank_candidates(plain_ranker, context(3), RAWS, runner)
     assert result.execution == "ran 4 candidates on 2 docstring examples"

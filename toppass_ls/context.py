@@ -12,12 +12,14 @@ import re
 from dataclasses import dataclass
 
 from ranker.candidates import docstring_node
+from ranker.examples import defined_names
 
 CONTEXT_LINES_BEFORE = 60
 CONTEXT_LINES_AFTER = 20
 CONTEXT_MAX_CHARS = 4000
 
 _DEF_LINE = re.compile(r"^(\s*)(async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
+_DEFINED_LINE = re.compile(r"(?m)^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class FunctionContext:
     context: code around the function (not part of the program), for the model.
     in_class: defined directly in a class body (a method: calling it needs an instance).
     is_async: an `async def` (calling it gives a coroutine, not its value).
+    document_names: every name the document defines or imports (functions, classes,
+        assignments): a docstring example calling one of them shows that function, not this.
     """
 
     name: str
@@ -52,6 +56,7 @@ class FunctionContext:
     context: str
     in_class: bool = False
     is_async: bool = False
+    document_names: frozenset[str] = frozenset()
 
     @property
     def prompt(self) -> str:
@@ -166,6 +171,7 @@ def _build(
     context_lines: list[str],
     end_line: int | None = None,
     in_class: bool = False,
+    document_names: frozenset[str] = frozenset(),
 ) -> FunctionContext:
     start = _decorated_start(node) - 1
     def_line = node.lineno - 1
@@ -196,6 +202,7 @@ def _build(
         context=_surrounding(context_lines, start, end),
         in_class=in_class,
         is_async=isinstance(node, ast.AsyncFunctionDef),
+        document_names=document_names,
     )
 
 
@@ -227,7 +234,15 @@ def find_function(source: str, line: int) -> FunctionContext | None:
         return None
     qualname, node = found
     in_class = "." in qualname and qualname.rsplit(".", 2)[-2] != "<locals>"
-    return _build(lines, qualname, node, _imports(tree, lines), lines, in_class=in_class)
+    return _build(
+        lines,
+        qualname,
+        node,
+        _imports(tree, lines),
+        lines,
+        in_class=in_class,
+        document_names=defined_names(tree),
+    )
 
 
 def _find_by_indentation(lines: list[str], line: int) -> FunctionContext | None:
@@ -266,7 +281,14 @@ def _find_by_indentation(lines: list[str], line: int) -> FunctionContext | None:
                 return None
             in_class = _enclosed_by_class(lines, start, indent)
             ctx = _build(
-                block[: end + 1] + extra, found[1].name, found[1], "", lines, end, in_class
+                block[: end + 1] + extra,
+                found[1].name,
+                found[1],
+                "",
+                lines,
+                end,
+                in_class,
+                _names_by_line(lines),
             )
             if extra:  # no body yet: write one after the header
                 return dataclasses.replace(
@@ -275,6 +297,19 @@ def _find_by_indentation(lines: list[str], line: int) -> FunctionContext | None:
             return ctx
         return None
     return None
+
+
+def _names_by_line(lines: list[str]) -> frozenset[str]:
+    """What an unparsable document defines, as far as its `def`, `class` and import lines
+    tell (each parsed alone)."""
+    names: set[str] = set(_DEFINED_LINE.findall("\n".join(lines)))
+    for line in lines:
+        if line.lstrip().startswith(("import ", "from ")):
+            try:
+                names |= defined_names(ast.parse(line.strip()))
+            except (SyntaxError, ValueError):
+                continue
+    return frozenset(names)
 
 
 def _enclosed_by_class(lines: list[str], start: int, indent: int) -> bool:

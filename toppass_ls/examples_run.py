@@ -68,7 +68,10 @@ def visible_tests(ctx: FunctionContext) -> tuple[list[str], str | None]:
         return [], f"{ctx.name}() is async (its examples give coroutines)"
     if not ctx.has_docstring:
         return [], f"{ctx.name}() has no docstring"
-    tests = [example.to_assert() for example in extract_examples(ctx.prompt, ctx.name)]
+    tests = [
+        example.to_assert()
+        for example in extract_examples(ctx.prompt, ctx.name, ctx.document_names)
+    ]
     if not tests:
         return [], f"no examples found in the docstring of {ctx.name}()"
     return tests, None
