@@ -49,7 +49,7 @@ def test_visible_tests_read_the_docstring_and_say_why_not():
 
 
 RENAMED = """\
-from grades import scale_of
+from math import floor as scale_of
 
 
 def grade_of(points):
@@ -73,12 +73,23 @@ def grade_later(gpa):
 """
 
 
-def test_examples_under_an_old_name_run_but_other_functions_in_the_document_do_not():
+def test_examples_under_an_old_name_run_but_other_functions_in_the_document_do_not(
+    plain_ranker, runner
+):
     parsable = RENAMED.replace("def broken(:", "def broken():")
     lines = parsable.splitlines()
     ctx = find_function(parsable, lines.index("def letter_grade(gpa):"))
     assert ctx is not None and {"grade_of", "scale_of", "letter_for"} <= ctx.document_names
     assert visible_tests(ctx) == (["assert letter_grade(3.5) == 'A-'"], None)
+    bodies = ["    return 'A-' if gpa > 3.3 else 'B'\n", "    return 'A'\n"]
+    result = rank_candidates(plain_ranker, ctx, bodies, runner)
+    assert result.execution == (
+        "ran 2 candidates on 1 docstring example (written as old_letter_grade())"
+    )
+    assert {c.body: c.examples for c in result.candidates} == {
+        "return 'A-' if gpa > 3.3 else 'B'\n": "1/1 examples",
+        "return 'A'\n": "0/1 examples",
+    }
     # `grade_of` is defined above and `scale_of` imported, though neither is in the prompt
     other = find_function(parsable, lines.index("def letter_for(points):"))
     assert other is not None and "def grade_of" not in other.prompt

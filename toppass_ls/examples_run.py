@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ranker.examples import extract_examples
+from ranker.examples import Example, extract_examples
 from ranker.execution import (
     ExecutionCancelled,
     ExecutionSignals,
@@ -60,21 +60,24 @@ class ExampleRun:
         return cls(None, f"examples not run: {reason}")
 
 
-def visible_tests(ctx: FunctionContext) -> tuple[list[str], str | None]:
-    """The docstring's examples as standalone asserts, or ([], why there are none to run)."""
+def docstring_examples(ctx: FunctionContext) -> tuple[list[Example], str | None]:
+    """The docstring's examples, or ([], why there are none to run)."""
     if ctx.in_class:
         return [], f"{ctx.name}() is a method (its examples need an instance)"
     if ctx.is_async:
         return [], f"{ctx.name}() is async (its examples give coroutines)"
     if not ctx.has_docstring:
         return [], f"{ctx.name}() has no docstring"
-    tests = [
-        example.to_assert()
-        for example in extract_examples(ctx.prompt, ctx.name, ctx.document_names)
-    ]
-    if not tests:
+    examples = extract_examples(ctx.prompt, ctx.name, ctx.document_names)
+    if not examples:
         return [], f"no examples found in the docstring of {ctx.name}()"
-    return tests, None
+    return examples, None
+
+
+def visible_tests(ctx: FunctionContext) -> tuple[list[str], str | None]:
+    """The docstring's examples as standalone asserts, or ([], why there are none to run)."""
+    examples, reason = docstring_examples(ctx)
+    return [example.to_assert() for example in examples], reason
 
 
 def probes_for(ctx: FunctionContext) -> tuple[list[Probe], str | None]:
@@ -158,6 +161,9 @@ class ExampleRunner:
         seconds = time.perf_counter() - started
         if signals.judged:
             on = _count(signals.cases, "docstring example")
+            old = {e.written_as for e in docstring_examples(ctx)[0] if e.written_as is not None}
+            if old:  # read as this function's (ranker.examples: a renamed function)
+                on += f" (written as {', '.join(f'{name}()' for name in sorted(old))})"
         else:
             on = f"{_count(len(probes), 'input')} built from the parameter types (agreement only)"
         note = f"ran {_count(len(programs), 'candidate')} on {on}"
