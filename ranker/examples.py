@@ -121,7 +121,10 @@ def extract_examples(
     A docstring that shows no example of `entry_point` may show them under the function's
     old name (`_renamed_examples`); `known_names` are names defined outside the source given
     (the rest of the document), which are other functions and never taken for an old name."""
-    found = _function(prompt_or_function_source, entry_point)
+    parsed = _parse(prompt_or_function_source)
+    if parsed is None:
+        return []
+    found = _function(*parsed, entry_point)
     if found is None:
         return []
     docstring, signature = found
@@ -130,8 +133,7 @@ def extract_examples(
     examples = _examples_of(docstring, entry_point, signature)
     if examples or signature is None:
         return examples
-    parsed = _parse(prompt_or_function_source)
-    defined = set(known_names) | (defined_names(parsed[0]) if parsed is not None else set())
+    defined = set(known_names) | defined_names(parsed[0])
     return _renamed_examples(docstring, entry_point, signature, defined)
 
 
@@ -186,15 +188,34 @@ def _renamed_examples(
 
 
 def defined_names(tree: ast.AST) -> frozenset[str]:
-    """Every name `tree` defines or imports: functions, classes, assigned names, aliases."""
+    """Every name `tree`'s statements define or import: functions, classes, assigned names,
+    aliases. Only statements are visited, not the expressions in them (the server asks this of
+    the whole document on every request: a full `ast.walk` costs a large share of the parse)."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    statements: list[ast.AST] = [tree]
+    while statements:
+        node = statements.pop()
+        targets: list[ast.AST] = []
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
-        elif isinstance(node, ast.alias):
-            names.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
+            targets = [node.target]
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            targets = [item.optional_vars for item in node.items if item.optional_vars]
+        names.update(
+            name.id
+            for target in targets
+            for name in ast.walk(target)
+            if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store)
+        )
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(node, field, None)
+            if isinstance(block, list):
+                statements.extend(block)
     return frozenset(names)
 
 
@@ -386,11 +407,11 @@ def _parse(source: str) -> tuple[ast.Module, str] | None:
     return None
 
 
-def _function(source: str, entry_point: str) -> tuple[str, _Signature | None] | None:
-    parsed = _parse(source)
-    if parsed is None:
-        return None
-    tree, text = parsed
+def _function(
+    tree: ast.Module, text: str, entry_point: str
+) -> tuple[str, _Signature | None] | None:
+    """The docstring and signature of `entry_point` in `tree` (parsed from `text`), the
+    module docstring with no signature when there is no such function, None for a method."""
     methods = {
         id(item) for node in ast.walk(tree) if isinstance(node, ast.ClassDef) for item in node.body
     }

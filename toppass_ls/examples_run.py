@@ -80,13 +80,14 @@ def visible_tests(ctx: FunctionContext) -> tuple[list[str], str | None]:
     return [example.to_assert() for example in examples], reason
 
 
-def probes_for(ctx: FunctionContext) -> tuple[list[Probe], str | None]:
-    """What to run the candidates on: the docstring's examples (and inputs derived from
-    them); failing those, inputs built from the parameter types, unjudged; or ([], why
-    nothing runs)."""
-    tests, reason = visible_tests(ctx)
+def probes_for(
+    ctx: FunctionContext, examples: Sequence[Example], reason: str | None
+) -> tuple[list[Probe], str | None]:
+    """What to run the candidates on: the docstring's `examples` (`docstring_examples`) and
+    inputs derived from them; failing those (`reason` says why there are none), inputs built
+    from the parameter types, unjudged; or ([], why nothing runs)."""
     if reason is None:
-        return probes_of(tests), None
+        return probes_of([example.to_assert() for example in examples]), None
     if ctx.in_class or ctx.is_async:
         return [], reason
     typed = typed_probes(ctx.prompt, ctx.name)
@@ -142,7 +143,8 @@ class ExampleRunner:
         Never raises for a sandbox failure (the reason is in the note); raises
         `ExecutionCancelled` when `stop` is set meanwhile."""
         started = time.perf_counter()
-        probes, reason = probes_for(ctx)
+        examples, reason = docstring_examples(ctx)
+        probes, reason = probes_for(ctx, examples, reason)
         if reason is not None:
             return ExampleRun.skipped(reason)
         if not programs:
@@ -161,7 +163,7 @@ class ExampleRunner:
         seconds = time.perf_counter() - started
         if signals.judged:
             on = _count(signals.cases, "docstring example")
-            old = {e.written_as for e in docstring_examples(ctx)[0] if e.written_as is not None}
+            old = {e.written_as for e in examples if e.written_as is not None}
             if old:  # read as this function's (ranker.examples: a renamed function)
                 on += f" (written as {', '.join(f'{name}()' for name in sorted(old))})"
         else:
