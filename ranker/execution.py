@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ranker.examples import call_and_expected
-from ranker.probe_inputs import DEFAULT_LIMIT, TYPED_LIMIT, derived_calls, typed_calls
+from ranker.probe_inputs import TYPED_LIMIT, derived_calls, typed_calls
 from ranker.sandbox import (
     ExecResult,
     FunctionJob,
@@ -71,10 +71,11 @@ def _is_call(expression: str) -> bool:
         return False
 
 
-def probes_of(visible_tests: Sequence[str], derived: int = DEFAULT_LIMIT) -> list[Probe]:
+def probes_of(visible_tests: Sequence[str], derived: bool = True) -> list[Probe]:
     """Asserts are judged (and their call's value recorded); a lone expression is an input
-    without an expected value, recorded only. Then up to `derived` inputs near the examples
-    (`ranker.probe_inputs`), recorded only: they split programs that agree on the examples."""
+    without an expected value, recorded only. Then, when `derived`, inputs derived from the
+    examples (`ranker.probe_inputs.derived_calls`), recorded only: they split programs that
+    agree on the examples."""
     probes = []
     for test in visible_tests:
         if not test.strip():
@@ -86,7 +87,8 @@ def probes_of(visible_tests: Sequence[str], derived: int = DEFAULT_LIMIT) -> lis
         else:
             probes.append(Probe(None, ast.unparse(lone)))
     calls = [probe.call for probe in probes if probe.call is not None]
-    probes.extend(Probe(None, call) for call in derived_calls(calls, derived))
+    if derived:
+        probes.extend(Probe(None, call) for call in derived_calls(calls))
     return probes
 
 
@@ -302,11 +304,11 @@ def execute_visible(
     counts: Sequence[int] | None = None,
     setup: str = "",
     case_timeout: float = 1.0,
-    derived: int = DEFAULT_LIMIT,
+    derived: bool = True,
     stop: threading.Event | None = None,
 ) -> ExecutionSignals | None:
-    """Run every program on the visible tests (and `derived` inputs near them, recorded
-    only); None when there are none to run. `stop`: see `run_visible`."""
+    """Run every program on the visible tests (and, when `derived`, inputs derived from them,
+    recorded only); None when there are none to run. `stop`: see `run_visible`."""
     probes = probes_of(visible_tests, derived)
     return execute_probes(sandbox, programs, probes, counts, setup, case_timeout, stop)
 

@@ -9,7 +9,7 @@ LLM and no expected values (EvalPlus-style type-aware mutation, used here only f
 never for judging):
 
     derived_calls(["f([3, 1, 2], 2)"])
-    ['f([2, 1, 3], 2)', 'f([3, 1, 2], 3)', 'f([3, 1], 2)', 'f([3, 1, 2], 1)', ...]
+    ['f([2, 1, 3], 2)', 'f([3, 1, 2], 3)', 'f([3, 1], 2)', 'f([3, 1, 2], 1)', ..., 'f([], 2)']
 
 A function with no examples at all still says what it takes when its parameters are annotated
 (or have defaults): `typed_calls` builds calls from those types, so that candidates can be
@@ -24,32 +24,47 @@ assume an order the problem does not promise part from those that do not. Then o
 changes at a time, by small steps (an int moves by one, a string is reversed or loses its last
 character, a sequence is reversed, loses or repeats one element, and then has its elements
 changed the same small way: every element, then the first), so a derived call costs about
-what its example costs. A derived input may break a precondition of the problem: programs
-then raise or return different things, which is behaviour too.
+what its example costs. Last, a string, sequence or dict argument is emptied, one argument
+at a time: the classic edge case, where programs that agree elsewhere part (one that starts
+from `xs[0]` raises, one that starts from nothing does not). A derived input may break a
+precondition of the problem: programs then raise or return different things, which is
+behaviour too.
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ranker.candidates import parse_prompt
 
-DEFAULT_LIMIT = 6
-"""Derived calls per problem: enough to split programs that agree on the examples, few
-enough that a program's run stays within a few case timeouts."""
+DEFAULT_LIMIT = 9
+"""Calls near the examples per problem: enough to split programs that agree on the examples,
+few enough that a program's run stays within a few case timeouts."""
+
+EDGE_LIMIT = 3
+"""Calls with an argument emptied, after those near the examples."""
 
 _MAX_LITERAL = 2000
 """Longest argument source mutated (characters); longer examples are left alone."""
 
 
-def derived_calls(calls: Sequence[str], limit: int = DEFAULT_LIMIT) -> list[str]:
+def derived_calls(
+    calls: Sequence[str], limit: int = DEFAULT_LIMIT, edges: int = EDGE_LIMIT
+) -> list[str]:
     """Up to `limit` calls near the given ones (each a call expression like `f(1, "a")`),
-    none equal to a given call, in a fixed order: taking mutations from the examples in
-    turn, so that every example contributes before any contributes twice."""
+    then up to `edges` calls with one argument emptied; none equal to a given call, in a
+    fixed order: taking from the examples in turn, so that every example contributes before
+    any contributes twice."""
     seen = {_normal(call) for call in calls}
-    streams = [_mutations(call) for call in calls]
+    near = _in_turn([_mutations(call) for call in calls], seen, limit)
+    return near + _in_turn([_emptied(call) for call in calls], seen, edges)
+
+
+def _in_turn(streams: list[Iterator[str]], seen: set[str], limit: int) -> list[str]:
+    """Up to `limit` calls not in `seen` (which they join), one from each stream in turn."""
     out: list[str] = []
     while streams and len(out) < limit:
         alive = []
@@ -68,7 +83,7 @@ def derived_calls(calls: Sequence[str], limit: int = DEFAULT_LIMIT) -> list[str]
 
 
 TYPED_LIMIT = 6
-"""Calls built from a signature's types: as many as inputs derived from examples."""
+"""Calls built from a signature's types per problem."""
 
 # Typical values of each type, as a caller would pass them. No empty, negative or otherwise
 # edge values: a correct program may raise on those or return anything, and two correct
@@ -238,55 +253,81 @@ def _normal(call: str) -> str:
         return call
 
 
-def _mutations(call: str) -> Iterator[str]:
-    """Calls with one literal argument of `call` changed, argument by argument."""
+@dataclass(frozen=True)
+class _LiteralCall:
+    """A call whose arguments are all literals: its parts as source, and their values."""
+
+    func: str
+    positional: list[str]
+    keywords: dict[str, str]
+    values: list[Any]  # positional arguments' values, then the keywords'
+
+    def with_value(self, index: int, value: Any) -> str:
+        """The call with argument `index` (counted as `values` is) set to `value`."""
+        if index < len(self.positional):
+            changed = list(self.positional)
+            changed[index] = repr(value)
+            return self.render(changed, self.keywords)
+        name = list(self.keywords)[index - len(self.positional)]
+        return self.render(self.positional, {**self.keywords, name: repr(value)})
+
+    def render(self, args: list[str], named: dict[str, str]) -> str:
+        return f"{self.func}({', '.join(args + [f'{k}={v}' for k, v in named.items()])})"
+
+
+def _literal_call(call: str) -> _LiteralCall | None:
+    """`call` read as a call with only literal arguments (none longer than `_MAX_LITERAL`
+    characters, no `*args` or `**kwargs`), or None."""
     try:
         node = ast.parse(call.strip(), mode="eval").body
     except SyntaxError:
-        return
+        return None
     if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
-        return
-    slots: list[tuple[str, int | str, Any]] = []
-    for position, arg in enumerate(node.args):
-        slots.append(("arg", position, arg))
-    for keyword in node.keywords:
-        if keyword.arg is None:
-            return
-        slots.append(("kw", keyword.arg, keyword.value))
+        return None
+    if any(keyword.arg is None for keyword in node.keywords):
+        return None
     values = []
-    for _, _, expr in slots:
-        source = ast.unparse(expr)
-        if len(source) > _MAX_LITERAL:
-            return
+    for expr in [*node.args, *(keyword.value for keyword in node.keywords)]:
+        if len(ast.unparse(expr)) > _MAX_LITERAL:
+            return None
         try:
             values.append(ast.literal_eval(expr))
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return
-    func = ast.unparse(node.func)
-    positional = [ast.unparse(a) for a in node.args]
-    keywords = {str(k.arg): ast.unparse(k.value) for k in node.keywords}
+            return None
+    return _LiteralCall(
+        func=ast.unparse(node.func),
+        positional=[ast.unparse(a) for a in node.args],
+        keywords={str(k.arg): ast.unparse(k.value) for k in node.keywords},
+        values=values,
+    )
 
-    def render(args: list[str], named: dict[str, str]) -> str:
-        return f"{func}({', '.join(args + [f'{k}={v}' for k, v in named.items()])})"
 
-    for i, j in _swappable(values[: len(node.args)]):
-        swapped = list(positional)
+def _mutations(call: str) -> Iterator[str]:
+    """Calls with one literal argument of `call` changed, argument by argument."""
+    parsed = _literal_call(call)
+    if parsed is None:
+        return
+    for i, j in _swappable(parsed.values[: len(parsed.positional)]):
+        swapped = list(parsed.positional)
         swapped[i], swapped[j] = swapped[j], swapped[i]
-        yield render(swapped, keywords)
+        yield parsed.render(swapped, parsed.keywords)
     # one variant of each argument in turn, then the next variant of each
-    per_slot = [list(_variants(v)) for v in values]
+    per_slot = [list(_variants(v)) for v in parsed.values]
     for round_ in range(max((len(v) for v in per_slot), default=0)):
         for index, variants in enumerate(per_slot):
-            if round_ >= len(variants):
-                continue
-            kind, name, _ = slots[index]
-            text = repr(variants[round_])
-            if kind == "arg":
-                changed = list(positional)
-                changed[int(name)] = text
-                yield render(changed, keywords)
-            else:
-                yield render(positional, {**keywords, str(name): text})
+            if round_ < len(variants):
+                yield parsed.with_value(index, variants[round_])
+
+
+def _emptied(call: str) -> Iterator[str]:
+    """`call` with one non-empty string, sequence, set or dict argument made empty, argument
+    by argument."""
+    parsed = _literal_call(call)
+    if parsed is None:
+        return
+    for index, value in enumerate(parsed.values):
+        if isinstance(value, str | list | tuple | set | dict) and len(value) > 0:
+            yield parsed.with_value(index, type(value)())
 
 
 def _swappable(values: Sequence[Any]) -> Iterator[tuple[int, int]]:

@@ -32,7 +32,7 @@ def test_split_assert_and_probes():
     assert split_assert("assert 2 == f(1)") == "f(1)"
     assert split_assert("assert f(1) < 2") is None
     assert split_assert("print(1)") is None
-    probes = probes_of(VISIBLE, derived=0)
+    probes = probes_of(VISIBLE, derived=False)
     assert [(p.statement, p.call) for p in probes] == [
         ("assert f(1) == 2", "f(1)"),
         ("assert f(5) == 6", "f(5)"),
@@ -182,14 +182,32 @@ def test_split_assert_reads_the_tolerant_forms_examples_write():
 
 def test_derived_inputs_split_programs_that_agree_on_the_examples():
     programs = [
-        "def f(xs):\n    return sorted(xs)[-1]\n",
+        "def f(xs):\n    return max(x for x in xs)\n",
         "def f(xs):\n    return max(xs)\n",
         "def f(xs):\n    return xs[-1]  # right on the example only\n",
     ]
     with Sandbox(workers=2, limits=Limits(timeout=4)) as sandbox:
-        plain = execute_visible(sandbox, programs, ["assert f([1, 2, 3]) == 3"], derived=0)
+        plain = execute_visible(sandbox, programs, ["assert f([1, 2, 3]) == 3"], derived=False)
         derived = execute_visible(sandbox, programs, ["assert f([1, 2, 3]) == 3"])
     assert plain is not None and derived is not None
     assert len(set(plain.clusters)) == 1  # the example alone cannot tell them apart
     assert derived.clusters[0] == derived.clusters[1] != derived.clusters[2]
     assert [run.passed for run in derived.runs] == [1, 1, 1]  # derived inputs judge nothing
+
+
+def test_an_emptied_input_splits_programs_that_start_from_the_first_element():
+    programs = [
+        "def f(xs):\n    out, top = [], None\n    for x in xs:\n"
+        "        top = x if top is None else max(top, x)\n        out.append(top)\n    return out\n",
+        "def f(xs):\n    out, top = [xs[0]], xs[0]\n    for x in xs[1:]:\n"
+        "        top = max(top, x)\n        out.append(top)\n    return out\n",
+    ]
+    tests = ["assert f([1, 3, 2]) == [1, 3, 3]"]
+    assert probes_of(tests)[-1].call == "f([])"
+    with Sandbox(workers=2, limits=Limits(timeout=4)) as sandbox:
+        signals = execute_visible(sandbox, programs, tests)
+    assert signals is not None
+    assert signals.clusters[0] != signals.clusters[1]
+    first, second = (run.signature for run in signals.runs)
+    assert first[:-1] == second[:-1]  # equal on the example and every input near it
+    assert (first[-1], second[-1]) == ("=[]", "!IndexError")

@@ -2,16 +2,16 @@
 
 import ast
 
-from ranker.probe_inputs import TYPED_LIMIT, derived_calls, typed_calls
+from ranker.probe_inputs import DEFAULT_LIMIT, EDGE_LIMIT, TYPED_LIMIT, derived_calls, typed_calls
 
 
 def test_one_argument_changes_at_a_time_and_examples_take_turns():
-    calls = derived_calls(["f([3, 1, 2], 2)", "f([], 0)"], limit=4)
+    calls = derived_calls(["f([3, 1, 2], 2)", "f([], 0)"], limit=4, edges=0)
     assert calls == ["f([2, 1, 3], 2)", "f([1], 0)", "f([3, 1, 2], 3)", "f([], 1)"]
 
 
 def test_keywords_strings_and_floats_are_mutated_and_given_calls_never_repeated():
-    calls = derived_calls(['g(1.5, key="ab")', 'g(2.0, key="ab")'], limit=10)
+    calls = derived_calls(['g(1.5, key="ab")', 'g(2.0, key="ab")'], limit=10, edges=0)
     assert "g(1.5, key='ba')" in calls and "g(1.5, key='AB')" in calls
     assert "g(2.0, key='ab')" not in calls  # that one is an example already
     assert len(calls) == len(set(calls)) <= 10
@@ -19,8 +19,9 @@ def test_keywords_strings_and_floats_are_mutated_and_given_calls_never_repeated(
 
 def test_non_literal_or_odd_calls_give_nothing():
     assert derived_calls(["f(x)", "f(*xs)", "f(**kw)", "not a call", "f(1"]) == []
-    assert derived_calls(["f(1)"], limit=0) == []
+    assert derived_calls(["f(1)"], limit=0, edges=0) == []
     assert derived_calls(["f(True)"]) == ["f(False)"]
+    assert derived_calls(["f(1)"], limit=0, edges=0) == []
 
 
 def test_typed_calls_use_typical_values_of_each_annotated_type():
@@ -59,23 +60,23 @@ def test_typed_calls_give_nothing_where_a_type_is_unknown():
 
 def test_arguments_of_the_same_type_trade_places_first():
     # programs that assume the last side is the longest part from those that sort the sides
-    assert derived_calls(["right_angle_triangle(3, 4, 5)"], limit=4) == [
+    assert derived_calls(["right_angle_triangle(3, 4, 5)"], limit=4, edges=0) == [
         "right_angle_triangle(4, 3, 5)",
         "right_angle_triangle(5, 4, 3)",
         "right_angle_triangle(3, 5, 4)",
         "right_angle_triangle(4, 4, 5)",
     ]
-    assert derived_calls(['f("ab", "cd", k=1)'], limit=2) == [
+    assert derived_calls(['f("ab", "cd", k=1)'], limit=2, edges=0) == [
         "f('cd', 'ab', k=1)",
         "f('ba', 'cd', k=1)",
     ]
     # arguments of different types, or equal values, stay where they are
-    assert derived_calls(["f([1, 2], 2)"], limit=1) == ["f([2, 1], 2)"]
-    assert derived_calls(["g(1, 1)"], limit=2) == ["g(2, 1)", "g(1, 2)"]
+    assert derived_calls(["f([1, 2], 2)"], limit=1, edges=0) == ["f([2, 1], 2)"]
+    assert derived_calls(["g(1, 1)"], limit=2, edges=0) == ["g(2, 1)", "g(1, 2)"]
 
 
 def test_sequences_have_their_elements_changed_after_their_shape():
-    assert derived_calls(["f([3, 1, 2])"], limit=10) == [
+    assert derived_calls(["f([3, 1, 2])"], limit=10, edges=0) == [
         "f([2, 1, 3])",  # reversed
         "f([3, 1])",  # one element fewer
         "f([3, 1, 2, 3])",  # one repeated
@@ -83,10 +84,39 @@ def test_sequences_have_their_elements_changed_after_their_shape():
         "f([4, 1, 2])",  # the first changed
     ]
     # 'AA' reversed is 'AA', so changing only the first element gives nothing new
-    assert derived_calls(["f(['AA', 'Be'])"], limit=10)[3:] == ["f(['AA', 'eB'])"]
+    assert derived_calls(["f(['AA', 'Be'])"], limit=10, edges=0)[3:] == ["f(['AA', 'eB'])"]
     # elements of nested sequences are left alone
-    assert derived_calls(["f([[1], [2]])"], limit=10) == [
+    assert derived_calls(["f([[1], [2]])"], limit=10, edges=0) == [
         "f([[2], [1]])",
         "f([[1]])",
         "f([[1], [2], [1]])",
     ]
+
+
+def test_arguments_are_emptied_after_the_calls_near_the_examples():
+    calls = derived_calls(['f([3, 1], "ab", n=2)'], limit=2)
+    assert calls == [
+        "f([1, 3], 'ab', n=2)",
+        "f([3, 1], 'ba', n=2)",
+        "f([], 'ab', n=2)",
+        "f([3, 1], '', n=2)",
+    ]
+    # dicts and sets too; a set's empty value is a call, not a literal
+    assert derived_calls(["g({1: 2}, {3})"], limit=0) == ["g({}, {3})", "g({1: 2}, set())"]
+    # numbers, booleans and values that are empty already are left alone
+    assert derived_calls(["h(0, True, [], '')"], limit=0) == []
+    # examples take turns; an emptied call that is an example is not run again
+    assert derived_calls(["k([1], [2])", "k([], [2])", "k([5], 'x')"], limit=0, edges=3) == [
+        "k([1], [])",  # k([], [2]) is the second example
+        "k([], [])",
+        "k([], 'x')",
+    ]
+    assert derived_calls(['f("ab", "cd")'], limit=0, edges=1) == ["f('', 'cd')"]
+
+
+def test_default_limits_reach_the_empty_input_of_a_long_example():
+    # a sequence of seven numbers has more than enough small changes to fill the limit, and
+    # the empty list still comes after them
+    calls = derived_calls(["rolling_max([1, 2, 3, 2, 3, 4, 2])"])
+    assert len(calls) <= DEFAULT_LIMIT + EDGE_LIMIT
+    assert calls[-1] == "rolling_max([])"
