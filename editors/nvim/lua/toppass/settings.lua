@@ -54,7 +54,7 @@ return {
   -- When the examples ran (needs allowExecution), order candidates that behave the same on
   -- every example and probe by how well each predicts the docstring (reviewer log-probability
   -- under the local SmolLM2-135M model). The model loads once (~15-25 s); each distinct
-  -- candidate costs 0.3-1.4 s on 2 CPU cores. Measured: ranked pass@1 0.917 -> 0.931 on
+  -- candidate costs 0.3-1.4 s on 2 CPU cores. Measured: ranked pass@1 0.920 -> 0.929 on
   -- HumanEval (LDB pool), 0.882 -> 0.941 on a cross-model pool.
   reviewerTieBreak = false,
 }
