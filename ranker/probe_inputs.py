@@ -87,7 +87,9 @@ TYPED_LIMIT = 6
 
 # Typical values of each type, as a caller would pass them. No empty, negative or otherwise
 # edge values: a correct program may raise on those or return anything, and two correct
-# programs that differ there would fall into different behaviour clusters.
+# programs that differ there would fall into different behaviour clusters. (Derived calls do
+# empty arguments: there the examples judge first, and agreement only orders the programs
+# that pass them alike. Here agreement is all there is.)
 _TYPICAL: dict[str, tuple[Any, ...]] = {
     "int": (3, 1, 5, 2, 10, 7),
     "float": (1.5, 2.0, 0.5, 3.25, 10.0, 4.75),
