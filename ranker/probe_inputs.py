@@ -24,7 +24,7 @@ assume an order the problem does not promise part from those that do not. Then o
 changes at a time, by small steps (an int moves by one, a string is reversed or loses its last
 character, a sequence is reversed, loses or repeats one element, and then has its elements
 changed the same small way: every element, then the first), so a derived call costs about
-what its example costs. Last, a string, sequence or dict argument is emptied, one argument
+what its example costs. Last, a string, sequence, set or dict argument is emptied, one argument
 at a time: the classic edge case, where programs that agree elsewhere part (one that starts
 from `xs[0]` raises, one that starts from nothing does not). A derived input may break a
 precondition of the problem: programs then raise or return different things, which is
