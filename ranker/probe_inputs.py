@@ -288,18 +288,21 @@ def _literal_call(call: str) -> _LiteralCall | None:
         return None
     if any(keyword.arg is None for keyword in node.keywords):
         return None
-    values = []
-    for expr in [*node.args, *(keyword.value for keyword in node.keywords)]:
-        if len(ast.unparse(expr)) > _MAX_LITERAL:
-            return None
-        try:
-            values.append(ast.literal_eval(expr))
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return None
+    expressions = [*node.args, *(keyword.value for keyword in node.keywords)]
+    sources = [ast.unparse(expr) for expr in expressions]
+    if any(len(source) > _MAX_LITERAL for source in sources):
+        return None
+    try:
+        values = [ast.literal_eval(expr) for expr in expressions]
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
     return _LiteralCall(
         func=ast.unparse(node.func),
-        positional=[ast.unparse(a) for a in node.args],
-        keywords={str(k.arg): ast.unparse(k.value) for k in node.keywords},
+        positional=sources[: len(node.args)],
+        keywords={
+            str(k.arg): source
+            for k, source in zip(node.keywords, sources[len(node.args) :], strict=True)
+        },
         values=values,
     )
 
