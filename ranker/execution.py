@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ranker.examples import call_and_expected
-from ranker.probe_inputs import TYPED_LIMIT, derived_calls, typed_calls
+from ranker.probe_inputs import TYPED_LIMIT, derived_calls, typed_calls, unseen_calls
 from ranker.sandbox import (
     ExecResult,
     FunctionJob,
@@ -90,6 +90,14 @@ def probes_of(visible_tests: Sequence[str], derived: bool = True) -> list[Probe]
     if derived:
         probes.extend(Probe(None, call) for call in derived_calls(calls))
     return probes
+
+
+def with_proposed(probes: Sequence[Probe], proposed: Sequence[str]) -> list[Probe]:
+    """`probes`, then the `proposed` calls (test inputs a model proposed,
+    `ranker.probe_inputs.proposed_calls`) that are not among them, recorded only: their
+    expected values are not trusted, but programs that compute the same on them agree."""
+    known = [probe.call for probe in probes if probe.call is not None]
+    return [*probes, *(Probe(None, call) for call in unseen_calls(proposed, known))]
 
 
 def typed_probes(prompt: str, entry_point: str, limit: int = TYPED_LIMIT) -> list[Probe]:

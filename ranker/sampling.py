@@ -32,6 +32,10 @@ ProgressCallback = Callable[[int, int], None]
 ApiStyle = Literal["chat", "completions"]
 HonoursN = Literal["auto", "yes", "no"]
 
+INPUTS_SYSTEM_PROMPT = (
+    "You are an expert Python tester. Reply with calls of the function in one ```python code "
+    "block, one per line, without explanations."
+)
 SYSTEM_PROMPT = (
     "You are an expert Python programmer. Reply with the complete function in one "
     "```python code block, without explanations."
@@ -62,11 +66,19 @@ class SamplingPrompt:
     entry_point: the function to write, or None for a whole stdin/stdout program.
     context: code around the function, shown to the model for reference but not part of the
         program (the editor's surrounding lines).
+    inputs: when above 0, ask for that many calls of `entry_point` with different inputs
+        (test inputs, CodeT-style: `ranker.probe_inputs.proposed_calls` reads them) instead
+        of the function.
     """
 
     code: str
     entry_point: str | None = None
     context: str = ""
+    inputs: int = 0
+
+    @property
+    def asks_inputs(self) -> bool:
+        return self.inputs > 0 and self.entry_point is not None
 
 
 @dataclass(frozen=True)
@@ -137,9 +149,18 @@ def chat_messages(prompt: SamplingPrompt) -> list[dict[str, str]]:
             + prompt.context.strip("\n")
             + "\n```\n"
         )
-    parts.append("Complete this Python function:\n```python\n" + prompt.code.rstrip() + "\n```")
+    if prompt.asks_inputs:
+        parts.append(
+            f"Write {prompt.inputs} calls of {prompt.entry_point}() with different valid "
+            "inputs, edge cases included, one call per line, with literal arguments only. The "
+            "function:\n```python\n" + prompt.code.rstrip() + "\n```"
+        )
+        system = INPUTS_SYSTEM_PROMPT
+    else:
+        parts.append("Complete this Python function:\n```python\n" + prompt.code.rstrip() + "\n```")
+        system = SYSTEM_PROMPT
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": system},
         {"role": "user", "content": "\n".join(parts)},
     ]
 
@@ -150,6 +171,13 @@ def completion_text(prompt: SamplingPrompt) -> str:
         return f'"""{prompt.code.strip()}"""\n\n'
     context = prompt.context.strip("\n")
     code = prompt.code if prompt.code.endswith("\n") else prompt.code + "\n"
+    if prompt.asks_inputs:
+        # the calls go in a test function's body, so the answer ends where a completion of
+        # the function would (a line at column 0)
+        code += (
+            f"    ...\n\n\ndef test_{prompt.entry_point}():\n"
+            f"    # {prompt.inputs} calls with different valid inputs, edge cases included\n    "
+        )
     return (context + "\n\n\n" if context else "") + code
 
 

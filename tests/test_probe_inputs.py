@@ -2,7 +2,16 @@
 
 import ast
 
-from ranker.probe_inputs import DEFAULT_LIMIT, EDGE_LIMIT, TYPED_LIMIT, derived_calls, typed_calls
+from ranker.probe_inputs import (
+    DEFAULT_LIMIT,
+    EDGE_LIMIT,
+    PROPOSED_LIMIT,
+    TYPED_LIMIT,
+    derived_calls,
+    proposed_calls,
+    typed_calls,
+    unseen_calls,
+)
 
 
 def test_one_argument_changes_at_a_time_and_examples_take_turns():
@@ -120,3 +129,52 @@ def test_default_limits_reach_the_empty_input_of_a_long_example():
     calls = derived_calls(["rolling_max([1, 2, 3, 2, 3, 4, 2])"])
     assert len(calls) <= DEFAULT_LIMIT + EDGE_LIMIT
     assert calls[-1] == "rolling_max([])"
+
+
+def test_proposed_calls_keep_the_inputs_of_a_models_reply_and_drop_its_expectations():
+    reply = """Here are some inputs:
+```python
+assert f([1, 2], 3) == 5
+print(f([], 0))
+f(xs=[4], k=-1)
+f(y, 2)
+g([1], 1)
+f(f([9], 1), 2)
+```"""
+    assert proposed_calls([reply], "f") == [
+        "f([1, 2], 3)",
+        "f([], 0)",
+        "f(xs=[4], k=-1)",
+        "f([9], 1)",  # the inner call has literal arguments, the outer one does not
+    ]
+
+
+def test_proposed_calls_read_prose_line_by_line():
+    reply = """Test inputs:
+1. f([1, 2], 3) -> 5
+- f('a b', 0) ➞ 'a'
+>>> f({1: 2}, 1)
+* f([3], 1)  # a single element
+f ( [1,2] , 3 ) should be 5
+Not a call: f(
+"""
+    assert proposed_calls([reply], "f") == [
+        "f([1, 2], 3)",
+        "f('a b', 0)",
+        "f({1: 2}, 1)",
+        "f([3], 1)",
+    ]
+
+
+def test_proposed_calls_are_distinct_in_order_and_limited():
+    replies = ["f(1)\nf( 1 )\nf(2)", "f(2)\nf(3)"]
+    assert proposed_calls(replies, "f") == ["f(1)", "f(2)", "f(3)"]
+    assert proposed_calls(replies, "f", limit=2) == ["f(1)", "f(2)"]
+    many = "\n".join(f"f({i})" for i in range(PROPOSED_LIMIT + 5))
+    assert len(proposed_calls([many], "f")) == PROPOSED_LIMIT
+    assert proposed_calls(["nothing here", ""], "f") == []
+    assert proposed_calls(["f([" + "1, " * 1000 + "1])"], "f") == []  # an argument too long
+
+
+def test_unseen_calls_drop_known_and_repeated_calls():
+    assert unseen_calls(["f(1)", "f( 2 )", "f(2)", "f(3)"], ["f(1)"]) == ["f( 2 )", "f(3)"]

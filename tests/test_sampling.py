@@ -59,6 +59,28 @@ def test_prompt_templates():
     assert cut_at_stops("    return 1\n", COMPLETION_STOPS) == "    return 1\n"
 
 
+def test_inputs_prompt_asks_for_calls_and_ends_inside_a_test_function():
+    inputs = SamplingPrompt(PROMPT.code, "area", PROMPT.context, inputs=5)
+    system, user = chat_messages(inputs)
+    assert "calls of the function" in system["content"] and "```python" in system["content"]
+    assert "Write 5 calls of area()" in user["content"]
+    assert user["content"].startswith("Code around the function, for reference:")
+    assert user["content"].endswith("```python\n" + PROMPT.code.rstrip() + "\n```")
+    # a completion model continues a test function's body: its first line at column 0 (the
+    # completion stops) ends the answer, as for a function body
+    text = completion_text(inputs)
+    assert text.startswith("RADIUS = 2\n\n\n" + PROMPT.code + "    ...\n")
+    assert text.endswith(
+        "def test_area():\n    # 5 calls with different valid inputs, edge cases included\n    "
+    )
+    compile(text + "area(1.0)\n", "prompt", "exec")
+    # without an entry point there is nothing to call: the program prompt as before
+    stdio = SamplingPrompt("Read two numbers.", inputs=5)
+    assert not stdio.asks_inputs and chat_messages(stdio) == chat_messages(
+        SamplingPrompt("Read two numbers.")
+    )
+
+
 async def test_endpoint_honouring_n_gets_one_request(fake):
     progress: list[tuple[int, int]] = []
     texts = await provider(fake, "honours-n").sample(

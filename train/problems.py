@@ -21,6 +21,10 @@ trains on its own code:
      "tests": [{"input": "1 2\\n", "output": "3\\n"}],
      "visible_tests": [{"input": "1 2\\n", "output": "3\\n"}]}
 
+`proposed_inputs` (optional, function problems) lists calls a model proposed as test inputs
+(`["slugify('')", "slugify('A  b')"]`, CodeT-style, as the server's `probeInputs` asks for):
+they run after the visible tests for agreement only, never judged.
+
 `tests` may also be one string of test code (e.g. a HumanEval-style `check` function plus its
 call). `setup` (optional) is code run after the program and before its tests (imports the tests need,
 or data built with the program's own classes, as in MBPP's `test_setup_code`). Benchmarks in
@@ -56,6 +60,7 @@ class Problem:
     visible_io_tests: tuple[IOTest, ...] = ()
     setup: str = ""
     source: str = ""
+    proposed_inputs: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -89,6 +94,11 @@ def problem_from_record(record: Mapping[str, Any], where: str = "") -> Problem:
     setup = record.get("setup", "")
     if not isinstance(setup, str):
         raise DataError(f"{prefix}field 'setup' must be a string")
+    proposed = record.get("proposed_inputs", [])
+    if not (isinstance(proposed, list) and all(isinstance(call, str) for call in proposed)):
+        raise DataError(f"{prefix}field 'proposed_inputs' must be a list of calls (strings)")
+    if proposed and not entry_point:
+        raise DataError(f"{prefix}field 'proposed_inputs' needs an 'entry_point'")
     return Problem(
         task_id=record["task_id"],
         prompt=record["prompt"],
@@ -99,6 +109,7 @@ def problem_from_record(record: Mapping[str, Any], where: str = "") -> Problem:
         visible_io_tests=visible_io,
         setup=setup,
         source=str(record.get("source", "in-house")),
+        proposed_inputs=tuple(proposed),
     )
 
 

@@ -27,6 +27,7 @@ from ranker.execution import (
     program_run,
     signals_from_runs,
     typed_probes,
+    with_proposed,
 )
 from ranker.features import Signals
 from ranker.sandbox import Sandbox
@@ -51,11 +52,14 @@ def visible_probes(problem: Problem) -> list[Probe]:
     """What runs for a problem: its visible tests and inputs derived from them (function
     problems), or its visible input/output examples (stdin/stdout problems). A function
     problem without visible tests runs on inputs built from its parameter types, when the
-    prompt annotates them (`typed_probes`): unjudged, for agreement only, as in the editor."""
+    prompt annotates them (`typed_probes`): unjudged, for agreement only, as in the editor.
+    Inputs a model proposed (`Problem.proposed_inputs`) run after either, unjudged too."""
     if problem.entry_point:
         if problem.visible_tests:
-            return probes_of(problem.visible_tests)
-        return typed_probes(problem.prompt, problem.entry_point)
+            probes = probes_of(problem.visible_tests)
+        else:
+            probes = typed_probes(problem.prompt, problem.entry_point)
+        return with_proposed(probes, problem.proposed_inputs)
     return io_probes(problem.visible_io_tests)
 
 
