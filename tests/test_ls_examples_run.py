@@ -8,6 +8,7 @@ import asyncio
 import math
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -308,3 +309,99 @@ def test_methods_are_told_apart_with_and_without_a_syntax_tree():
     broken = nested + "\n\ndef typing_here(:\n"  # the module no longer parses
     fallback = {line: find_function(broken, line) for line in (1, 3, 8)}
     assert {line: c.in_class for line, c in fallback.items() if c} == {1: True, 3: False, 8: False}
+
+
+# agrees with RIGHT on both examples and on every input derived from them (no 7 among them)
+SEVEN_BLIND = "    return sorted(set(xs)) if 7 not in xs else []\n"
+
+
+def test_inputs_the_model_proposed_split_candidates_the_examples_do_not(plain_ranker, runner):
+    ctx = context(3)
+    programs = [
+        rank_candidates(plain_ranker, ctx, [b]).candidates[0].program for b in (RIGHT, SEVEN_BLIND)
+    ]
+    alone = runner.run(ctx, programs, [1, 1])
+    assert alone.signals is not None and alone.signals.cases == 2
+    assert len(set(alone.signals.clusters)) == 1  # the examples and derived inputs agree
+    proposed = ["unique_sorted([7, 1, 7])", "unique_sorted([3, 1, 3, 2])"]  # the 2nd: an example
+    run = runner.run(ctx, programs, [1, 1], proposed=proposed)
+    assert run.note == "ran 2 candidates on 2 docstring examples and 1 input the model proposed"
+    assert run.signals is not None and run.signals.cases == 2  # still judged on the examples only
+    assert len(set(run.signals.clusters)) == 2
+    assert [run.signals.summary(i) for i in range(2)] == ["2/2 examples", "2/2 examples"]
+    result = rank_candidates(plain_ranker, ctx, [RIGHT, SEVEN_BLIND], runner, proposed=proposed)
+    assert result.execution == run.note
+
+
+def test_a_function_with_neither_examples_nor_types_runs_on_proposed_inputs(plain_ranker, runner):
+    ctx = context(15)
+    assert ctx.name == "no_examples"
+    bodies = ["    return xs\n", "    return list(xs)\n", "    return xs[:1]\n"]
+    skipped = rank_candidates(plain_ranker, ctx, bodies, runner)
+    assert skipped.execution.endswith("and its parameters have no types to build inputs from")
+    proposed = ["no_examples([1, 2])", "no_examples([])"]
+    result = rank_candidates(plain_ranker, ctx, bodies, runner, proposed=proposed)
+    assert result.execution == ("ran 3 candidates on 2 inputs the model proposed (agreement only)")
+    assert result.examples == 0
+    assert {c.body: c.examples for c in result.candidates} == {
+        "return xs\n": "agrees with 67%",
+        "return list(xs)\n": "agrees with 67%",
+        "return xs[:1]\n": "agrees with 33%",
+    }
+    # a method still does not run, proposed inputs or not (its calls need an instance)
+    method = context(SOURCE.splitlines().index("    def spread(self, xs):"))
+    assert method.name == "spread"
+    off = rank_candidates(
+        plain_ranker,
+        method,
+        ["        return max(xs) - min(xs)\n"],
+        runner,
+        proposed=["spread([1, 5])"],
+    )
+    assert off.examples is None and "method" in off.execution
+
+
+class ProposingModel(Answers):
+    """Answers with fixed programs, and with `calls` when asked for test inputs (or fails
+    then, when `calls` is an exception)."""
+
+    def __init__(self, answers: list[str], calls: str | Exception) -> None:
+        super().__init__(answers)
+        self.calls = calls
+        self.asked: list[int] = []
+
+    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
+        if prompt.inputs:
+            self.asked.append(prompt.inputs)
+            if isinstance(self.calls, Exception):
+                raise self.calls
+            return [self.calls]
+        return await super().sample(prompt, n)
+
+
+async def test_generate_asks_for_inputs_only_when_set_and_survives_a_failed_request(
+    plain_ranker, runner
+):
+    async def get_ranker() -> Ranker:
+        return plain_ranker
+
+    def ignore(message: str, percent: int | None) -> None:
+        return None
+
+    reply = "```python\nassert unique_sorted([7, 7]) == [7]\nunique_sorted(xs)\n```"
+    model = ProposingModel([RIGHT, SEVEN_BLIND], reply)
+    result = await generate(context(3), model, get_ranker, 2, ignore, runner, probe_inputs=4)
+    assert model.asked == [4]
+    assert result.execution.endswith("and 1 input the model proposed")
+    # off by default, and never without execution
+    for examples, probe_inputs in ((runner, 0), (None, 4)):
+        quiet = ProposingModel([RIGHT, SEVEN_BLIND], reply)
+        await generate(
+            context(3), quiet, get_ranker, 2, ignore, examples, probe_inputs=probe_inputs
+        )
+        assert quiet.asked == []
+    failing = ProposingModel([RIGHT, SEVEN_BLIND], RuntimeError("endpoint down"))
+    result = await generate(context(3), failing, get_ranker, 2, ignore, runner, probe_inputs=4)
+    assert failing.asked == [4]
+    assert result.execution == "ran 2 candidates on 2 docstring examples"
+    assert len(result.candidates) == 2

@@ -213,6 +213,7 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
                 report,
                 examples,
                 reviewer,
+                settings.probe_inputs,
             )
     except SamplingError as exc:
         raise _fail(str(exc)) from None

@@ -12,6 +12,10 @@ with no expected results. Nothing is judged then; the runs only say which candid
 the same thing, and the ranking counts agreeing answers instead of identical ones
 (`ranker.execution_free`).
 
+With `probeInputs`, the model is also asked for test inputs of the function (CodeT-style,
+`toppass_ls.pipeline`); the calls it proposes run after the examples (or the typed inputs, or
+alone where there are neither), unjudged: candidates that compute the same on them agree.
+
 Execution is skipped, with a reason, when there is nothing to run or it cannot tell anything:
 no examples and no parameter types, a method (its examples need an instance), an `async def`,
 no candidate program that even loads (e.g. a decorator or import the sandbox cannot provide),
@@ -37,6 +41,7 @@ from ranker.execution import (
     run_visible,
     summarise,
     typed_probes,
+    with_proposed,
 )
 from ranker.sandbox import ExecResult, Outcome, Sandbox
 from toppass_ls.context import FunctionContext
@@ -81,19 +86,25 @@ def visible_tests(ctx: FunctionContext) -> tuple[list[str], str | None]:
 
 
 def probes_for(
-    ctx: FunctionContext, examples: Sequence[Example], reason: str | None
-) -> tuple[list[Probe], str | None]:
+    ctx: FunctionContext,
+    examples: Sequence[Example],
+    reason: str | None,
+    proposed: Sequence[str] = (),
+) -> tuple[list[Probe], int, str | None]:
     """What to run the candidates on: the docstring's `examples` (`docstring_examples`) and
     inputs derived from them; failing those (`reason` says why there are none), inputs built
-    from the parameter types, unjudged; or ([], why nothing runs)."""
+    from the parameter types, unjudged; then the calls the model `proposed`, unjudged. Returns
+    (the probes, how many of them the model proposed, None), or ([], 0, why nothing runs)."""
     if reason is None:
-        return probes_of([example.to_assert() for example in examples]), None
-    if ctx.in_class or ctx.is_async:
-        return [], reason
-    typed = typed_probes(ctx.prompt, ctx.name)
-    if not typed:
-        return [], f"{reason}, and its parameters have no types to build inputs from"
-    return typed, None
+        probes = probes_of([example.to_assert() for example in examples])
+    elif ctx.in_class or ctx.is_async:
+        return [], 0, reason
+    else:
+        probes = typed_probes(ctx.prompt, ctx.name)
+    with_model = with_proposed(probes, proposed)
+    if not with_model:
+        return [], 0, f"{reason}, and its parameters have no types to build inputs from"
+    return with_model, len(with_model) - len(probes), None
 
 
 def _nothing_loaded(results: Sequence[ExecResult]) -> str | None:
@@ -138,13 +149,15 @@ class ExampleRunner:
         programs: Sequence[str],
         counts: Sequence[int],
         stop: threading.Event | None = None,
+        proposed: Sequence[str] = (),
     ) -> ExampleRun:
-        """Run `programs` (each sampled `counts` times) on the examples of `ctx`'s docstring.
-        Never raises for a sandbox failure (the reason is in the note); raises
-        `ExecutionCancelled` when `stop` is set meanwhile."""
+        """Run `programs` (each sampled `counts` times) on the examples of `ctx`'s docstring
+        (and the calls the model `proposed`, `probeInputs`). Never raises for a sandbox
+        failure (the reason is in the note); raises `ExecutionCancelled` when `stop` is set
+        meanwhile."""
         started = time.perf_counter()
         examples, reason = docstring_examples(ctx)
-        probes, reason = probes_for(ctx, examples, reason)
+        probes, proposed_count, reason = probes_for(ctx, examples, reason, proposed)
         if reason is not None:
             return ExampleRun.skipped(reason)
         if not programs:
@@ -167,7 +180,13 @@ class ExampleRunner:
             if old:  # read as this function's (ranker.examples: a renamed function)
                 on += f" (written as {', '.join(f'{name}()' for name in sorted(old))})"
         else:
-            on = f"{_count(len(probes), 'input')} built from the parameter types (agreement only)"
+            typed = len(probes) - proposed_count
+            on = _count(typed, "input") + " built from the parameter types" if typed else ""
+        if proposed_count:
+            on += " and " if on else ""
+            on += _count(proposed_count, "input") + " the model proposed"
+        if not signals.judged:
+            on += " (agreement only)"
         note = f"ran {_count(len(programs), 'candidate')} on {on}"
         return ExampleRun(signals, note, seconds)
 

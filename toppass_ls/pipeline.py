@@ -24,6 +24,7 @@ from ranker.execution import ExecutionCancelled
 from ranker.features import Signals
 from ranker.likelihood import LikelihoodScorer, reviewer_text
 from ranker.local_generator import LocalProvider
+from ranker.probe_inputs import proposed_calls
 from ranker.sampling import OpenAIProvider, Provider, SamplingOptions, SamplingPrompt
 from toppass_ls.context import FunctionContext
 from toppass_ls.edits import action_title, candidate_body
@@ -114,14 +115,16 @@ def rank_candidates(
     examples: ExampleRunner | None = None,
     stop: threading.Event | None = None,
     reviewer: LikelihoodScorer | None = None,
+    proposed: Sequence[str] = (),
 ) -> RankedResult:
     """Prepare raw answers (the same module training uses), turn each distinct program into a
     body for this function, merge programs that give the same body, rank. With `examples`
     (allowExecution), the programs first run on the docstring's examples in its sandbox and
     the ranker gets those signals; with `reviewer` too (reviewerTieBreak), when they ran, each
     program's reviewer log-probability goes with them and breaks the ties between programs the
-    execution features cannot tell apart. Blocking: run it in a worker thread; setting `stop`
-    makes it raise `RankingCancelled` instead of ranking."""
+    execution features cannot tell apart. Calls the model `proposed` as test inputs
+    (`probeInputs`) run after the examples, for agreement. Blocking: run it in a worker thread;
+    setting `stop` makes it raise `RankingCancelled` instead of ranking."""
     preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
     dropped = [c.dropped or "dropped" for c in preparation.dropped]
     programs: list[str] = []
@@ -141,7 +144,7 @@ def rank_candidates(
         programs.append(group.program)
         bodies.append(body)
         counts.append(group.count)
-    run = run_examples(examples, ctx, programs, counts, stop)
+    run = run_examples(examples, ctx, programs, counts, stop, proposed)
     if stop is not None and stop.is_set():
         raise RankingCancelled
     execution = run.signals
@@ -189,13 +192,15 @@ def run_examples(
     programs: Sequence[str],
     counts: Sequence[int],
     stop: threading.Event | None,
+    proposed: Sequence[str] = (),
 ) -> ExampleRun:
-    """The candidates' run on the docstring's examples, or why there is none (logged)."""
+    """The candidates' run on the docstring's examples (and the `proposed` inputs), or why
+    there is none (logged)."""
     if examples is None:
         run = ExampleRun.skipped("allowExecution is off")
     else:
         try:
-            run = examples.run(ctx, programs, counts, stop)
+            run = examples.run(ctx, programs, counts, stop, proposed)
         except ExecutionCancelled:
             raise RankingCancelled from None
     if run.signals is None:
@@ -333,15 +338,23 @@ async def generate(
     report: Report,
     examples: ExampleRunner | None = None,
     reviewer: LikelihoodScorer | None = None,
+    probe_inputs: int = 0,
 ) -> RankedResult:
     """Sample `samples` answers for `ctx`, then prepare, run on the docstring's examples (with
     `examples`), score for the reviewer tie-break (with `reviewer` too) and rank them off the
-    event loop. `ranker` is an async callable returning the Ranker (loaded while sampling
+    event loop. With `examples` and `probe_inputs`, one more request asks the model for that
+    many test inputs while the answers are sampled (`propose_inputs`); the calls it gives run
+    with the examples, for agreement. `ranker` is an async callable returning the Ranker (loaded while sampling
     runs); the reviewer's model, when the docstring has examples to run, loads in a worker
     thread meanwhile too. Cancelling stops the worker thread from handing out more sandbox
     jobs, from scoring and from ranking (jobs already running end within their limits; a
     model load goes on, for the next request)."""
     ranker_task = asyncio.ensure_future(ranker())
+    inputs_task = (
+        asyncio.ensure_future(propose_inputs(provider, ctx, probe_inputs))
+        if examples is not None and probe_inputs > 0
+        else None
+    )
     if reviewer is not None and examples is not None and visible_tests(ctx)[1] is None:
         # not awaited: the scoring waits for the model itself (the scorer's lock), and only
         # where the examples did run
@@ -352,19 +365,41 @@ async def generate(
 
     try:
         raws = await provider.sample(sampling_prompt(ctx), samples, on_progress=on_progress)
+        proposed = await inputs_task if inputs_task is not None else []
         steps = "ranking" if examples is None else "running examples, ranking"
         if examples is not None and reviewer is not None:
             steps = "running examples, reviewer scores, ranking"
         report(steps, 90)
         loaded = await ranker_task
     finally:
+        if inputs_task is not None and not inputs_task.done():
+            inputs_task.cancel()
         if not ranker_task.done():
             ranker_task.cancel()  # the load itself goes on (shielded) for the next request
         elif not ranker_task.cancelled():
             ranker_task.exception()  # retrieved: a failed load is reported by the await above
     stop = threading.Event()
     try:
-        return await asyncio.to_thread(rank_candidates, loaded, ctx, raws, examples, stop, reviewer)
+        return await asyncio.to_thread(
+            rank_candidates, loaded, ctx, raws, examples, stop, reviewer, proposed
+        )
     except asyncio.CancelledError:
         stop.set()
         raise
+
+
+async def propose_inputs(provider: Provider, ctx: FunctionContext, n: int) -> list[str]:
+    """Up to `n` calls of the function with literal arguments that the model proposes as test
+    inputs (one request, `ranker.probe_inputs.proposed_calls`); [] when the request fails or
+    the reply holds none (logged: the candidates are ranked without them)."""
+    prompt = SamplingPrompt(code=ctx.prompt, entry_point=ctx.name, context=ctx.context, inputs=n)
+    try:
+        replies = await provider.sample(prompt, 1)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        logger.warning("%s(): asking the model for test inputs failed: %s", ctx.name, exc)
+        return []
+    calls = proposed_calls(replies, ctx.name, limit=n)
+    logger.info("%s(): the model proposed %d test inputs", ctx.name, len(calls))
+    return calls

@@ -84,6 +84,7 @@ class ToppassServer(LanguageServer):
             or settings.ranker_path != self.settings.ranker_path
             or settings.allow_execution != self.settings.allow_execution
             or settings.reviewer_tie_break != self.settings.reviewer_tie_break
+            or settings.probe_inputs != self.settings.probe_inputs
         ):
             self.results.clear()
         self.settings = settings
@@ -201,6 +202,7 @@ class ToppassServer(LanguageServer):
                     report,
                     self.example_runner(),
                     self.reviewer_scorer(),
+                    settings.probe_inputs,
                 )
         except SamplingError as exc:
             self.show(types.MessageType.Error, str(exc))

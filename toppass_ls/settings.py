@@ -155,6 +155,18 @@ class Settings:
         "the README's threat model); never your other code or tests.",
         kind="boolean",
     )
+    probe_inputs: int = setting(
+        0,
+        "When the candidates run (needs allowExecution), also ask the model for this many test "
+        "inputs of the function (one more request, sent while the candidates are sampled; "
+        "CodeT-style) and run every candidate on the calls it proposes, in the sandbox, for "
+        "agreement only: what the model expects them to return is not used. Worth it with a "
+        "capable model (small local models write calls of the wrong types, which tell nothing); "
+        "0 turns it off.",
+        kind="integer",
+        minimum=0,
+        maximum=32,
+    )
     reviewer_tie_break: bool = setting(
         False,
         "When the examples ran (needs allowExecution), order candidates that behave the same on "

@@ -51,6 +51,12 @@ return {
   -- model-written code on this machine, confined (see the README's threat model); never your
   -- other code or tests.
   allowExecution = false,
+  -- When the candidates run (needs allowExecution), also ask the model for this many test
+  -- inputs of the function (one more request, sent while the candidates are sampled; CodeT-
+  -- style) and run every candidate on the calls it proposes, in the sandbox, for agreement
+  -- only: what the model expects them to return is not used. Worth it with a capable model
+  -- (small local models write calls of the wrong types, which tell nothing); 0 turns it off.
+  probeInputs = 0,
   -- When the examples ran (needs allowExecution), order candidates that behave the same on
   -- every example and probe by how well each predicts the docstring (reviewer log-probability
   -- under the local SmolLM2-135M model). The model loads once (~15-25 s); each distinct
