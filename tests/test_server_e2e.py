@@ -605,3 +605,29 @@ async def test_allow_execution_runs_the_docstring_examples(editor, fake, tiny_ra
     assert "running examples, ranking" in progress_messages(editor.client)
     ranked = await code_actions(editor, BODY_LINE, types.CodeActionTriggerKind.Automatic)
     assert [a.title for a in ranked] == titles
+
+
+async def test_probe_inputs_asks_the_endpoint_for_test_inputs(editor, fake, tiny_ranker_dir):
+    """With probeInputs the server sends one more request, asking for calls of the function;
+    the fake endpoint answers it with a function, which holds no call: nothing is proposed
+    and the candidates run on the examples as before."""
+    editor.uri = editor.uri.replace(".py", "_probes.py")
+    editor.open(editor.uri, EXAMPLES_SOURCE)
+    editor.choose = None
+    settings = {**base_settings(fake, tiny_ranker_dir), "allowExecution": True}
+    configure(editor, {**settings, "probeInputs": 3})
+    fake.reset()
+    summary = await run_generate(editor)
+    asked = [
+        r.body["messages"][-1]["content"]
+        for r in fake.requests
+        if "calls of unique_sorted()" in r.body["messages"][-1]["content"]
+    ]
+    assert len(asked) == 1 and "Write 3 calls of unique_sorted() with different" in asked[0]
+    assert summary["execution"] == "ran 4 candidates on 1 docstring example"
+    configure(editor, {**settings, "probeInputs": 0})  # the setting clears the cached results
+    fake.reset()
+    summary = await run_generate(editor)
+    assert fake.requests and not any(
+        "calls of unique_sorted()" in r.body["messages"][-1]["content"] for r in fake.requests
+    )
