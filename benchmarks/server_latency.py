@@ -2,7 +2,7 @@
 code action with the local default model.
 
     python benchmarks/server_latency.py [--runs 5] [--ranker DIR] [--skip-local]
-        [--skip-own] [--skip-execution]
+        [--skip-own] [--skip-execution] [--proposed 8]
 
 Part 1, the server's own latency excluding the LLM (in process, median of `--runs` after one
 warm-up): prompt build (find the function in a 2,000-line file, build the chat request),
@@ -24,7 +24,9 @@ reported as `cold_first_request_ms`, of which `cold_sandbox_ms` in the sandbox).
 the time spent on the examples (extracting them, running every candidate in the sandbox,
 summarising); the rest of `added` is the feature matrix and the diverse order, and noise:
 ranking alone varies by more than that on a loaded machine. The load average before and after
-is printed with it.
+is printed with it. With `--proposed N`, a third alternation also runs the candidates on N
+calls standing in for test inputs a model proposed (`probeInputs`; the request for them goes
+out while the candidates are sampled, so only the sandbox time is added here).
 """
 
 from __future__ import annotations
@@ -137,7 +139,15 @@ def load_average() -> str:
         return " ".join(handle.read().split()[:3])
 
 
-def execution_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
+def proposed_inputs(count: int) -> list[str]:
+    """`count` distinct calls of HumanEval/0's function, as a model might propose them."""
+    return [
+        f"has_close_elements({[float(j * (i + 1)) for j in range(i + 3)]}, {0.5 * (i + 1)})"
+        for i in range(count)
+    ]
+
+
+def execution_latency(runs: int, ranker_path: str | None, proposed: int = 0) -> dict[str, Any]:
     from ranker.defaults import load_ranker
     from toppass_ls.context import find_function
     from toppass_ls.examples_run import ExampleRunner
@@ -165,7 +175,14 @@ def execution_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
         assert cold.examples == 2 and len(cold.candidates) == len(raws), cold.execution
         passed = sorted(c.examples or "" for c in cold.candidates)
         results["examples_passed"] = {k: passed.count(k) for k in sorted(set(passed))}
-        timings: dict[str, list[float]] = {"without": [], "with": [], "sandbox": []}
+        timings: dict[str, list[float]] = {
+            "without": [],
+            "with": [],
+            "sandbox": [],
+            "with_proposed": [],
+            "sandbox_proposed": [],
+        }
+        calls = proposed_inputs(proposed)
         for _ in range(runs):
             start = time.perf_counter()
             rank_candidates(ranker, ctx, raws)
@@ -175,6 +192,11 @@ def execution_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
             timings["without"].append(middle - start)
             timings["with"].append(end - middle)
             timings["sandbox"].append(result.execution_seconds)
+            if calls:
+                result = rank_candidates(ranker, ctx, raws, examples, proposed=calls)
+                timings["with_proposed"].append(time.perf_counter() - end)
+                timings["sandbox_proposed"].append(result.execution_seconds)
+                results["execution_note_proposed"] = result.execution
         results["median_ms"] = {
             "rank_without_execution": median_ms(timings["without"]),
             "rank_with_execution": median_ms(timings["with"]),
@@ -183,6 +205,11 @@ def execution_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
                 [w - o for w, o in zip(timings["with"], timings["without"], strict=True)]
             ),
         }
+        if calls:
+            results["median_ms"] |= {
+                "rank_with_execution_and_proposed": median_ms(timings["with_proposed"]),
+                "sandbox_with_proposed": median_ms(timings["sandbox_proposed"]),
+            }
     finally:
         examples.close()
     results["load_average_after"] = load_average()
@@ -270,6 +297,9 @@ def main() -> None:
     parser.add_argument("--skip-own", action="store_true", help="leave out part 1")
     parser.add_argument("--skip-local", action="store_true", help="leave out part 2")
     parser.add_argument("--skip-execution", action="store_true", help="leave out part 3")
+    parser.add_argument(
+        "--proposed", type=int, default=0, help="part 3 with N proposed test inputs too"
+    )
     args = parser.parse_args()
     import torch
 
@@ -277,7 +307,7 @@ def main() -> None:
     if not args.skip_own:
         result["own_latency"] = own_latency(args.runs, args.ranker)
     if not args.skip_execution:
-        result["execution_latency_100"] = execution_latency(args.runs, args.ranker)
+        result["execution_latency_100"] = execution_latency(args.runs, args.ranker, args.proposed)
     if not args.skip_local:
         result["first_code_action_local_default"] = asyncio.run(first_code_action(args.samples))
     json.dump(result, sys.stdout, indent=2)

@@ -37,6 +37,7 @@ EXPECTED_KEYS = [
     "inlineCompletion",
     "logFile",
     "allowExecution",
+    "probeInputs",
     "reviewerTieBreak",
 ]
 
@@ -98,6 +99,17 @@ def test_reviewer_tie_break_is_a_boolean_beside_allow_execution():
     assert parse_settings({"reviewerTieBreak": 1})[1] == [
         "invalid setting reviewerTieBreak = 1 (must be true or false); using the default False"
     ]
+
+
+def test_probe_inputs_is_a_small_count_off_by_default():
+    assert Settings().probe_inputs == 0
+    settings, problems = parse_settings({"toppass": {"allowExecution": True, "probeInputs": 6}})
+    assert problems == [] and settings.probe_inputs == 6
+    assert parse_settings({"probeInputs": 33})[1] == [
+        "invalid setting probeInputs = 33 (must be <= 32); using the default 0"
+    ]
+    assert parse_settings({"probeInputs": -1})[0].probe_inputs == 0
+    assert "allowExecution" in settings_schema()["probeInputs"]["description"]
 
 
 def test_invalid_values_fall_back_per_key_with_a_message_naming_it():
