@@ -63,6 +63,18 @@ def parse_pool(spec: str) -> tuple[str, str, str]:
     return name or Path(pool).name.split(".")[0], problems, pool
 
 
+def rankers_or_shipped(paths: list[str] | None) -> list[str]:
+    """The ranker directories given, else the shipped default's."""
+    if paths:
+        return paths
+    from ranker.defaults import default_ranker_path
+
+    shipped = default_ranker_path()
+    if shipped is None:
+        raise SystemExit("no default ranker is shipped in this install; pass --ranker")
+    return [str(shipped)]
+
+
 def train(args: argparse.Namespace, seeds: list[int]) -> list[Path]:
     _, problems, pool = parse_pool(args.train)
     runs = []

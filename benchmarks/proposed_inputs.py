@@ -35,7 +35,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fused_ranker import parse_pool  # benchmarks/ is on the path when run as a script
+# benchmarks/ is on the path when run as a script
+from fused_ranker import parse_pool, rankers_or_shipped
 
 KS = (1, 3, 5)
 MAX_CALL = 120
@@ -174,14 +175,7 @@ def main() -> None:
     parser.add_argument("--ranker", action="append", help="ranker dir (default: shipped)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rankers = args.ranker
-    if not rankers:
-        from ranker.defaults import default_ranker_path
-
-        shipped = default_ranker_path()
-        if shipped is None:
-            raise SystemExit("no default ranker is shipped in this install; pass --ranker")
-        rankers = [str(shipped)]
+    rankers = rankers_or_shipped(args.ranker)
     replies = read_inputs(args.inputs, args.k)
     for spec in args.eval:
         result = measure(spec, replies, args.k, rankers)

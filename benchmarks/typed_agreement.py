@@ -26,7 +26,8 @@ import statistics
 import sys
 from typing import Any
 
-from fused_ranker import parse_pool  # benchmarks/ is on the path when run as a script
+# benchmarks/ is on the path when run as a script
+from fused_ranker import parse_pool, rankers_or_shipped
 
 KS = (1, 3, 5)
 
@@ -134,14 +135,7 @@ def main() -> None:
     parser.add_argument("--ranker", action="append", help="ranker dir (default: shipped)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rankers = args.ranker
-    if not rankers:
-        from ranker.defaults import default_ranker_path
-
-        shipped = default_ranker_path()
-        if shipped is None:
-            raise SystemExit("no default ranker is shipped in this install; pass --ranker")
-        rankers = [str(shipped)]
+    rankers = rankers_or_shipped(args.ranker)
     results = [measure(spec, rankers) for spec in args.eval]
     if args.json:
         print(json.dumps(results))

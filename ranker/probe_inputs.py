@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,24 +87,20 @@ def proposed_calls(
     model's `replies`, in the order written. A reply is read as Python (code fences dropped);
     one that does not parse is read line by line (`>>> ` prompts dropped), so prose around
     the calls costs nothing. Calls with other arguments (names, expressions) are skipped."""
-    found: list[str] = []
-    seen: set[str] = set()
-    for reply in replies:
-        for call in _calls_in(reply[:_MAX_REPLY], entry_point):
-            key = _normal(call)
-            if key not in seen:
-                seen.add(key)
-                found.append(call)
-                if len(found) >= limit:
-                    return found
-    return found
+    found = (call for reply in replies for call in _calls_in(reply[:_MAX_REPLY], entry_point))
+    return unseen_calls(found, (), limit)
 
 
-def unseen_calls(calls: Sequence[str], known: Sequence[str]) -> list[str]:
-    """`calls` without those equal (as Python) to a `known` call or to an earlier one."""
+def unseen_calls(
+    calls: Iterable[str], known: Sequence[str] = (), limit: int | None = None
+) -> list[str]:
+    """`calls` without those equal (as Python) to a `known` call or to an earlier one, at
+    most `limit` of them."""
     seen = {_normal(call) for call in known}
-    out = []
+    out: list[str] = []
     for call in calls:
+        if limit is not None and len(out) >= limit:
+            break
         key = _normal(call)
         if key not in seen:
             seen.add(key)
