@@ -344,11 +344,11 @@ async def generate(
     `examples`), score for the reviewer tie-break (with `reviewer` too) and rank them off the
     event loop. With `examples` and `probe_inputs`, one more request asks the model for that
     many test inputs while the answers are sampled (`propose_inputs`); the calls it gives run
-    with the examples, for agreement. `ranker` is an async callable returning the Ranker (loaded while sampling
-    runs); the reviewer's model, when the docstring has examples to run, loads in a worker
-    thread meanwhile too. Cancelling stops the worker thread from handing out more sandbox
-    jobs, from scoring and from ranking (jobs already running end within their limits; a
-    model load goes on, for the next request)."""
+    with the examples, for agreement. `ranker` is an async callable returning the Ranker
+    (loaded while sampling runs); the reviewer's model, when the docstring has examples to
+    run, loads in a worker thread meanwhile too. Cancelling stops the worker thread from
+    handing out more sandbox jobs, from scoring and from ranking (jobs already running end
+    within their limits; a model load goes on, for the next request)."""
     ranker_task = asyncio.ensure_future(ranker())
     inputs_task = (
         asyncio.ensure_future(propose_inputs(provider, ctx, probe_inputs))
