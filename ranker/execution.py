@@ -100,6 +100,18 @@ def with_proposed(probes: Sequence[Probe], proposed: Sequence[str]) -> list[Prob
     return [*probes, *(Probe(None, call) for call in unseen_calls(proposed, known))]
 
 
+def function_probes(
+    visible_tests: Sequence[str], prompt: str, entry_point: str, proposed: Sequence[str] = ()
+) -> tuple[list[Probe], int]:
+    """What a function's candidates run on, in training as in the editor: its visible tests
+    and the inputs derived from them, or, without visible tests, inputs built from its
+    parameter types; then the calls a model `proposed`. Returns the probes and how many of
+    them (the last ones) the model proposed."""
+    probes = probes_of(visible_tests) if visible_tests else typed_probes(prompt, entry_point)
+    with_model = with_proposed(probes, proposed)
+    return with_model, len(with_model) - len(probes)
+
+
 def typed_probes(prompt: str, entry_point: str, limit: int = TYPED_LIMIT) -> list[Probe]:
     """For a function with no examples: calls built from its parameter types
     (`ranker.probe_inputs.typed_calls`), recorded only; none when the types are unknown."""

@@ -76,8 +76,9 @@ def derived_calls(
     fixed order: taking from the examples in turn, so that every example contributes before
     any contributes twice."""
     seen = {_normal(call) for call in calls}
-    near = _in_turn([_mutations(call) for call in calls], seen, limit)
-    return near + _in_turn([_emptied(call) for call in calls], seen, edges)
+    parsed = [literal for call in calls if (literal := _literal_call(call)) is not None]
+    near = _in_turn([_mutations(literal) for literal in parsed], seen, limit)
+    return near + _in_turn([_emptied(literal) for literal in parsed], seen, edges)
 
 
 def proposed_calls(
@@ -113,7 +114,9 @@ def _calls_in(text: str, entry_point: str) -> Iterator[str]:
     try:
         chunks = [ast.parse("\n".join(lines))]
     except (SyntaxError, ValueError):
-        chunks = [tree for line in lines if (tree := _line_tree(line)) is not None]
+        chunks = [
+            tree for line in lines if entry_point in line and (tree := _line_tree(line)) is not None
+        ]
     for tree in chunks:
         for statement in tree.body:
             calls = [
@@ -124,7 +127,7 @@ def _calls_in(text: str, entry_point: str) -> Iterator[str]:
                 and node.func.id == entry_point
             ]
             for node in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
-                parsed = _literal_call(ast.unparse(node))
+                parsed = _literal_node(node)
                 if parsed is not None:
                     yield parsed.render(parsed.positional, parsed.keywords)
 
@@ -364,7 +367,12 @@ def _literal_call(call: str) -> _LiteralCall | None:
         node = ast.parse(call.strip(), mode="eval").body
     except SyntaxError:
         return None
-    if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
+    return _literal_node(node) if isinstance(node, ast.Call) else None
+
+
+def _literal_node(node: ast.Call) -> _LiteralCall | None:
+    """`_literal_call` of a parsed call."""
+    if any(isinstance(a, ast.Starred) for a in node.args):
         return None
     if any(keyword.arg is None for keyword in node.keywords):
         return None
@@ -387,11 +395,8 @@ def _literal_call(call: str) -> _LiteralCall | None:
     )
 
 
-def _mutations(call: str) -> Iterator[str]:
-    """Calls with one literal argument of `call` changed, argument by argument."""
-    parsed = _literal_call(call)
-    if parsed is None:
-        return
+def _mutations(parsed: _LiteralCall) -> Iterator[str]:
+    """Calls with one literal argument of the call changed, argument by argument."""
     for i, j in _swappable(parsed.values[: len(parsed.positional)]):
         swapped = list(parsed.positional)
         swapped[i], swapped[j] = swapped[j], swapped[i]
@@ -404,12 +409,9 @@ def _mutations(call: str) -> Iterator[str]:
                 yield parsed.with_value(index, variants[round_])
 
 
-def _emptied(call: str) -> Iterator[str]:
-    """`call` with one non-empty string, sequence, set or dict argument made empty, argument
-    by argument."""
-    parsed = _literal_call(call)
-    if parsed is None:
-        return
+def _emptied(parsed: _LiteralCall) -> Iterator[str]:
+    """The call with one non-empty string, sequence, set or dict argument made empty,
+    argument by argument."""
     for index, value in enumerate(parsed.values):
         if isinstance(value, str | list | tuple | set | dict) and len(value) > 0:
             yield parsed.with_value(index, type(value)())

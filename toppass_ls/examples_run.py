@@ -37,11 +37,9 @@ from ranker.execution import (
     ExecutionSignals,
     Probe,
     default_limits,
-    probes_of,
+    function_probes,
     run_visible,
     summarise,
-    typed_probes,
-    with_proposed,
 )
 from ranker.sandbox import ExecResult, Outcome, Sandbox
 from toppass_ls.context import FunctionContext
@@ -95,16 +93,13 @@ def probes_for(
     inputs derived from them; failing those (`reason` says why there are none), inputs built
     from the parameter types, unjudged; then the calls the model `proposed`, unjudged. Returns
     (the probes, how many of them the model proposed, None), or ([], 0, why nothing runs)."""
-    if reason is None:
-        probes = probes_of([example.to_assert() for example in examples])
-    elif ctx.in_class or ctx.is_async:
+    if reason is not None and (ctx.in_class or ctx.is_async):
         return [], 0, reason
-    else:
-        probes = typed_probes(ctx.prompt, ctx.name)
-    with_model = with_proposed(probes, proposed)
-    if not with_model:
+    tests = [example.to_assert() for example in examples] if reason is None else []
+    probes, from_model = function_probes(tests, ctx.prompt, ctx.name, proposed)
+    if not probes:
         return [], 0, f"{reason}, and its parameters have no types to build inputs from"
-    return with_model, len(with_model) - len(probes), None
+    return probes, from_model, None
 
 
 def _nothing_loaded(results: Sequence[ExecResult]) -> str | None:

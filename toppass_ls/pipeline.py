@@ -400,6 +400,6 @@ async def propose_inputs(provider: Provider, ctx: FunctionContext, n: int) -> li
     except Exception as exc:
         logger.warning("%s(): asking the model for test inputs failed: %s", ctx.name, exc)
         return []
-    calls = proposed_calls(replies, ctx.name, limit=n)
+    calls = await asyncio.to_thread(proposed_calls, replies, ctx.name, n)  # off the event loop
     logger.info("%s(): the model proposed %d test inputs", ctx.name, len(calls))
     return calls

@@ -21,13 +21,11 @@ from ranker.execution import (
     Probe,
     ProgramRun,
     default_limits,
+    function_probes,
     io_probes,
     jobs_for,
-    probes_of,
     program_run,
     signals_from_runs,
-    typed_probes,
-    with_proposed,
 )
 from ranker.features import Signals
 from ranker.sandbox import Sandbox
@@ -55,11 +53,9 @@ def visible_probes(problem: Problem) -> list[Probe]:
     prompt annotates them (`typed_probes`): unjudged, for agreement only, as in the editor.
     Inputs a model proposed (`Problem.proposed_inputs`) run after either, unjudged too."""
     if problem.entry_point:
-        if problem.visible_tests:
-            probes = probes_of(problem.visible_tests)
-        else:
-            probes = typed_probes(problem.prompt, problem.entry_point)
-        return with_proposed(probes, problem.proposed_inputs)
+        return function_probes(
+            problem.visible_tests, problem.prompt, problem.entry_point, problem.proposed_inputs
+        )[0]
     return io_probes(problem.visible_io_tests)
 
 
