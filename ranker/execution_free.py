@@ -2,9 +2,11 @@
 sampled pool carries whatever model wrote it.
 
 - Static defects: a program that does not parse, does not define the function the prompt
-  asks for, defines it with another number of parameters, or whose body does nothing (only
-  `pass`, `...`, a docstring or `raise NotImplementedError`) cannot pass. Such programs go
-  last, whatever their text scores.
+  asks for, defines it with another number of parameters, whose body does nothing (only
+  `pass`, `...`, a docstring or `raise NotImplementedError`), whose function uses a name that
+  nothing defines (a helper it never wrote, a module it never imported), or that never returns
+  a value where the prompt says the function returns one cannot pass. Such programs go last,
+  whatever their text scores.
 - Sample multiplicity: an answer sampled `count` times is `count` candidates that happen to be
   equal. Random order takes it `count` times as often, and agreement between independent
   samples is evidence of correctness (self-consistency). Its log is added to the score.
@@ -29,8 +31,11 @@ from __future__ import annotations
 
 import ast
 import bisect
+import builtins
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
+from typing import NamedTuple
 
 from ranker.candidates import parse_prompt
 from ranker.execution import ExecutionSignals
@@ -39,11 +44,24 @@ from ranker.features import Signals, zscores
 DEFECT_PENALTY = 1000.0  # below any count or z-score: defective programs always rank last
 
 
-def entry_signature(prompt: str, entry_point: str | None = None) -> tuple[str, int | None] | None:
-    """(function name, number of positional parameters) that the prompt asks for: the
-    `entry_point` when given, else the prompt's last top-level `def`; the parameter count is
-    None when the prompt has no `def` of that name (e.g. an MBPP description). None when no
-    name is known."""
+class EntrySignature(NamedTuple):
+    """What the prompt asks of the function it names."""
+
+    name: str
+    arity: int | None
+    """Positional parameters; None when the prompt has no `def` of that name (e.g. an MBPP
+    description)."""
+    returns_value: bool = False
+    """The prompt says the function returns something: a return annotation other than None,
+    or "return" in its docstring (in the whole prompt when it has no `def`)."""
+
+
+_SAYS_RETURNS = re.compile(r"\breturn(s|ed|ing)?\b", re.IGNORECASE)
+
+
+def entry_signature(prompt: str, entry_point: str | None = None) -> EntrySignature | None:
+    """The signature the prompt asks for: of `entry_point` when given, else of the prompt's
+    last top-level `def`. None when no name is known."""
     tree = parse_prompt(prompt)
     defs = [
         node
@@ -56,23 +74,38 @@ def entry_signature(prompt: str, entry_point: str | None = None) -> tuple[str, i
         entry_point = defs[-1].name
     for node in reversed(defs):
         if node.name == entry_point:
-            return entry_point, _positional(node)
-    return entry_point, None
+            annotated = node.returns is not None and not _is_none(node.returns)
+            docstring = ast.get_docstring(node) or ""
+            return EntrySignature(
+                entry_point, _positional(node), annotated or bool(_SAYS_RETURNS.search(docstring))
+            )
+    return EntrySignature(entry_point, None, bool(_SAYS_RETURNS.search(prompt)))
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
 
 
 def _positional(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     return len(node.args.posonlyargs) + len(node.args.args)
 
 
-def static_defect(program: str, signature: tuple[str, int | None] | None) -> str | None:
-    """Why `program` cannot pass, found without running it, or None."""
+def static_defect(
+    program: str,
+    signature: EntrySignature | None,
+    defined: Collection[str] | None = frozenset(),
+) -> str | None:
+    """Why `program` cannot pass, found without running it, or None. `defined`: names the
+    program may use without defining them (the rest of the user's file, where the program is
+    one function of it); None to skip the check for names nothing defines (a nested function,
+    whose enclosing function's names are not in the program)."""
     try:
         tree = ast.parse(program)
     except (SyntaxError, ValueError):
         return "does not parse"
     if signature is None:
         return "empty body" if _does_nothing(tree.body) else None
-    name, arity = signature
+    name, arity, returns_value = signature
     found = [
         node
         for node in ast.walk(tree)
@@ -86,7 +119,86 @@ def static_defect(program: str, signature: tuple[str, int | None] | None) -> str
         return f"{name}() takes {takes} parameters, the prompt's {arity}"
     if _does_nothing(function.body):
         return "empty body"
+    if defined is not None:
+        undefined = _undefined_names(tree, function, defined)
+        if undefined:
+            return f"{name}() uses {undefined[0]}, which nothing defines"
+    if returns_value and not _returns_value(function):
+        return f"{name}() returns nothing"
     return None
+
+
+_ALWAYS_DEFINED = frozenset(dir(builtins)) | {
+    "__builtins__",
+    "__class__",
+    "__doc__",
+    "__file__",
+    "__loader__",
+    "__name__",
+    "__package__",
+    "__spec__",
+}
+
+
+def _undefined_names(
+    tree: ast.Module, function: ast.FunctionDef | ast.AsyncFunctionDef, defined: Collection[str]
+) -> list[str]:
+    """Names `function` reads that nothing binds: not a builtin, not `defined`, and bound
+    nowhere in the program, in any scope (so a name another scope binds counts as defined:
+    only certain misses are reported). Annotations are skipped (lazily evaluated under
+    `from __future__ import annotations`); a star import makes every name possibly defined."""
+    bound: set[str] = set()
+    annotations: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            return []
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            bound.update(node.names)
+        annotation = _annotation_of(node)
+        if annotation is not None:
+            annotations.update(id(inner) for inner in ast.walk(annotation))
+    return sorted(
+        {
+            node.id
+            for node in ast.walk(function)
+            if isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id not in bound
+            and node.id not in _ALWAYS_DEFINED
+            and node.id not in defined
+            and id(node) not in annotations
+        }
+    )
+
+
+def _annotation_of(node: ast.AST) -> ast.expr | None:
+    if isinstance(node, ast.arg | ast.AnnAssign):
+        return node.annotation
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return node.returns
+    return None
+
+
+def _returns_value(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """`function` (or a function nested in it) has a `return` of something other than None,
+    or is a generator."""
+    return any(
+        (isinstance(node, ast.Return) and node.value is not None and not _is_none(node.value))
+        or isinstance(node, ast.Yield | ast.YieldFrom)
+        for node in ast.walk(function)
+    )
 
 
 def _does_nothing(body: Sequence[ast.stmt]) -> bool:
@@ -107,10 +219,14 @@ def _names_not_implemented(exc: ast.expr | None) -> bool:
 
 
 def static_defects(
-    prompt: str, programs: Sequence[str], entry_point: str | None = None
+    prompt: str,
+    programs: Sequence[str],
+    entry_point: str | None = None,
+    defined: Collection[str] | None = frozenset(),
 ) -> list[str | None]:
+    """`static_defect` of each program, against the signature the prompt asks for."""
     signature = entry_signature(prompt, entry_point)
-    return [static_defect(program, signature) for program in programs]
+    return [static_defect(program, signature, defined) for program in programs]
 
 
 def execution_free_scores(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,7 @@ class Ranker(nn.Module):
         batch_size: int = 32,
         counts: Sequence[int] | None = None,
         entry_point: str | None = None,
+        defined: Collection[str] | None = frozenset(),
     ) -> list[tuple[int, float]]:
         """(index, score) pairs best first (ties: lower index first), cut to `top_k`.
 
@@ -188,7 +189,8 @@ class Ranker(nn.Module):
         agree (`ranker.metrics.diverse_order` weights).
 
         Without execution signals the score is `ranker.execution_free`'s: programs with a
-        static defect last (the function is `entry_point`, default the prompt's last `def`),
+        static defect last (the function is `entry_point`, default the prompt's last `def`;
+        names in `defined` count as defined outside the program, None skips that check),
         the others by the head's score and how often each was sampled (`counts`, default 1).
         With them, defects, counts and the reviewer likelihood (when `signals` carry it) only
         break ties among programs the execution features cannot tell apart; without judged
@@ -196,7 +198,7 @@ class Ranker(nn.Module):
         scores = served_with_signals(
             self.score(problem, candidates, signals, batch_size=batch_size),
             counts if counts is not None else [1] * len(candidates),
-            static_defects(problem, candidates, entry_point),
+            static_defects(problem, candidates, entry_point, defined),
             signals,
         )
         execution = signals.execution if signals is not None else None

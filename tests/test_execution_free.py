@@ -30,14 +30,31 @@ PROMPT = 'import math\n\n\ndef area(w: float, h: float) -> float:\n    """Area o
 
 
 def test_entry_signature_from_the_prompt_or_the_given_name():
-    assert entry_signature(PROMPT) == ("area", 2)
+    assert entry_signature(PROMPT) == ("area", 2, True)  # annotated `-> float`
     helper_first = "def helper(x):\n    return x\n\n" + PROMPT
-    assert entry_signature(helper_first) == ("area", 2)  # the last def is the one asked for
-    assert entry_signature(helper_first, "helper") == ("helper", 1)
+    assert entry_signature(helper_first) == ("area", 2, True)  # the last def is the one asked for
+    assert entry_signature(helper_first, "helper") == ("helper", 1, False)
     # an MBPP-style description names no parameters; a bare description names nothing
-    assert entry_signature("Write a function to add two numbers.", "add") == ("add", None)
+    assert entry_signature("Write a function to add two numbers.", "add") == ("add", None, False)
+    assert entry_signature("Write a function that returns the sum.", "add").returns_value
     assert entry_signature("Read two numbers and print their sum.") is None
-    assert entry_signature("def f(a, /, b, *rest, c=1):\n") == ("f", 2)
+    assert entry_signature("def f(a, /, b, *rest, c=1):\n") == ("f", 2, False)
+
+
+def test_the_prompt_says_whether_the_function_returns_a_value():
+    def returns(prompt: str) -> bool:
+        signature = entry_signature(prompt)
+        assert signature is not None
+        return signature.returns_value
+
+    assert returns("def f(x) -> int:\n    pass\n")
+    assert returns('def f(x):\n    """Return x doubled."""\n')
+    assert returns(
+        'def f(x):\n    """The number of vowels x has.\n\n    Returns: an int\n    """\n'
+    )
+    assert not returns("def f(x) -> None:\n    pass\n")
+    assert not returns('def f(path):\n    """Print the file at path."""\n')
+    assert not returns('def f(path):\n    """Print the file; see returnable.py."""\n')
 
 
 @pytest.mark.parametrize(
@@ -48,7 +65,9 @@ def test_entry_signature_from_the_prompt_or_the_given_name():
         ('    """Nothing yet."""\n    ...\n', "empty body"),
         ("    raise NotImplementedError\n", "empty body"),
         ("    # TODO\n    raise NotImplementedError('later')\n", "empty body"),
-        ("    raise ValueError('negative')\n", None),
+        ("    if w < 0:\n        raise ValueError('negative')\n    return w * h\n", None),
+        # not empty, but the prompt's `-> float` is never returned
+        ("    raise ValueError('negative')\n", "area() returns nothing"),
         ("    return w *\n", "does not parse"),
     ],
 )
@@ -71,6 +90,71 @@ def test_static_defect_of_the_signature():
         None,
         "does not parse",
     ]
+
+
+def test_a_function_using_a_name_nothing_defines_is_a_defect():
+    signature = entry_signature("def total(xs: list[int]) -> int:\n")
+
+    def defect(body: str, *before: str, defined=frozenset()):
+        program = "".join(before) + "def total(xs: list[int]) -> int:\n" + body
+        return static_defect(program, signature, defined)
+
+    assert defect("    return sum(square(x) for x in xs)\n") == (
+        "total() uses square, which nothing defines"
+    )
+    assert defect("    return math.fsum(xs)\n") == "total() uses math, which nothing defines"
+    # defined by the program, a builtin, or elsewhere in the user's file
+    assert defect("    return math.fsum(xs)\n", "import math\n\n") is None
+    assert (
+        defect("    return sum(square(x) for x in xs)\n", "def square(x):\n    return x * x\n")
+        is None
+    )
+    assert defect("    return sum(square(x) for x in xs)\n", defined={"square"}) is None
+    assert defect("    return int(sum(xs))\n") is None
+    # locals, loop and comprehension variables, handlers, walrus and match captures
+    body = (
+        "    total = 0\n"
+        "    for x in xs:\n"
+        "        total += x\n"
+        "    try:\n"
+        "        pass\n"
+        "    except ValueError as error:\n"
+        "        raise error\n"
+        "    if (n := len(xs)) > 1:\n"
+        "        total += n\n"
+        "    match xs:\n"
+        "        case [first, *rest]:\n"
+        "            total += first + len(rest)\n"
+        "    return total + len([y for y in xs if y])\n"
+    )
+    assert defect(body) is None
+    # not reported when it cannot be known: a star import, annotations, or no `defined`
+    assert defect("    return square(xs)\n", "from helpers import *\n\n") is None
+    assert defect("    values: Numbers = xs\n    return len(values)\n") is None
+    assert defect("    return sum(square(x) for x in xs)\n", defined=None) is None
+    # a name bound in any scope counts: only certain misses are reported
+    assert defect("    return len(xs)\n", "for square in range(3):\n    pass\n") is None
+
+
+def test_a_function_that_never_returns_a_value_where_the_prompt_says_it_does():
+    says = entry_signature('def total(xs):\n    """Return the sum of xs."""\n')
+    silent = entry_signature('def total(xs):\n    """Print the sum of xs."""\n')
+
+    def program(body: str) -> str:
+        return "def total(xs):\n" + body
+
+    assert static_defect(program("    print(sum(xs))\n"), says) == "total() returns nothing"
+    assert static_defect(program("    print(sum(xs))\n    return None\n"), says) == (
+        "total() returns nothing"
+    )
+    assert static_defect(program("    print(sum(xs))\n"), silent) is None
+    assert static_defect(program("    if xs:\n        return sum(xs)\n"), says) is None
+    assert static_defect(program("    yield from xs\n"), says) is None
+    # the value may come from a helper the function defines and returns through
+    assert (
+        static_defect(program("    def inner():\n        return 1\n    return inner()\n"), says)
+        is None
+    )
 
 
 def test_scores_add_log_counts_to_z_scores_and_put_defects_last():

@@ -16,6 +16,7 @@ from fake_openai import FakeOpenAI
 
 from ranker import Ranker, RankerConfig
 from ranker.defaults import UNTRAINED_WARNING, default_ranker_path, load_ranker
+from ranker.execution_free import DEFECT_PENALTY
 from ranker.sampling import SamplingPrompt
 from toppass_ls.context import find_function
 from toppass_ls.pipeline import RankerLoader, generate, rank_candidates, sampling_prompt, sigmoid
@@ -68,6 +69,54 @@ def test_rank_candidates_prepares_merges_and_ranks(tiny_ranker):
     counts = [c.count for c in result.candidates]
     expected = tiny_ranker.rank(ctx.prompt, programs, counts=counts, entry_point=ctx.name)
     assert [s for _, s in expected] == pytest.approx(scores)
+
+
+USES_THE_FILE = '''import math
+
+
+def square(x):
+    return x * x
+
+
+def total(xs: list[int]) -> int:
+    """Return the sum of the squares of xs."""
+    raise NotImplementedError
+
+
+LIMIT = 10
+
+
+def outer(k):
+    def scaled(xs: list[int]) -> int:
+        """Return the sum of xs, times k."""
+        raise NotImplementedError
+
+    return scaled
+'''
+
+
+def test_a_candidate_using_a_name_nothing_defines_goes_last(tiny_ranker):
+    ctx = find_function(USES_THE_FILE, 9)
+    assert ctx is not None and ctx.name == "total"
+    undefined = "    return sum(cube(x) for x in xs)\n"
+    raws = [
+        undefined,
+        undefined,
+        undefined,  # sampled most often, still last: cube() is defined nowhere
+        "    return sum(square(x) for x in xs)\n",  # defined elsewhere in the file
+        "    return sum(x * x for x in xs if x < LIMIT)\n",  # below the function
+    ]
+    result = rank_candidates(tiny_ranker, ctx, raws)
+    assert [c.count for c in result.candidates] == [1, 1, 3]
+    assert result.candidates[-1].body == "return sum(cube(x) for x in xs)\n"
+    assert result.candidates[-1].raw_score < -DEFECT_PENALTY / 2 < result.candidates[1].raw_score
+    # a nested function may use its enclosing function's names: nothing is judged undefined
+    inner = find_function(USES_THE_FILE, 18)
+    assert inner is not None and inner.name == "scaled" and inner.names_outside is None
+    nested = rank_candidates(
+        tiny_ranker, inner, ["    return k * sum(xs)\n", "    return sum(xs)\n"]
+    )
+    assert all(c.raw_score > -DEFECT_PENALTY / 2 for c in nested.candidates)
 
 
 def test_nothing_usable_says_why(tiny_ranker):

@@ -110,7 +110,7 @@ def test_the_reviewer_breaks_the_tie_exactly_as_served_scores_does(
     served = served_scores(
         execution_ranker.score(ctx.prompt, programs, signals),
         [1, 1, 1],
-        static_defects(ctx.prompt, programs, ctx.name),
+        static_defects(ctx.prompt, programs, ctx.name, ctx.names_outside),
         executed=True,
         reviewer=reviewer_scores(scorer, programs),
     )

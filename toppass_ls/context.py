@@ -63,6 +63,13 @@ class FunctionContext:
         """The program prefix a candidate completes: imports, then the dedented header."""
         return (self.imports + "\n\n" if self.imports else "") + self.header
 
+    @property
+    def names_outside(self) -> frozenset[str] | None:
+        """Names a candidate may use without defining them: what the rest of the document
+        defines or imports. None for a nested function, which may also use its enclosing
+        function's locals (not known here)."""
+        return None if "<locals>" in self.qualname else self.document_names
+
 
 def split_lines(source: str) -> list[str]:
     """Lines as LSP and Python count them (LF, CRLF and CR end a line; str.splitlines also

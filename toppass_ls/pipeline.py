@@ -158,7 +158,14 @@ def rank_candidates(
     )
     signals = Signals(execution=execution, likelihood=likelihood) if execution is not None else None
     ranked = (
-        ranker.rank(ctx.prompt, programs, signals=signals, counts=counts, entry_point=ctx.name)
+        ranker.rank(
+            ctx.prompt,
+            programs,
+            signals=signals,
+            counts=counts,
+            entry_point=ctx.name,
+            defined=ctx.names_outside,
+        )
         if programs
         else []
     )
