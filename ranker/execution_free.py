@@ -122,7 +122,7 @@ def static_defect(
     if defined is not None:
         undefined = _undefined_names(tree, function, defined)
         if undefined:
-            return f"{name}() uses {undefined[0]}, which nothing defines"
+            return f"name '{undefined[0]}' is not defined"
     if returns_value and not _returns_value(function):
         return f"{name}() returns nothing"
     return None

@@ -216,6 +216,9 @@ def test_titles_and_previews():
     assert action_title(3, 0.4, 2, "return xs\n", "0/3 examples") == (
         "toppass #3 (0.40, x2, 0/3 examples): return xs"
     )
+    assert action_title(4, 0.0, 1, "print(xs)\n", defect="spread() returns nothing") == (
+        "toppass #4 (0.00, spread() returns nothing): print(xs)"
+    )
     long = "return " + "x + " * 30 + "x\n"
     assert len(preview(long)) <= 62 and preview(long).endswith(" …")
     assert preview("# only a comment\n") == ""

@@ -110,6 +110,13 @@ def test_a_candidate_using_a_name_nothing_defines_goes_last(tiny_ranker):
     assert [c.count for c in result.candidates] == [1, 1, 3]
     assert result.candidates[-1].body == "return sum(cube(x) for x in xs)\n"
     assert result.candidates[-1].raw_score < -DEFECT_PENALTY / 2 < result.candidates[1].raw_score
+    # the user sees why
+    assert result.candidates[-1].defect == "name 'cube' is not defined"
+    assert result.candidates[-1].title == (
+        "toppass #3 (0.00, x3, name 'cube' is not defined): return sum(cube(x) for x in xs)"
+    )
+    assert result.candidates[-1].to_json()["defect"] == "name 'cube' is not defined"
+    assert [c.defect for c in result.candidates[:2]] == [None, None]
     # a nested function may use its enclosing function's names: nothing is judged undefined
     inner = find_function(USES_THE_FILE, 18)
     assert inner is not None and inner.name == "scaled" and inner.names_outside is None

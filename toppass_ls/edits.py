@@ -145,16 +145,23 @@ def preview(body: str) -> str:
 
 
 def action_title(
-    rank: int, score: float, count: int, body: str, examples: str | None = None
+    rank: int,
+    score: float,
+    count: int,
+    body: str,
+    examples: str | None = None,
+    defect: str | None = None,
 ) -> str:
     """e.g. `toppass #1 (0.93): return sorted(set(xs))`; `(0.93, x3)` for three merged
     duplicates; `(0.93, x3, 2/3 examples)` when the candidates ran on the docstring's
-    examples."""
+    examples; `(0.00, name 'cube' is not defined)` for a static defect."""
     details = [f"{score:.2f}"]
     if count > 1:
         details.append(f"x{count}")
     if examples is not None:
         details.append(examples)
+    if defect is not None:
+        details.append(defect)
     return f"toppass #{rank} ({', '.join(details)}): {preview(body)}"
 
 

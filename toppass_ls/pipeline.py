@@ -21,6 +21,7 @@ from ranker import Ranker
 from ranker.candidates import dedupe_key, prepare_candidates
 from ranker.defaults import load_ranker
 from ranker.execution import ExecutionCancelled
+from ranker.execution_free import static_defects
 from ranker.features import Signals
 from ranker.likelihood import LikelihoodScorer, reviewer_text
 from ranker.local_generator import LocalProvider
@@ -45,7 +46,8 @@ class RankedCandidate:
     """One distinct candidate. score: sigmoid of the ranker's score (0-1, higher is better);
     count: how many samples were this program (duplicates merged); body: the new function body
     at column 0; examples: how it did on the docstring's examples (`3/3 examples`), None when
-    they were not run."""
+    they were not run; defect: why it cannot work, seen without running it (`name 'cube' is
+    not defined`; `ranker.execution_free.static_defect`), None when none was seen."""
 
     rank: int
     score: float
@@ -54,10 +56,13 @@ class RankedCandidate:
     program: str
     body: str
     examples: str | None = None
+    defect: str | None = None
 
     @property
     def title(self) -> str:
-        return action_title(self.rank, self.score, self.count, self.body, self.examples)
+        return action_title(
+            self.rank, self.score, self.count, self.body, self.examples, self.defect
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +70,7 @@ class RankedCandidate:
             "score": round(self.score, 4),
             "count": self.count,
             "examples": self.examples,
+            "defect": self.defect,
             "title": self.title,
             "body": self.body,
         }
@@ -169,6 +175,7 @@ def rank_candidates(
         if programs
         else []
     )
+    defects = static_defects(ctx.prompt, programs, ctx.name, ctx.names_outside)  # for the titles
     candidates = tuple(
         RankedCandidate(
             rank=position + 1,
@@ -178,6 +185,7 @@ def rank_candidates(
             program=programs[index],
             body=bodies[index],
             examples=execution.summary(index) if execution is not None else None,
+            defect=defects[index],
         )
         for position, (index, score) in enumerate(ranked)
     )
