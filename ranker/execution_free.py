@@ -140,6 +140,9 @@ _ALWAYS_DEFINED = frozenset(dir(builtins)) | {
 }
 
 
+_TYPE_PARAMETERS = frozenset({"TypeVar", "ParamSpec", "TypeVarTuple"})
+
+
 def _undefined_names(
     tree: ast.Module, function: ast.FunctionDef | ast.AsyncFunctionDef, defined: Collection[str]
 ) -> list[str]:
@@ -166,6 +169,8 @@ def _undefined_names(
             bound.add(node.rest)
         elif isinstance(node, ast.Global | ast.Nonlocal):
             bound.update(node.names)
+        elif type(node).__name__ in _TYPE_PARAMETERS:  # `def f[T](x: T)`, Python 3.12+
+            bound.add(getattr(node, "name", ""))
         annotation = _annotation_of(node)
         if annotation is not None:
             annotations.update(id(inner) for inner in ast.walk(annotation))

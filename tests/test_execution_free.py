@@ -1,6 +1,7 @@
 """Execution-free ranking: static defects last, sample counts added to the head's score."""
 
 import math
+import sys
 
 import pytest
 import torch
@@ -132,6 +133,14 @@ def test_a_function_using_a_name_nothing_defines_is_a_defect():
     assert defect("    return sum(square(x) for x in xs)\n", defined=None) is None
     # a name bound in any scope counts: only certain misses are reported
     assert defect("    return len(xs)\n", "for square in range(3):\n    pass\n") is None
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="type parameter syntax is Python 3.12+")
+def test_type_parameters_are_defined_names():
+    program = (
+        "from typing import cast\n\ndef first[T](xs: list[T]) -> T:\n    return cast(T, xs[0])\n"
+    )
+    assert static_defect(program, entry_signature("def first(xs) -> object:\n")) is None
 
 
 def test_a_function_that_never_returns_a_value_where_the_prompt_says_it_does():
