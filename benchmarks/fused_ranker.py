@@ -7,7 +7,8 @@ pool, every baseline in the same run, in three settings:
     no diversity    execution features on, plain score order
     execution-free  nothing runs: the head sees only text (and likelihood features if
                     trained with them), served with static defects last and sample counts
-                    added (ranker.execution_free)
+                    added; with likelihood files, the reviewer score in the text score's
+                    place (ranker.execution_free)
 
     python benchmarks/fused_ranker.py --work /tmp/fused \\
         --train mbpp=../shared/data/mbpp/mbpp.jsonl.gz:POOL.jsonl.gz \\

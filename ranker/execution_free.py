@@ -235,14 +235,24 @@ def static_defects(
 
 
 def execution_free_scores(
-    scores: Sequence[float], counts: Sequence[float], defects: Sequence[str | None]
+    scores: Sequence[float],
+    counts: Sequence[float],
+    defects: Sequence[str | None],
+    reviewer: Sequence[float] | None = None,
 ) -> list[float]:
-    """z(score) + log(count), less `DEFECT_PENALTY` for a program with a static defect."""
+    """z(score) + log(count), less `DEFECT_PENALTY` for a program with a static defect. Where
+    the `reviewer` log-probabilities are known (`ranker.likelihood`: how well each program
+    predicts the docstring), z(reviewer) takes the place of z(score): the text a head learned
+    on one pool does not carry to other models' programs, the reviewer does better (model
+    card: "Execution-free")."""
     if not len(scores) == len(counts) == len(defects):
         raise ValueError(f"{len(scores)} scores, {len(counts)} counts, {len(defects)} defects")
+    if reviewer is not None and len(reviewer) != len(scores):
+        raise ValueError(f"{len(reviewer)} reviewer scores for {len(scores)} programs")
+    first = zscores(reviewer if reviewer is not None else scores)
     return [
         z + math.log(max(count, 1)) - (DEFECT_PENALTY if defect else 0.0)
-        for z, count, defect in zip(zscores(scores), counts, defects, strict=True)
+        for z, count, defect in zip(first, counts, defects, strict=True)
     ]
 
 
@@ -266,12 +276,8 @@ def served_scores(
     The text does not break those ties: measured across models it chose worse than the
     counts (the default ranker's card)."""
     if not executed:
-        return execution_free_scores(head, counts, defects)
-    tie = execution_free_scores([0.0] * len(head), counts, defects)
-    if reviewer is not None:
-        if len(reviewer) != len(tie):
-            raise ValueError(f"{len(reviewer)} reviewer scores for {len(tie)} programs")
-        tie = [value + z for value, z in zip(tie, zscores(reviewer), strict=True)]
+        return execution_free_scores(head, counts, defects, reviewer)
+    tie = execution_free_scores([0.0] * len(head), counts, defects, reviewer)
     ascending = sorted(tie)
     n = max(len(tie), 1)
     # each program's place in the tie-break order (equal values, equal places)
@@ -293,15 +299,10 @@ def served_with_signals(
     only) gives the execution-free scores over `behaviour_counts`."""
     execution = signals.execution if signals is not None else None
     likelihood = signals.likelihood if signals is not None else None
+    reviewer = [value for _, value in likelihood] if likelihood is not None else None
     if execution is not None and not execution.judged:
-        return execution_free_scores(head, behaviour_counts(execution, counts), defects)
-    return served_scores(
-        head,
-        counts,
-        defects,
-        executed=execution is not None,
-        reviewer=[reviewer for _, reviewer in likelihood] if likelihood is not None else None,
-    )
+        return execution_free_scores(head, behaviour_counts(execution, counts), defects, reviewer)
+    return served_scores(head, counts, defects, executed=execution is not None, reviewer=reviewer)
 
 
 def behaviour_counts(execution: ExecutionSignals, counts: Sequence[int]) -> list[float]:

@@ -230,7 +230,7 @@ def test_rank_with_execution_breaks_ties_by_count(tiny_encoder_dir):
     ]
 
 
-def test_reviewer_scores_join_the_tie_break_only():
+def test_reviewer_scores_break_ties_or_replace_the_text_where_nothing_ran():
     head = [2.0, 2.0, 1.0]
     counts = [1, 1, 1]
     defects = [None, None, None]
@@ -241,9 +241,12 @@ def test_reviewer_scores_join_the_tie_break_only():
     # a count outweighs a one-sd reviewer difference only when it is large enough
     near = served_scores(head, [2, 1, 1], defects, executed=True, reviewer=[-1.1, -1.0, 0.0])
     assert near[0] > near[1]
-    # without execution the reviewer plays no part
-    assert served_scores(head, counts, defects, False, reviewer=[-3.0, -1.0, 0.0]) == (
-        execution_free_scores(head, counts, defects)
+    # without execution the reviewer takes the head's place: z(reviewer) + log(count)
+    unran = served_scores(head, counts, defects, False, reviewer=[-3.0, -1.0, 0.0])
+    assert unran == execution_free_scores([0.0, 0.0, 0.0], counts, defects, [-3.0, -1.0, 0.0])
+    assert unran == pytest.approx([-1.336306, 0.267261, 1.069045], abs=1e-6)
+    assert served_scores(head, [1, 1, 9], [None, None, "empty body"], False, [0.0, 1.0, 2.0]) == (
+        pytest.approx([-1.224745, 0.0, 2.197225 + 1.224745 - DEFECT_PENALTY], abs=1e-5)
     )
     with pytest.raises(ValueError, match="2 reviewer scores for 3 programs"):
         served_scores(head, counts, defects, executed=True, reviewer=[0.0, 1.0])
@@ -268,6 +271,13 @@ def test_agreement_without_judged_examples_counts_behaviours_not_texts():
     free = execution_free_scores(head, counts, defects)
     assert max(range(4), key=lambda i: free[i]) == 2
     assert sorted(range(4), key=lambda i: -served[i]) == [0, 2, 1, 3]
+    # with reviewer scores, they take the text's place beside the behaviour counts
+    likelihood = [(0.0, -2.0), (0.0, 0.0), (0.0, -1.0), (0.0, 0.0)]
+    reviewed = served_with_signals(head, counts, defects, Signals(unjudged, likelihood))
+    assert reviewed == pytest.approx(
+        execution_free_scores([0.0] * 4, [4, 4, 1, 4], defects, [-2.0, 0.0, -1.0, 0.0])
+    )
+    assert sorted(range(4), key=lambda i: -reviewed[i]) == [1, 0, 2, 3]
     judged = ExecutionSignals(1, runs, (0, 0, 1, 0), (0.8, 0.8, 0.2, 0.8))
     assert served_with_signals(head, counts, defects, Signals(judged)) == pytest.approx(
         head, abs=1e-5

@@ -1,8 +1,8 @@
-"""reviewerTieBreak: where the docstring's examples ran, the server's pipeline scores each
-distinct program with the reviewer likelihood (a tiny random GPT-2 stands in for SmolLM2) and
-passes it with the execution signals, so that programs the execution features cannot tell
-apart are ordered by it; off, or where nothing ran, nothing loads; a model that fails is
-noted, never fatal."""
+"""reviewerTieBreak: the server's pipeline scores each distinct program with the reviewer
+likelihood (a tiny random GPT-2 stands in for SmolLM2). Where the docstring's examples ran it
+goes with the execution signals, so that programs the execution features cannot tell apart are
+ordered by it; where nothing ran it takes the place of the ranker's text score; off, nothing
+loads; a model that fails is noted, never fatal."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from ranker.execution_free import served_scores, static_defects
 from ranker.features import Signals
 from ranker.likelihood import LikelihoodScorer, ScoredText, reviewer_text
 from ranker.metrics import diverse_order, order_by_score
+from toppass_ls.context import FunctionContext
 from toppass_ls.pipeline import REVIEWER_OFF, RankingCancelled, generate, rank_candidates
 from toppass_ls.server import ToppassServer
 
@@ -57,8 +58,10 @@ class CountingScorer(LikelihoodScorer):
         super()._ensure_loaded()
 
 
-def reviewer_scores(scorer: LikelihoodScorer, programs: Sequence[str]) -> list[float]:
-    ctx = context()
+def reviewer_scores(
+    scorer: LikelihoodScorer, programs: Sequence[str], ctx: FunctionContext | None = None
+) -> list[float]:
+    ctx = ctx or context()
     texts = [reviewer_text(ctx.prompt, ctx.name, program) for program in programs]
     return [mean for mean, _tokens in scorer.score_texts(texts)]
 
@@ -139,8 +142,10 @@ def test_a_ranker_with_the_likelihood_group_gets_coder_and_reviewer(
     assert result.candidates[0].body == body(RIGHT)  # execution still decides
 
 
-async def test_nothing_loads_where_the_examples_do_not_run(execution_ranker, runner, tmp_path):
-    counting = CountingScorer(model_reference=str(tmp_path / "never-loaded"))
+async def test_where_nothing_ran_the_reviewer_takes_the_place_of_the_text(
+    execution_ranker, runner, scorer, monkeypatch
+):
+    recorded = Recorded(execution_ranker, monkeypatch)
 
     async def get_ranker() -> Ranker:
         return execution_ranker
@@ -149,14 +154,29 @@ async def test_nothing_loads_where_the_examples_do_not_run(execution_ranker, run
         return None
 
     answers = Answers([RIGHT, WRONG])
-    # allowExecution off: the scorer is not even looked at
-    result = await generate(context(), answers, get_ranker, 2, ignore, None, counting)
-    assert result.reviewer == "reviewer tie-break not used: the examples did not run"
-    # a function without examples: nothing to run, nothing to break
-    result = await generate(context(15), answers, get_ranker, 2, ignore, runner, counting)
-    assert result.execution.startswith("examples not run: no examples found")
-    assert result.reviewer == "reviewer tie-break not used: the examples did not run"
-    assert counting.loads == 0 and len(result.candidates) == 2
+    for ctx, examples in ((context(), None), (context(15), runner)):
+        # allowExecution off, then a function with no examples and no types: nothing runs
+        result = await generate(ctx, answers, get_ranker, 2, ignore, examples, scorer)
+        assert result.reviewer.startswith("reviewer order (nothing judged): scored 2 candidates")
+        programs, signals = recorded.programs[-1], recorded.signals[-1]
+        assert signals is not None and signals.execution is None
+        assert signals.likelihood is not None
+        reviewer = [r for _, r in signals.likelihood]
+        assert reviewer == pytest.approx(reviewer_scores(scorer, programs, ctx), abs=1e-4)
+        assert reviewer[0] != reviewer[1]
+        # equal counts, no defects: the program the reviewer prefers first, whatever the head
+        liked = programs[reviewer.index(max(reviewer))]
+        assert result.candidates[0].program == liked
+        served = served_scores(
+            execution_ranker.score(ctx.prompt, programs, signals),
+            [1, 1],
+            static_defects(ctx.prompt, programs, ctx.name, ctx.names_outside),
+            executed=False,
+            reviewer=reviewer,
+        )
+        assert [c.raw_score for c in result.candidates] == pytest.approx(
+            sorted(served, reverse=True), abs=1e-9
+        )
 
 
 async def test_generate_loads_the_model_and_breaks_ties(execution_ranker, runner, tiny_decoder_dir):

@@ -574,11 +574,9 @@ async def test_allow_execution_runs_the_docstring_examples(editor, fake, tiny_ra
     editor.uri = editor.uri.replace(".py", "_examples.py")
     editor.open(editor.uri, EXAMPLES_SOURCE)
     editor.choose = None
-    # reviewerTieBreak alone: nothing ran, so its model is not loaded (no SmolLM2 needed)
-    configure(editor, {**base_settings(fake, tiny_ranker_dir), "reviewerTieBreak": True})
+    configure(editor, base_settings(fake, tiny_ranker_dir))
     summary = await run_generate(editor)
     assert summary["execution"] == "examples not run: allowExecution is off"
-    assert summary["reviewer"] == "reviewer tie-break not used: the examples did not run"
     assert all("examples" not in c["title"] for c in summary["candidates"])
 
     settings = base_settings(fake, tiny_ranker_dir)

@@ -110,8 +110,9 @@ def suggest(
         bool | None,
         typer.Option(
             "--reviewer-tie-break/--no-reviewer-tie-break",
-            help="reviewerTieBreak: where the examples ran, order candidates that behave alike "
-            "by how well each predicts the docstring (loads SmolLM2-135M, ~15 s).",
+            help="reviewerTieBreak: order candidates by how well each predicts the docstring "
+            "where the examples cannot tell them apart, or nothing ran (loads SmolLM2-135M, "
+            "~15 s).",
             show_default=False,
         ),
     ] = None,

@@ -29,7 +29,7 @@ from ranker.probe_inputs import proposed_calls
 from ranker.sampling import OpenAIProvider, Provider, SamplingOptions, SamplingPrompt
 from toppass_ls.context import FunctionContext
 from toppass_ls.edits import action_title, candidate_body
-from toppass_ls.examples_run import ExampleRun, ExampleRunner, visible_tests
+from toppass_ls.examples_run import ExampleRun, ExampleRunner
 from toppass_ls.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -159,10 +159,14 @@ def rank_candidates(
         ranker,
         ctx,
         programs,
-        executed=execution is not None and execution.judged,
+        judged=execution is not None and execution.judged,
         stop=stop,
     )
-    signals = Signals(execution=execution, likelihood=likelihood) if execution is not None else None
+    signals = (
+        Signals(execution=execution, likelihood=likelihood)
+        if execution is not None or likelihood is not None
+        else None
+    )
     ranked = (
         ranker.rank(
             ctx.prompt,
@@ -231,21 +235,19 @@ def likelihood_signals(
     ctx: FunctionContext,
     programs: Sequence[str],
     *,
-    executed: bool,
+    judged: bool,
     stop: threading.Event | None,
 ) -> tuple[list[tuple[float, float]] | None, str]:
     """(coder, reviewer) per program for `Signals.likelihood`, or None, and a note saying
-    which (logged). Only where the examples ran: there the reviewer breaks ties the execution
-    features leave. The coder score is computed only for a ranker with the `likelihood` feature
-    group (it is 0.0, and unused, otherwise). A scorer that fails to load or score is logged
-    and the programs are ranked without it; `stop` set before, between chunks of programs or
-    after scoring raises `RankingCancelled`."""
+    which (logged). Where the examples ran and judged (`judged`) the reviewer breaks the ties
+    the execution features leave; elsewhere it takes the place of the ranker's text score
+    (`ranker.execution_free`). The coder score is computed only for a ranker with the
+    `likelihood` feature group (it is 0.0, and unused, otherwise). A scorer that fails to load
+    or score is logged and the programs are ranked without it; `stop` set before, between
+    chunks of programs or after scoring raises `RankingCancelled`."""
     if scorer is None:
         return None, REVIEWER_OFF
-    if not executed:
-        note = "reviewer tie-break not used: the examples did not run"
-        logger.info("%s(): %s", ctx.name, note)
-        return None, note
+    role = "reviewer tie-break" if judged else "reviewer order (nothing judged)"
     both = "likelihood" in ranker.config.features
     started = time.perf_counter()
     values: list[tuple[float, float]] = []
@@ -263,12 +265,12 @@ def likelihood_signals(
         raise
     except Exception as exc:  # a model that cannot load or score: rank without it
         logger.warning("%s(): reviewer scoring failed", ctx.name, exc_info=True)
-        return None, f"reviewer tie-break failed ({type(exc).__name__}: {exc}); ranked without it"
+        return None, f"{role} failed ({type(exc).__name__}: {exc}); ranked without it"
     if stop is not None and stop.is_set():
         raise RankingCancelled
     seconds = time.perf_counter() - started
     plural = "" if len(programs) == 1 else "s"
-    note = f"reviewer tie-break: scored {len(programs)} candidate{plural} in {seconds:.1f} s"
+    note = f"{role}: scored {len(programs)} candidate{plural} in {seconds:.1f} s"
     logger.info("%s(): %s", ctx.name, note)
     return values, note
 
@@ -356,12 +358,10 @@ async def generate(
     probe_inputs: int = 0,
 ) -> RankedResult:
     """Sample `samples` answers for `ctx`, then prepare, run on the docstring's examples (with
-    `examples`), score for the reviewer tie-break (with `reviewer` too) and rank them off the
-    event loop. With `examples` and `probe_inputs`, one more request asks the model for that
+    `examples`), score with the reviewer (with `reviewer`) and rank them off the event loop. With `examples` and `probe_inputs`, one more request asks the model for that
     many test inputs while the answers are sampled (`propose_inputs`); the calls it gives run
     with the examples, for agreement. `ranker` is an async callable returning the Ranker
-    (loaded while sampling runs); the reviewer's model, when the docstring has examples to
-    run, loads in a worker thread meanwhile too. Cancelling stops the worker thread from
+    (loaded while sampling runs); the reviewer's model loads in a worker thread meanwhile too. Cancelling stops the worker thread from
     handing out more sandbox jobs, from scoring and from ranking (jobs already running end
     within their limits; a model load goes on, for the next request)."""
     ranker_task = asyncio.ensure_future(ranker())
@@ -370,9 +370,8 @@ async def generate(
         if examples is not None and probe_inputs > 0
         else None
     )
-    if reviewer is not None and examples is not None and visible_tests(ctx)[1] is None:
-        # not awaited: the scoring waits for the model itself (the scorer's lock), and only
-        # where the examples did run
+    if reviewer is not None:
+        # not awaited: the scoring waits for the model itself (the scorer's lock)
         asyncio.get_running_loop().run_in_executor(None, load_quietly, reviewer)
 
     def on_progress(done: int, total: int) -> None:
@@ -381,9 +380,15 @@ async def generate(
     try:
         raws = await provider.sample(sampling_prompt(ctx), samples, on_progress=on_progress)
         proposed = await inputs_task if inputs_task is not None else []
-        steps = "ranking" if examples is None else "running examples, ranking"
-        if examples is not None and reviewer is not None:
-            steps = "running examples, reviewer scores, ranking"
+        steps = ", ".join(
+            step
+            for step, on in (
+                ("running examples", examples is not None),
+                ("reviewer scores", reviewer is not None),
+                ("ranking", True),
+            )
+            if on
+        )
         report(steps, 90)
         loaded = await ranker_task
     finally:

@@ -135,9 +135,9 @@ class ToppassServer(LanguageServer):
         return self._examples
 
     def reviewer_scorer(self) -> LikelihoodScorer | None:
-        """The likelihood model for the reviewer tie-break, when `reviewerTieBreak` is on
-        (created on first use, not loaded: `generate` loads it in a worker thread where the
-        examples can run; kept for the session, dropped when the setting goes off)."""
+        """The likelihood model for the reviewer, when `reviewerTieBreak` is on (created on
+        first use, not loaded: `generate` loads it in a worker thread; kept for the session,
+        dropped when the setting goes off)."""
         if not self.settings.reviewer_tie_break:
             return None
         if self._reviewer is None:

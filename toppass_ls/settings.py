@@ -169,11 +169,12 @@ class Settings:
     )
     reviewer_tie_break: bool = setting(
         False,
-        "When the examples ran (needs allowExecution), order candidates that behave the same on "
-        "every example and probe by how well each predicts the docstring (reviewer "
-        "log-probability under the local SmolLM2-135M model). The model loads once (~15-25 s); "
-        "each distinct candidate costs 0.3-1.4 s on 2 CPU cores. Measured: ranked pass@1 "
-        "0.920 -> 0.929 on HumanEval (LDB pool), 0.882 -> 0.941 on a cross-model pool.",
+        "Score each candidate by how well it predicts the docstring (reviewer log-probability "
+        "under the local SmolLM2-135M model). Where the examples ran, it orders candidates that "
+        "behave the same on every example and probe; where nothing ran or nothing was judged, "
+        "it takes the place of the ranker's text score. The model loads once (~15-25 s); each "
+        "distinct candidate costs 0.3-1.4 s on 2 CPU cores. Measured ranked pass@1 on HumanEval "
+        "(LDB pool): 0.920 -> 0.933 with the examples, 0.626 -> 0.817 without execution.",
         kind="boolean",
     )
 

@@ -93,8 +93,10 @@ ProblemsOption = Annotated[
 LikelihoodOption = Annotated[
     list[Path] | None,
     typer.Option(
-        help="Likelihood feature file (toppass-train likelihood); repeatable. Used by rankers "
-        "trained with the likelihood feature group."
+        help="Likelihood feature file (toppass-train likelihood); repeatable. Features for "
+        "rankers trained with the likelihood group; eval also serves the reviewer score as "
+        "the editor's reviewerTieBreak does (breaking execution ties, and in the text score's "
+        "place where nothing ran or nothing was judged)."
     ),
 ]
 
