@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,7 @@ class Ranker(nn.Module):
         batch_size: int = 32,
         counts: Sequence[int] | None = None,
         entry_point: str | None = None,
-        defined: Collection[str] | None = frozenset(),
+        defects: Sequence[str | None] | None = None,
     ) -> list[tuple[int, float]]:
         """(index, score) pairs best first (ties: lower index first), cut to `top_k`.
 
@@ -189,16 +189,15 @@ class Ranker(nn.Module):
         agree (`ranker.metrics.diverse_order` weights).
 
         Without execution signals the score is `ranker.execution_free`'s: programs with a
-        static defect last (the function is `entry_point`, default the prompt's last `def`;
-        names in `defined` count as defined outside the program, None skips that check),
-        the others by the head's score and how often each was sampled (`counts`, default 1).
+        static defect last (`defects`, default `static_defects` of the candidates for the
+        function `entry_point`, default the prompt's last `def`), the others by the head's score and how often each was sampled (`counts`, default 1).
         With them, defects, counts and the reviewer likelihood (when `signals` carry it) only
         break ties among programs the execution features cannot tell apart; without judged
         examples, behaviour counts replace sample counts (`ranker.execution_free`)."""
         scores = served_with_signals(
             self.score(problem, candidates, signals, batch_size=batch_size),
             counts if counts is not None else [1] * len(candidates),
-            static_defects(problem, candidates, entry_point, defined),
+            defects if defects is not None else static_defects(problem, candidates, entry_point),
             signals,
         )
         execution = signals.execution if signals is not None else None

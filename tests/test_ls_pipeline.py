@@ -126,6 +126,33 @@ def test_a_candidate_using_a_name_nothing_defines_goes_last(tiny_ranker):
     assert all(c.raw_score > -DEFECT_PENALTY / 2 for c in nested.candidates)
 
 
+def test_a_body_is_judged_as_it_will_be_applied(tiny_ranker):
+    """Only the body replaces the user's: what the model wrote around its function (another
+    parameter name, a helper, an import) does not come with it."""
+    ctx = find_function(SOURCE, 5)
+    assert ctx is not None
+    raws = [
+        "```python\ndef unique_sorted(lst):\n    return sorted(set(lst))\n```",
+        "```python\ndef _dedupe(xs):\n    return set(xs)\n\n"
+        "def unique_sorted(xs):\n    return sorted(_dedupe(xs))\n```",
+        "```python\nimport heapq\n\ndef unique_sorted(xs):\n"
+        "    return heapq.nsmallest(len(set(xs)), set(xs))\n```",
+        "```python\ndef unique_sorted(xs):\n    return sorted(set(xs)) if math.inf else []\n```",
+    ]
+    result = rank_candidates(tiny_ranker, ctx, raws)
+    defects = {c.body: c.defect for c in result.candidates}
+    assert defects == {
+        "return sorted(set(lst))\n": "name 'lst' is not defined",
+        "return sorted(_dedupe(xs))\n": "name '_dedupe' is not defined",
+        "return heapq.nsmallest(len(set(xs)), set(xs))\n": "name 'heapq' is not defined",
+        # the user's file imports math: the program ranked has the file's imports
+        "return sorted(set(xs)) if math.inf else []\n": None,
+    }
+    assert result.candidates[0].defect is None
+    # the programs themselves (what runs and what the head reads) are the model's, intact
+    assert any("def _dedupe(xs)" in c.program for c in result.candidates)
+
+
 def test_nothing_usable_says_why(tiny_ranker):
     ctx = find_function(SOURCE, 5)
     assert ctx is not None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ranker import Ranker
-from ranker.candidates import dedupe_key, prepare_candidates
+from ranker.candidates import dedupe_key, prepare_candidates, to_program
 from ranker.defaults import load_ranker
 from ranker.execution import ExecutionCancelled
 from ranker.execution_free import static_defects
@@ -162,6 +162,11 @@ def rank_candidates(
         judged=execution is not None and execution.judged,
         stop=stop,
     )
+    # judged as applied: the body under the user's own signature, beside the rest of the file
+    # (a renamed parameter, or a helper or import the model wrote outside the function, is
+    # not applied with the body)
+    applied = [to_program(body, ctx.prompt) for body in bodies]
+    defects = static_defects(ctx.prompt, applied, ctx.name, ctx.names_outside)
     signals = (
         Signals(execution=execution, likelihood=likelihood)
         if execution is not None or likelihood is not None
@@ -174,12 +179,11 @@ def rank_candidates(
             signals=signals,
             counts=counts,
             entry_point=ctx.name,
-            defined=ctx.names_outside,
+            defects=defects,
         )
         if programs
         else []
     )
-    defects = static_defects(ctx.prompt, programs, ctx.name, ctx.names_outside)  # for the titles
     candidates = tuple(
         RankedCandidate(
             rank=position + 1,
