@@ -190,7 +190,9 @@ class Ranker(nn.Module):
 
         Without execution signals the score is `ranker.execution_free`'s: programs with a
         static defect last (`defects`, default `static_defects` of the candidates for the
-        function `entry_point`, default the prompt's last `def`), the others by the head's score and how often each was sampled (`counts`, default 1).
+        function `entry_point`, default the prompt's last `def`), the others by the head's
+        score and how often each was sampled (`counts`, default 1); where `signals` carry
+        reviewer likelihoods, by those instead of the head's score.
         With them, defects, counts and the reviewer likelihood (when `signals` carry it) only
         break ties among programs the execution features cannot tell apart; without judged
         examples, behaviour counts replace sample counts (`ranker.execution_free`)."""

@@ -126,11 +126,13 @@ def rank_candidates(
     """Prepare raw answers (the same module training uses), turn each distinct program into a
     body for this function, merge programs that give the same body, rank. With `examples`
     (allowExecution), the programs first run on the docstring's examples in its sandbox and
-    the ranker gets those signals; with `reviewer` too (reviewerTieBreak), when they ran, each
-    program's reviewer log-probability goes with them and breaks the ties between programs the
-    execution features cannot tell apart. Calls the model `proposed` as test inputs
-    (`probeInputs`) run after the examples, for agreement. Blocking: run it in a worker thread;
-    setting `stop` makes it raise `RankingCancelled` instead of ranking."""
+    the ranker gets those signals. With `reviewer` (reviewerTieBreak), each program's
+    reviewer log-probability goes with them: it breaks the ties between programs the
+    execution features cannot tell apart, and where nothing ran or nothing was judged it takes
+    the place of the ranker's text score. Static defects are those of each body as applied,
+    under the user's signature. Calls the model `proposed` as test inputs (`probeInputs`) run
+    after the examples, for agreement. Blocking: run it in a worker thread; setting `stop`
+    makes it raise `RankingCancelled` instead of ranking."""
     preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
     dropped = [c.dropped or "dropped" for c in preparation.dropped]
     programs: list[str] = []
@@ -362,12 +364,14 @@ async def generate(
     probe_inputs: int = 0,
 ) -> RankedResult:
     """Sample `samples` answers for `ctx`, then prepare, run on the docstring's examples (with
-    `examples`), score with the reviewer (with `reviewer`) and rank them off the event loop. With `examples` and `probe_inputs`, one more request asks the model for that
-    many test inputs while the answers are sampled (`propose_inputs`); the calls it gives run
+    `examples`), score with the reviewer (with `reviewer`) and rank them off the event loop.
+    With `examples` and `probe_inputs`, one more request asks the model for that many test
+    inputs while the answers are sampled (`propose_inputs`); the calls it gives run
     with the examples, for agreement. `ranker` is an async callable returning the Ranker
-    (loaded while sampling runs); the reviewer's model loads in a worker thread meanwhile too. Cancelling stops the worker thread from
-    handing out more sandbox jobs, from scoring and from ranking (jobs already running end
-    within their limits; a model load goes on, for the next request)."""
+    (loaded while sampling runs); the reviewer's model loads in a worker thread meanwhile
+    too. Cancelling stops the worker thread from handing out more sandbox jobs, from scoring
+    and from ranking (jobs already running end within their limits; a model load goes on,
+    for the next request)."""
     ranker_task = asyncio.ensure_future(ranker())
     inputs_task = (
         asyncio.ensure_future(propose_inputs(provider, ctx, probe_inputs))
