@@ -148,13 +148,25 @@ def _undefined_names(
 ) -> list[str]:
     """Names `function` reads that nothing binds: not a builtin, not `defined`, and bound
     nowhere in the program, in any scope (so a name another scope binds counts as defined:
-    only certain misses are reported). Annotations are skipped (lazily evaluated under
-    `from __future__ import annotations`); a star import makes every name possibly defined."""
+    only certain misses are reported). A star import makes every name possibly defined."""
+    if _has_star_import(tree):
+        return []
+    return sorted(read_names(function) - bound_names(tree) - _ALWAYS_DEFINED - set(defined))
+
+
+def _has_star_import(tree: ast.AST) -> bool:
+    return any(
+        isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)
+        for node in ast.walk(tree)
+    )
+
+
+def bound_names(tree: ast.AST) -> set[str]:
+    """Every name `tree` binds, in any scope inside it: assignment targets, definitions,
+    imports, parameters, exception and match captures, `global`/`nonlocal` declarations and
+    (Python 3.12+) type parameters."""
     bound: set[str] = set()
-    annotations: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
-            return []
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             bound.add(node.id)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -171,21 +183,24 @@ def _undefined_names(
             bound.update(node.names)
         elif type(node).__name__ in _TYPE_PARAMETERS:  # `def f[T](x: T)`, Python 3.12+
             bound.add(getattr(node, "name", ""))
+    return bound
+
+
+def read_names(tree: ast.AST) -> set[str]:
+    """The names `tree` reads, annotations skipped (lazily evaluated under `from __future__
+    import annotations`)."""
+    annotations: set[int] = set()
+    for node in ast.walk(tree):
         annotation = _annotation_of(node)
         if annotation is not None:
             annotations.update(id(inner) for inner in ast.walk(annotation))
-    return sorted(
-        {
-            node.id
-            for node in ast.walk(function)
-            if isinstance(node, ast.Name)
-            and isinstance(node.ctx, ast.Load)
-            and node.id not in bound
-            and node.id not in _ALWAYS_DEFINED
-            and node.id not in defined
-            and id(node) not in annotations
-        }
-    )
+    return {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name)
+        and isinstance(node.ctx, ast.Load)
+        and id(node) not in annotations
+    }
 
 
 def _annotation_of(node: ast.AST) -> ast.expr | None:
