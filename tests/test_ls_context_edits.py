@@ -130,6 +130,14 @@ def test_candidate_body_found_inside_a_class_and_on_one_line():
     assert candidate_body("def f(x): return x * 2\n", "f", False) == "return x * 2\n"
 
 
+def test_the_definition_python_keeps_gives_the_body():
+    # the program repeats the prompt's stub before its own definition: the last one counts
+    repeated = 'def f(x):\n    """Doc."""\n\n\ndef f(x):\n    """Doc."""\n    return x + 1\n'
+    assert candidate_body(repeated, "f", True) == "return x + 1\n"
+    redefined = "def f(x):\n    return 1\n\ndef f(x):\n    return 2\n"
+    assert candidate_body(redefined, "f", False) == "return 2\n"
+
+
 def test_one_line_function_becomes_a_block():
     ctx = find_function(MODULE, 19)
     assert ctx is not None and ctx.inline_body

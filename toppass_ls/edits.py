@@ -22,12 +22,17 @@ def utf16_units(text: str) -> int:
 
 
 def _find(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            return node
-    for inner in ast.walk(tree):  # e.g. the model wrote the whole class
-        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)) and inner.name == name:
-            return inner
+    """The definition of `name` that Python would keep: the last at top level (a program
+    that repeats the prompt's stub before its own definition, or redefines the function);
+    else the last anywhere (e.g. the model wrote the whole class)."""
+    for nodes in (tree.body, list(ast.walk(tree))):
+        found = [
+            node
+            for node in nodes
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+        ]
+        if found:
+            return found[-1]
     return None
 
 
