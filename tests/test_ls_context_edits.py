@@ -7,10 +7,12 @@ from lsprotocol import types
 
 from toppass_ls.context import find_function, split_lines
 from toppass_ls.edits import (
+    CandidateBody,
     action_title,
     body_edit,
     candidate_body,
     generate_title,
+    indent_body,
     preview,
     utf16_units,
     workspace_edit,
@@ -104,8 +106,9 @@ def test_edit_replaces_the_body_after_the_docstring():
     assert ctx is not None
     program = ctx.prompt + "    if not xs:\n        return 0\n    return max(xs) - min(xs)\n"
     body = candidate_body(program, "spread", keep_user_docstring=True)
-    assert body == "if not xs:\n    return 0\nreturn max(xs) - min(xs)\n"
-    result = apply(MODULE, body_edit(ctx, body, split_lines(MODULE)))
+    assert body is not None and body.text == "if not xs:\n    return 0\nreturn max(xs) - min(xs)\n"
+    assert body.own == body.text and body.carried == ()
+    result = apply(MODULE, body_edit(ctx, body.text, split_lines(MODULE)))
     assert result == MODULE.replace(
         "        # not written yet\n        return 0\n",
         "        if not xs:\n            return 0\n        return max(xs) - min(xs)\n",
@@ -114,9 +117,9 @@ def test_edit_replaces_the_body_after_the_docstring():
 
 def test_candidate_docstring_is_dropped_when_the_user_has_one_and_kept_otherwise():
     program = 'def f(x):\n    """Theirs."""\n    # why\n    return x\n'
-    assert candidate_body(program, "f", keep_user_docstring=True) == "# why\nreturn x\n"
+    assert text(candidate_body(program, "f", keep_user_docstring=True)) == "# why\nreturn x\n"
     assert (
-        candidate_body(program, "f", keep_user_docstring=False)
+        text(candidate_body(program, "f", keep_user_docstring=False))
         == '"""Theirs."""\n# why\nreturn x\n'
     )
     assert candidate_body('def f(x):\n    """Only a docstring."""\n', "f", True) is None
@@ -126,16 +129,102 @@ def test_candidate_docstring_is_dropped_when_the_user_has_one_and_kept_otherwise
 
 def test_candidate_body_found_inside_a_class_and_on_one_line():
     whole_class = "class Stats:\n    def spread(self, xs):\n        return max(xs) - min(xs)\n"
-    assert candidate_body(whole_class, "spread", True) == "return max(xs) - min(xs)\n"
-    assert candidate_body("def f(x): return x * 2\n", "f", False) == "return x * 2\n"
+    assert text(candidate_body(whole_class, "spread", True)) == "return max(xs) - min(xs)\n"
+    assert text(candidate_body("def f(x): return x * 2\n", "f", False)) == "return x * 2\n"
 
 
 def test_the_definition_python_keeps_gives_the_body():
     # the program repeats the prompt's stub before its own definition: the last one counts
     repeated = 'def f(x):\n    """Doc."""\n\n\ndef f(x):\n    """Doc."""\n    return x + 1\n'
-    assert candidate_body(repeated, "f", True) == "return x + 1\n"
+    assert text(candidate_body(repeated, "f", True)) == "return x + 1\n"
     redefined = "def f(x):\n    return 1\n\ndef f(x):\n    return 2\n"
-    assert candidate_body(redefined, "f", False) == "return 2\n"
+    assert text(candidate_body(redefined, "f", False)) == "return 2\n"
+
+
+def text(body: CandidateBody | None) -> str | None:
+    return None if body is None else body.text
+
+
+HELPED = '''import math
+from collections import Counter as Tally
+import os
+
+VOWELS = set("aeiou")
+LIMIT = 3
+UNUSED = 1
+
+
+def _is_prime(n):
+    """True for a prime."""
+    return n > 1 and all(n % d for d in range(2, math.isqrt(n) + 1))
+
+
+def _score(word):
+    return sum(c in VOWELS for c in word) + len(Tally(word))
+
+
+def best(words):
+    """The best word."""
+    # highest score, primes first
+    return max(words, key=lambda w: (_is_prime(len(w)), _score(w), LIMIT))
+
+
+if __name__ == "__main__":
+    print(best(["a"]))
+'''
+
+
+def test_a_body_carries_what_the_model_wrote_around_its_function():
+    # the user's file defines LIMIT and imports os: only the rest is carried, in order
+    body = candidate_body(HELPED, "best", True, defined={"LIMIT", "os", "best"})
+    assert body is not None
+    assert body.carried == ("math", "Tally", "VOWELS", "_is_prime", "_score")
+    assert body.own == (
+        "# highest score, primes first\n"
+        "return max(words, key=lambda w: (_is_prime(len(w)), _score(w), LIMIT))\n"
+    )
+    assert body.text == (
+        "import math\n"
+        "from collections import Counter as Tally\n"
+        'VOWELS = set("aeiou")\n'
+        "\n"
+        "def _is_prime(n):\n"
+        '    """True for a prime."""\n'
+        "    return n > 1 and all(n % d for d in range(2, math.isqrt(n) + 1))\n"
+        "\n"
+        "def _score(word):\n"
+        "    return sum(c in VOWELS for c in word) + len(Tally(word))\n"
+        "\n" + body.own
+    )
+    # the edited function runs: its helpers come with it, nothing else of the program does
+    namespace: dict[str, object] = {"LIMIT": 3}
+    exec("def best(words):\n" + indent_body(body.text, "    "), namespace)
+    assert namespace["best"](["abc", "aeiou", "xy"]) == "aeiou"  # type: ignore[operator]
+    assert "UNUSED" not in body.text and "print" not in body.text
+    # without the user's docstring, the candidate's stays first
+    kept = candidate_body(HELPED, "best", False, defined={"LIMIT", "os"})
+    assert kept is not None and kept.text.startswith('"""The best word."""\nimport math\n')
+    # a helper's own needs are carried for it too; given no `defined`, nothing is carried
+    assert must(candidate_body(HELPED, "_is_prime", True, defined=set())).carried == ("math",)
+    assert text(candidate_body(HELPED, "best", True)) == body.own
+
+
+def test_a_star_import_or_a_name_the_file_defines_is_not_carried():
+    starred = "from math import *\n\ndef g(x):\n    return x\n\ndef f(x):\n    return sqrt(g(x))\n"
+    assert must(candidate_body(starred, "f", True, defined=set())).text == (
+        "def g(x):\n    return x\n\nreturn sqrt(g(x))\n"
+    )
+    helped = "def g(x):\n    return x\n\ndef f(x):\n    return g(x)\n"
+    assert must(candidate_body(helped, "f", True, defined={"g"})).text == "return g(x)\n"
+    assert must(candidate_body(helped, "f", True, defined=set())).carried == ("g",)
+    # a local that shadows a module-level name does not pull it in
+    shadow = "g = 1\n\ndef f(x):\n    g = x\n    return g\n"
+    assert must(candidate_body(shadow, "f", True, defined=set())).carried == ()
+
+
+def must(body: CandidateBody | None) -> CandidateBody:
+    assert body is not None
+    return body
 
 
 def test_one_line_function_becomes_a_block():
@@ -226,6 +315,12 @@ def test_titles_and_previews():
     )
     assert action_title(4, 0.0, 1, "print(xs)\n", defect="spread() returns nothing") == (
         "toppass #4 (0.00, spread() returns nothing): print(xs)"
+    )
+    assert action_title(1, 0.9, 1, "return f(xs)\n", carried=("f",)) == (
+        "toppass #1 (0.90, +f): return f(xs)"
+    )
+    assert action_title(2, 0.8, 2, "return f(xs)\n", "1/1 examples", None, ("a", "b", "c")) == (
+        "toppass #2 (0.80, x2, 1/1 examples, +a, b, …): return f(xs)"
     )
     long = "return " + "x + " * 30 + "x\n"
     assert len(preview(long)) <= 62 and preview(long).endswith(" …")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -19,6 +20,7 @@ from ranker.defaults import UNTRAINED_WARNING, default_ranker_path, load_ranker
 from ranker.execution_free import DEFECT_PENALTY
 from ranker.sampling import SamplingPrompt
 from toppass_ls.context import find_function
+from toppass_ls.edits import indent_body
 from toppass_ls.pipeline import RankerLoader, generate, rank_candidates, sampling_prompt, sigmoid
 
 SOURCE = '''import math
@@ -127,8 +129,9 @@ def test_a_candidate_using_a_name_nothing_defines_goes_last(tiny_ranker):
 
 
 def test_a_body_is_judged_as_it_will_be_applied(tiny_ranker):
-    """Only the body replaces the user's: what the model wrote around its function (another
-    parameter name, a helper, an import) does not come with it."""
+    """Only the body replaces the user's, with what it needs from around the model's function
+    (a helper, an import) carried at its top; a parameter the model named otherwise is not
+    applied, and the title says so."""
     ctx = find_function(SOURCE, 5)
     assert ctx is not None
     raws = [
@@ -137,20 +140,31 @@ def test_a_body_is_judged_as_it_will_be_applied(tiny_ranker):
         "def unique_sorted(xs):\n    return sorted(_dedupe(xs))\n```",
         "```python\nimport heapq\n\ndef unique_sorted(xs):\n"
         "    return heapq.nsmallest(len(set(xs)), set(xs))\n```",
-        "```python\ndef unique_sorted(xs):\n    return sorted(set(xs)) if math.inf else []\n```",
+        "```python\nimport math\n\ndef unique_sorted(xs):\n"
+        "    return sorted(set(xs)) if math.inf else []\n```",
     ]
     result = rank_candidates(tiny_ranker, ctx, raws)
-    defects = {c.body: c.defect for c in result.candidates}
-    assert defects == {
+    by_body = {c.body: c for c in result.candidates}
+    assert {body: c.defect for body, c in by_body.items()} == {
         "return sorted(set(lst))\n": "name 'lst' is not defined",
-        "return sorted(_dedupe(xs))\n": "name '_dedupe' is not defined",
-        "return heapq.nsmallest(len(set(xs)), set(xs))\n": "name 'heapq' is not defined",
-        # the user's file imports math: the program ranked has the file's imports
+        "def _dedupe(xs):\n    return set(xs)\n\nreturn sorted(_dedupe(xs))\n": None,
+        "import heapq\n\nreturn heapq.nsmallest(len(set(xs)), set(xs))\n": None,
+        # the user's file imports math already: nothing to carry
         "return sorted(set(xs)) if math.inf else []\n": None,
     }
-    assert result.candidates[0].defect is None
+    assert result.candidates[-1].body == "return sorted(set(lst))\n"
+    helper = by_body["def _dedupe(xs):\n    return set(xs)\n\nreturn sorted(_dedupe(xs))\n"]
+    assert helper.carried == ("_dedupe",) and helper.own_body == "return sorted(_dedupe(xs))\n"
+    assert helper.title.endswith(", +_dedupe): return sorted(_dedupe(xs))")
+    assert helper.to_json()["carried"] == ["_dedupe"]
+    assert helper.to_json()["body"] == helper.body
+    # applied, the helper is defined inside the user's function, after its docstring
+    function = ast.parse(ctx.header + indent_body(helper.body, ctx.body_indent)).body[0]
+    assert isinstance(function, ast.FunctionDef) and function.name == "unique_sorted"
+    assert isinstance(function.body[0], ast.Expr)  # the user's docstring
+    assert isinstance(function.body[1], ast.FunctionDef) and function.body[1].name == "_dedupe"
     # the programs themselves (what runs and what the head reads) are the model's, intact
-    assert any("def _dedupe(xs)" in c.program for c in result.candidates)
+    assert "def _dedupe(xs):\n    return set(xs)\n\ndef unique_sorted" in helper.program
 
 
 def test_nothing_usable_says_why(tiny_ranker):

@@ -1,16 +1,20 @@
 """Turning a ranked candidate program into an edit of the user's function body, and its title.
 
 The part replaced is the body after the docstring (signature and docstring stay the user's);
-a function without a docstring gets its whole body replaced. Plain functions over text.
+a function without a docstring gets its whole body replaced. What the model wrote outside its
+function and the body needs (an import, a helper function, a constant) and the user's file
+does not define comes with the body, at its top. Plain functions over text.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from typing import NamedTuple
 
 from lsprotocol import types
 
+from ranker.execution_free import bound_names, read_names
 from toppass_ls.context import FunctionContext, body_start, comment_start, split_lines
 
 PREVIEW_CHARS = 60
@@ -36,12 +40,34 @@ def _find(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef
     return None
 
 
-def candidate_body(program: str, name: str, keep_user_docstring: bool) -> str | None:
-    """The new body for function `name` from a candidate program, at column 0, ending in a
-    newline; None when the program has no such function or only a docstring.
+class CandidateBody(NamedTuple):
+    """A candidate's new body for the user's function, at column 0, ending in a newline.
+
+    text: what the edit applies: the candidate function's own body, with the definitions
+        carried from around it at its top (after its docstring, where it brings one).
+    own: the candidate function's own body alone (what the title previews).
+    carried: the names those carried definitions bind, in the program's order.
+    """
+
+    text: str
+    own: str
+    carried: tuple[str, ...] = ()
+
+
+def candidate_body(
+    program: str,
+    name: str,
+    keep_user_docstring: bool,
+    defined: Collection[str] | None = None,
+) -> CandidateBody | None:
+    """The new body for function `name` from a candidate program; None when the program has
+    no such function or only a docstring.
 
     keep_user_docstring: the user's function has a docstring that stays, so the candidate's
-    docstring (if any) is left out.
+        docstring (if any) is left out.
+    defined: the names the user's file defines or imports. Given, the top-level imports,
+        functions, classes and assignments of the program that the function needs and the file
+        lacks are carried into the body (`carried_definitions`); None carries nothing.
     """
     try:
         tree = ast.parse(program)
@@ -51,6 +77,7 @@ def candidate_body(program: str, name: str, keep_user_docstring: bool) -> str | 
     if node is None:
         return None
     lines = split_lines(program)
+    docstring_lines = 0
     if keep_user_docstring:
         line, column, inline = body_start(lines, node)
         if line > (node.end_lineno or node.lineno) - 1:
@@ -62,6 +89,8 @@ def candidate_body(program: str, name: str, keep_user_docstring: bool) -> str | 
         inline = bool(lines[line][:column].strip())
         if not inline:
             line, column = comment_start(lines, line, node.lineno - 1), 0
+            if ast.get_docstring(node, clean=False) is not None and len(node.body) > 1:
+                docstring_lines = (first.end_lineno or first.lineno) - line
     end = (node.end_lineno or node.lineno) - 1
     if inline:
         body_lines = [lines[line][column:].strip(), *_dedent_block(lines[line + 1 : end + 1])]
@@ -71,7 +100,110 @@ def candidate_body(program: str, name: str, keep_user_docstring: bool) -> str | 
         body_lines.pop()
     if not any(x.strip() and not x.strip().startswith("#") for x in body_lines):
         return None
-    return "\n".join(body_lines) + "\n"
+    own = "\n".join(body_lines) + "\n"
+    if defined is None:
+        return CandidateBody(own, own)
+    statements, carried = carried_definitions(tree, node, defined)
+    if not statements:
+        return CandidateBody(own, own)
+    block: list[str] = []
+    for statement in statements:
+        if block and block[-1] and isinstance(statement, DEFINITIONS):
+            block.append("")
+        block.extend(_statement_lines(lines, statement))
+    while block and not block[-1]:
+        block.pop()
+    text_lines = [*body_lines[:docstring_lines], *block, "", *body_lines[docstring_lines:]]
+    return CandidateBody("\n".join(text_lines) + "\n", own, carried)
+
+
+DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def carried_definitions(
+    tree: ast.Module,
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+    defined: Collection[str],
+) -> tuple[list[ast.stmt], tuple[str, ...]]:
+    """The top-level statements of a candidate program that `function` needs, directly or
+    through each other, and that bind names not `defined` (by the user's file), in the
+    program's order, with the names they bind: imports, functions, classes and assignments
+    (`if __name__ == "__main__":` blocks, tests and prints are not definitions). A star import
+    is never carried: it is only allowed at module level, and what it binds is unknown."""
+    providers: dict[str, list[int]] = {}
+    for index, statement in enumerate(tree.body):
+        if not _carriable(statement) or any(inner is function for inner in ast.walk(statement)):
+            continue
+        for bound in _top_level_bindings(statement):
+            providers.setdefault(bound, []).append(index)
+    needed = read_names(ast.Module(body=function.body, type_ignores=[])) - bound_names(function)
+    wanted: set[int] = set()
+    pending = sorted(needed)
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen or name in defined:
+            continue
+        seen.add(name)
+        for index in providers.get(name, ()):
+            if index not in wanted:
+                wanted.add(index)
+                statement = tree.body[index]
+                pending.extend(read_names(statement) - bound_names(_inner_scopes(statement)))
+    statements = [tree.body[index] for index in sorted(wanted)]
+    names = [
+        bound
+        for statement in statements
+        for bound in _top_level_bindings(statement)
+        if bound in seen and bound not in defined
+    ]
+    return statements, tuple(dict.fromkeys(names))
+
+
+def _carriable(statement: ast.stmt) -> bool:
+    """A definition: an import, a function, a class or an assignment."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom, *DEFINITIONS)):
+        return True
+    return isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value is not None
+
+
+def _top_level_bindings(statement: ast.stmt) -> list[str]:
+    """The module-level names a definition binds."""
+    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return [statement.name]
+    if isinstance(statement, ast.Import | ast.ImportFrom):
+        return [(alias.asname or alias.name).split(".")[0] for alias in statement.names]
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, ast.AnnAssign):
+        targets = [statement.target]
+    else:
+        return []
+    return [
+        node.id
+        for target in targets
+        for node in ast.walk(target)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+    ]
+
+
+def _inner_scopes(statement: ast.stmt) -> ast.AST:
+    """What binds names only inside `statement` (a definition's own parameters and locals;
+    an assignment binds at module level, so its own targets are needed elsewhere)."""
+    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return statement
+    return ast.Module(body=[], type_ignores=[])
+
+
+def _statement_lines(lines: list[str], statement: ast.stmt) -> list[str]:
+    """A top-level statement's source lines, decorators included, then a blank line after a
+    function or class."""
+    decorators = getattr(statement, "decorator_list", [])
+    first = min([statement.lineno, *(d.lineno for d in decorators)]) - 1
+    block = lines[first : statement.end_lineno or statement.lineno]
+    if isinstance(statement, DEFINITIONS):
+        block.append("")
+    return block
 
 
 def _dedent_block(block: list[str]) -> list[str]:
@@ -149,6 +281,9 @@ def preview(body: str) -> str:
     return text + (" …" if more else "")
 
 
+CARRIED_SHOWN = 2  # carried names a title lists before `…`
+
+
 def action_title(
     rank: int,
     score: float,
@@ -156,10 +291,13 @@ def action_title(
     body: str,
     examples: str | None = None,
     defect: str | None = None,
+    carried: Sequence[str] = (),
 ) -> str:
     """e.g. `toppass #1 (0.93): return sorted(set(xs))`; `(0.93, x3)` for three merged
     duplicates; `(0.93, x3, 2/3 examples)` when the candidates ran on the docstring's
-    examples; `(0.00, name 'cube' is not defined)` for a static defect."""
+    examples; `(0.00, name 'cube' is not defined)` for a static defect; `(0.93, +is_prime,
+    math)` when the edit brings definitions the model wrote outside the function (`body` is
+    then the function's own body, which the title previews)."""
     details = [f"{score:.2f}"]
     if count > 1:
         details.append(f"x{count}")
@@ -167,6 +305,9 @@ def action_title(
         details.append(examples)
     if defect is not None:
         details.append(defect)
+    if carried:
+        shown = ", ".join(carried[:CARRIED_SHOWN])
+        details.append("+" + shown + (", …" if len(carried) > CARRIED_SHOWN else ""))
     return f"toppass #{rank} ({', '.join(details)}): {preview(body)}"
 
 

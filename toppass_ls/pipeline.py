@@ -28,7 +28,7 @@ from ranker.local_generator import LocalProvider
 from ranker.probe_inputs import proposed_calls
 from ranker.sampling import OpenAIProvider, Provider, SamplingOptions, SamplingPrompt
 from toppass_ls.context import FunctionContext
-from toppass_ls.edits import action_title, candidate_body
+from toppass_ls.edits import CandidateBody, action_title, candidate_body
 from toppass_ls.examples_run import ExampleRun, ExampleRunner
 from toppass_ls.settings import Settings
 
@@ -45,9 +45,12 @@ REVIEWER_CHUNK = 8  # programs scored between two looks at the cancel flag (~2.5
 class RankedCandidate:
     """One distinct candidate. score: sigmoid of the ranker's score (0-1, higher is better);
     count: how many samples were this program (duplicates merged); body: the new function body
-    at column 0; examples: how it did on the docstring's examples (`3/3 examples`), None when
-    they were not run; defect: why it cannot work, seen without running it (`name 'cube' is
-    not defined`; `ranker.execution_free.static_defect`), None when none was seen."""
+    at column 0, as applied (`toppass_ls.edits.candidate_body`: with the definitions carried
+    from around the model's function at its top); own_body: the function's own body, without
+    them (the title's preview); carried: the names those definitions bind; examples: how it
+    did on the docstring's examples (`3/3 examples`), None when they were not run; defect: why
+    it cannot work, seen without running it (`name 'cube' is not defined`;
+    `ranker.execution_free.static_defect`), None when none was seen."""
 
     rank: int
     score: float
@@ -57,11 +60,19 @@ class RankedCandidate:
     body: str
     examples: str | None = None
     defect: str | None = None
+    own_body: str | None = None
+    carried: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
         return action_title(
-            self.rank, self.score, self.count, self.body, self.examples, self.defect
+            self.rank,
+            self.score,
+            self.count,
+            self.body if self.own_body is None else self.own_body,
+            self.examples,
+            self.defect,
+            self.carried,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -71,6 +82,7 @@ class RankedCandidate:
             "count": self.count,
             "examples": self.examples,
             "defect": self.defect,
+            "carried": list(self.carried),
             "title": self.title,
             "body": self.body,
         }
@@ -124,7 +136,8 @@ def rank_candidates(
     proposed: Sequence[str] = (),
 ) -> RankedResult:
     """Prepare raw answers (the same module training uses), turn each distinct program into a
-    body for this function, merge programs that give the same body, rank. With `examples`
+    body for this function (carrying the imports and helpers it needs from around the model's
+    function, `candidate_body`), merge programs that give the same body, rank. With `examples`
     (allowExecution), the programs first run on the docstring's examples in its sandbox and
     the ranker gets those signals. With `reviewer` (reviewerTieBreak), each program's
     reviewer log-probability goes with them: it breaks the ties between programs the
@@ -136,15 +149,15 @@ def rank_candidates(
     preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
     dropped = [c.dropped or "dropped" for c in preparation.dropped]
     programs: list[str] = []
-    bodies: list[str] = []
+    bodies: list[CandidateBody] = []
     counts: list[int] = []
     by_key: dict[str, int] = {}
     for group in preparation.groups:
-        body = candidate_body(group.program, ctx.name, ctx.has_docstring)
+        body = candidate_body(group.program, ctx.name, ctx.has_docstring, ctx.document_names)
         if body is None:
             dropped.extend([f"no body for {ctx.name}()"] * group.count)
             continue
-        key = dedupe_key(body)
+        key = dedupe_key(body.text)
         if key in by_key:
             counts[by_key[key]] += group.count
             continue
@@ -164,10 +177,9 @@ def rank_candidates(
         judged=execution is not None and execution.judged,
         stop=stop,
     )
-    # judged as applied: the body under the user's own signature, beside the rest of the file
-    # (a renamed parameter, or a helper or import the model wrote outside the function, is
-    # not applied with the body)
-    applied = [to_program(body, ctx.prompt) for body in bodies]
+    # judged as applied: the body (with what it carries) under the user's own signature,
+    # beside the rest of the file (a parameter the model named otherwise is not applied)
+    applied = [to_program(body.text, ctx.prompt) for body in bodies]
     defects = static_defects(ctx.prompt, applied, ctx.name, ctx.names_outside)
     signals = (
         Signals(execution=execution, likelihood=likelihood)
@@ -193,9 +205,11 @@ def rank_candidates(
             raw_score=score,
             count=counts[index],
             program=programs[index],
-            body=bodies[index],
+            body=bodies[index].text,
             examples=execution.summary(index) if execution is not None else None,
             defect=defects[index],
+            own_body=bodies[index].own,
+            carried=bodies[index].carried,
         )
         for position, (index, score) in enumerate(ranked)
     )
