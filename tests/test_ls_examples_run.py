@@ -158,6 +158,25 @@ def test_ranker_with_execution_features_puts_the_right_program_first(execution_r
     assert all(c.examples is None for c in without.candidates)
 
 
+def test_the_examples_run_on_the_body_as_applied(execution_ranker, runner):
+    """What runs is what the edit applies: a body that needs the model's helper runs with the
+    helper carried into it; one written for a parameter the model named otherwise fails."""
+    raws = [
+        "```python\ndef _dedupe(xs):\n    return set(xs)\n\n"
+        "def unique_sorted(xs):\n    return sorted(_dedupe(xs))\n```",
+        "```python\ndef unique_sorted(lst):\n    return sorted(set(lst))\n```",
+    ]
+    result = rank_candidates(execution_ranker, context(3), raws, runner)
+    by_body = {c.own_body: c for c in result.candidates}
+    helped = by_body["return sorted(_dedupe(xs))\n"]
+    assert helped.examples == "2/2 examples" and helped.carried == ("_dedupe",)
+    assert helped.defect is None
+    renamed = by_body["return sorted(set(lst))\n"]
+    assert renamed.examples == "0/2 examples"  # the model's own program would pass both
+    assert renamed.defect == "name 'lst' is not defined"
+    assert result.candidates[0] is helped  # the ranker reads the pass fraction
+
+
 def test_setting_off_ranks_as_before(plain_ranker):
     result = rank_candidates(plain_ranker, context(3), RAWS, examples=None)
     assert result.execution == "examples not run: allowExecution is off"

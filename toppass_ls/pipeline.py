@@ -138,8 +138,9 @@ def rank_candidates(
     """Prepare raw answers (the same module training uses), turn each distinct program into a
     body for this function (carrying the imports and helpers it needs from around the model's
     function, `candidate_body`), merge programs that give the same body, rank. With `examples`
-    (allowExecution), the programs first run on the docstring's examples in its sandbox and
-    the ranker gets those signals. With `reviewer` (reviewerTieBreak), each program's
+    (allowExecution), each body as applied (under the user's signature, with the file's
+    imports) first runs on the docstring's examples in its sandbox and the ranker gets those
+    signals. With `reviewer` (reviewerTieBreak), each program's
     reviewer log-probability goes with them: it breaks the ties between programs the
     execution features cannot tell apart, and where nothing ran or nothing was judged it takes
     the place of the ranker's text score. Static defects are those of each body as applied,
@@ -165,7 +166,11 @@ def rank_candidates(
         programs.append(group.program)
         bodies.append(body)
         counts.append(group.count)
-    run = run_examples(examples, ctx, programs, counts, stop, proposed)
+    # judged as applied: the body (with what it carries) under the user's own signature,
+    # beside the rest of the file (a parameter the model named otherwise is not applied); the
+    # examples run on that program, the ranker and the reviewer read the model's
+    applied = [to_program(body.text, ctx.prompt) for body in bodies]
+    run = run_examples(examples, ctx, applied, counts, stop, proposed)
     if stop is not None and stop.is_set():
         raise RankingCancelled
     execution = run.signals
@@ -177,9 +182,6 @@ def rank_candidates(
         judged=execution is not None and execution.judged,
         stop=stop,
     )
-    # judged as applied: the body (with what it carries) under the user's own signature,
-    # beside the rest of the file (a parameter the model named otherwise is not applied)
-    applied = [to_program(body.text, ctx.prompt) for body in bodies]
     defects = static_defects(ctx.prompt, applied, ctx.name, ctx.names_outside)
     signals = (
         Signals(execution=execution, likelihood=likelihood)
