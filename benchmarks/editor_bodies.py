@@ -6,13 +6,14 @@ their static defects as applied and ranks them, with nothing run (the editor's d
 
 `toppass-train eval` ranks the programs themselves; the editor ranks the bodies it will apply
 under the user's signature, which can differ: a helper or import the model wrote outside its
-function is carried into the body (`toppass_ls.edits.candidate_body`), a parameter the model
-named otherwise is not. Reported per pool:
+function is carried into the body (`toppass_ls.edits.candidate_body`), and a parameter the
+model named otherwise is renamed to the user's where that cannot change the meaning (else the
+body is flagged). Reported per pool:
 
 - top-1: how often the first candidate offered is right (problems whose programs are all
   right or all wrong count as they are);
-- right bodies flagged: right candidates the title calls defective as applied (a renamed
-  parameter, or a name nothing defines), of all right candidates offered;
+- right bodies flagged: right candidates the title calls defective as applied (a parameter
+  it could not rename, or a name nothing defines), of all right candidates offered;
 - dropped: answers that gave no body for the function.
 
     python benchmarks/editor_bodies.py \\
@@ -22,19 +23,18 @@ named otherwise is not. Reported per pool:
 `--eval` takes `[NAME=]PROBLEMS:POOL` as `benchmarks/fused_ranker.py` does.
 
 Measured with the shipped ranker (2 CPU cores, 4.5 min for the four pools), before -> after
-the body was taken from the function's last definition and carried the helpers and imports
-it needs:
+the body was taken from the function's last definition, carried the helpers and imports it
+needs and read the user's parameter names:
 
 | pool | editor top-1 | right bodies flagged | answers giving no body |
 |---|---|---|---|
-| LDB HumanEval | 0.646 -> 0.683 | 22 of 399 -> 3 of 528 | 383 -> 58 of 2,230 |
-| HumanEval seed pool | 0.738 -> 0.780 | 18 of 342 -> 3 of 450 | 165 -> 2 of 806 |
-| canaicode | 0.647 -> 0.647 | 27 of 1,371 -> 8 of 1,374 | 2 of 11,186 |
-| MBPP (LDB pool) | 0.660 -> 0.682 | 32 of 757 -> 17 of 821 | 136 -> 58 of 3,604 |
+| LDB HumanEval | 0.646 -> 0.683 | 22 of 399 -> 0 of 528 | 383 -> 58 of 2,230 |
+| HumanEval seed pool | 0.738 -> 0.780 | 18 of 342 -> 0 of 450 | 165 -> 2 of 806 |
+| canaicode | 0.647 -> 0.647 | 27 of 1,371 -> 8 of 1,373 | 2 of 11,186 |
+| MBPP (LDB pool) | 0.660 -> 0.686 | 32 of 757 -> 0 of 821 | 136 -> 58 of 3,604 |
 
-The right bodies still flagged use a parameter name the model chose (applied under the user's
-signature they fail) or, on canaicode, `math.gcd` without importing `math` (they pass there
-only because that pool's harness imports it).
+The 8 right canaicode bodies still flagged call `math.gcd` without importing `math`: they pass
+there only because that pool's harness imports it.
 """
 
 from __future__ import annotations

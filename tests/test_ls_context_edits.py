@@ -104,6 +104,7 @@ def test_method_context_prompt_and_body_position():
 def test_edit_replaces_the_body_after_the_docstring():
     ctx = find_function(MODULE, 7)
     assert ctx is not None
+    assert ctx.parameters == ("xs",)  # a static method: its positional parameters, typed
     program = ctx.prompt + "    if not xs:\n        return 0\n    return max(xs) - min(xs)\n"
     body = candidate_body(program, "spread", keep_user_docstring=True)
     assert body is not None and body.text == "if not xs:\n    return 0\nreturn max(xs) - min(xs)\n"
@@ -220,6 +221,41 @@ def test_a_star_import_or_a_name_the_file_defines_is_not_carried():
     # a local that shadows a module-level name does not pull it in
     shadow = "g = 1\n\ndef f(x):\n    g = x\n    return g\n"
     assert must(candidate_body(shadow, "f", True, defined=set())).carried == ()
+
+
+@pytest.mark.parametrize(
+    ("program", "body"),
+    [
+        # another name for the same parameter: the body reads the user's
+        ("def f(lst, k):\n    return sorted(lst)[:k]\n", "return sorted(xs)[:k]\n"),
+        # an attribute of that name is not the parameter; comments are kept as written
+        (
+            "def f(lst, k):\n    # lst\n    return lst.copy() + [o.lst for o in lst]\n",
+            "# lst\nreturn xs.copy() + [o.lst for o in xs]\n",
+        ),
+        # a nested function's parameter of that name is renamed with it, consistently
+        (
+            "def f(lst, n):\n    def g(lst):\n        return lst\n    return g(lst)[:n]\n",
+            "def g(xs):\n    return xs\nreturn g(xs)[:k]\n",
+        ),
+        # parameters in another order trade names, all at once
+        ("def f(k, xs):\n    return xs - k\n", "return k - xs\n"),
+        # not renamed where the meaning could change: the user's name is a local here, the
+        # name is a keyword argument, or it is read inside an f-string
+        ("def f(lst, k):\n    xs = 1\n    return lst\n", "xs = 1\nreturn lst\n"),
+        ("def f(lst, k):\n    return g(lst=lst)\n", "return g(lst=lst)\n"),
+        ("def f(lst, k):\n    return f'{lst}'\n", "return f'{lst}'\n"),
+        # another number of parameters: a defect of its own, left as written
+        ("def f(lst):\n    return lst\n", "return lst\n"),
+    ],
+)
+def test_the_body_reads_the_users_parameter_names(program, body):
+    assert must(candidate_body(program, "f", True, parameters=("xs", "k"))).text == body
+
+
+def test_without_the_users_parameters_nothing_is_renamed():
+    program = "def f(lst, k):\n    return sorted(lst)[:k]\n"
+    assert must(candidate_body(program, "f", True)).text == "return sorted(lst)[:k]\n"
 
 
 def must(body: CandidateBody | None) -> CandidateBody:

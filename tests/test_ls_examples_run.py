@@ -160,21 +160,25 @@ def test_ranker_with_execution_features_puts_the_right_program_first(execution_r
 
 def test_the_examples_run_on_the_body_as_applied(execution_ranker, runner):
     """What runs is what the edit applies: a body that needs the model's helper runs with the
-    helper carried into it; one written for a parameter the model named otherwise fails."""
+    helper carried into it; one written for a parameter the model named otherwise, where it
+    cannot be renamed (the user's name is a local of the model's), fails."""
     raws = [
         "```python\ndef _dedupe(xs):\n    return set(xs)\n\n"
         "def unique_sorted(xs):\n    return sorted(_dedupe(xs))\n```",
-        "```python\ndef unique_sorted(lst):\n    return sorted(set(lst))\n```",
+        "```python\ndef unique_sorted(lst):\n    xs = sorted(set(lst))\n    return xs\n```",
+        "```python\ndef unique_sorted(lst):\n    return sorted(set(lst), reverse=False)\n```",
     ]
     result = rank_candidates(execution_ranker, context(3), raws, runner)
     by_body = {c.own_body: c for c in result.candidates}
     helped = by_body["return sorted(_dedupe(xs))\n"]
     assert helped.examples == "2/2 examples" and helped.carried == ("_dedupe",)
     assert helped.defect is None
-    renamed = by_body["return sorted(set(lst))\n"]
-    assert renamed.examples == "0/2 examples"  # the model's own program would pass both
-    assert renamed.defect == "name 'lst' is not defined"
-    assert result.candidates[0] is helped  # the ranker reads the pass fraction
+    kept = by_body["xs = sorted(set(lst))\nreturn xs\n"]
+    assert kept.examples == "0/2 examples"  # the model's own program would pass both
+    assert kept.defect == "name 'lst' is not defined"
+    assert result.candidates[-1] is kept  # the ranker reads the pass fraction
+    renamed = by_body["return sorted(set(xs), reverse=False)\n"]
+    assert renamed.examples == "2/2 examples" and renamed.defect is None
 
 
 def test_setting_off_ranks_as_before(plain_ranker):

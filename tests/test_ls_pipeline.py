@@ -130,12 +130,13 @@ def test_a_candidate_using_a_name_nothing_defines_goes_last(tiny_ranker):
 
 def test_a_body_is_judged_as_it_will_be_applied(tiny_ranker):
     """Only the body replaces the user's, with what it needs from around the model's function
-    (a helper, an import) carried at its top; a parameter the model named otherwise is not
-    applied, and the title says so."""
+    (a helper, an import) carried at its top, and reading the user's parameter names; where
+    renaming a parameter could change the meaning, it is not renamed and the title says so."""
     ctx = find_function(SOURCE, 5)
-    assert ctx is not None
+    assert ctx is not None and ctx.parameters == ("xs",)
     raws = [
-        "```python\ndef unique_sorted(lst):\n    return sorted(set(lst))\n```",
+        "```python\ndef unique_sorted(lst):\n    xs = sorted(set(lst))\n    return xs\n```",
+        "```python\ndef unique_sorted(lst):\n    return sorted(set(lst), reverse=False)\n```",
         "```python\ndef _dedupe(xs):\n    return set(xs)\n\n"
         "def unique_sorted(xs):\n    return sorted(_dedupe(xs))\n```",
         "```python\nimport heapq\n\ndef unique_sorted(xs):\n"
@@ -146,13 +147,14 @@ def test_a_body_is_judged_as_it_will_be_applied(tiny_ranker):
     result = rank_candidates(tiny_ranker, ctx, raws)
     by_body = {c.body: c for c in result.candidates}
     assert {body: c.defect for body, c in by_body.items()} == {
-        "return sorted(set(lst))\n": "name 'lst' is not defined",
+        "xs = sorted(set(lst))\nreturn xs\n": "name 'lst' is not defined",
+        "return sorted(set(xs), reverse=False)\n": None,  # renamed: xs is the user's name
         "def _dedupe(xs):\n    return set(xs)\n\nreturn sorted(_dedupe(xs))\n": None,
         "import heapq\n\nreturn heapq.nsmallest(len(set(xs)), set(xs))\n": None,
         # the user's file imports math already: nothing to carry
         "return sorted(set(xs)) if math.inf else []\n": None,
     }
-    assert result.candidates[-1].body == "return sorted(set(lst))\n"
+    assert result.candidates[-1].body == "xs = sorted(set(lst))\nreturn xs\n"
     helper = by_body["def _dedupe(xs):\n    return set(xs)\n\nreturn sorted(_dedupe(xs))\n"]
     assert helper.carried == ("_dedupe",) and helper.own_body == "return sorted(_dedupe(xs))\n"
     assert helper.title.endswith(", +_dedupe): return sorted(_dedupe(xs))")

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from ranker.candidates import docstring_node
+from ranker.candidates import docstring_node, parse_prompt
 from ranker.examples import defined_names
 
 CONTEXT_LINES_BEFORE = 60
@@ -62,6 +62,23 @@ class FunctionContext:
     def prompt(self) -> str:
         """The program prefix a candidate completes: imports, then the dedented header."""
         return (self.imports + "\n\n" if self.imports else "") + self.header
+
+    @property
+    def parameters(self) -> tuple[str, ...] | None:
+        """The function's positional parameter names, from its header; None where the header
+        does not parse."""
+        tree = parse_prompt(self.header)
+        if tree is None:
+            return None
+        found = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == self.name
+        ]
+        if not found:
+            return None
+        arguments = found[-1].args
+        return tuple(argument.arg for argument in [*arguments.posonlyargs, *arguments.args])
 
     @property
     def names_outside(self) -> frozenset[str] | None:

@@ -3,12 +3,15 @@
 The part replaced is the body after the docstring (signature and docstring stay the user's);
 a function without a docstring gets its whole body replaced. What the model wrote outside its
 function and the body needs (an import, a helper function, a constant) and the user's file
-does not define comes with the body, at its top. Plain functions over text.
+does not define comes with the body, at its top; a body written for other parameter names
+reads the user's, where renaming cannot change its meaning. Plain functions over text.
 """
 
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
@@ -59,6 +62,7 @@ def candidate_body(
     name: str,
     keep_user_docstring: bool,
     defined: Collection[str] | None = None,
+    parameters: Sequence[str] | None = None,
 ) -> CandidateBody | None:
     """The new body for function `name` from a candidate program; None when the program has
     no such function or only a docstring.
@@ -68,6 +72,9 @@ def candidate_body(
     defined: the names the user's file defines or imports. Given, the top-level imports,
         functions, classes and assignments of the program that the function needs and the file
         lacks are carried into the body (`carried_definitions`); None carries nothing.
+    parameters: the user's positional parameter names. Where the candidate's function takes
+        as many under other names, the body reads the user's names instead
+        (`renamed_parameters`), where that is certain to mean the same.
     """
     try:
         tree = ast.parse(program)
@@ -100,6 +107,8 @@ def candidate_body(
         body_lines.pop()
     if not any(x.strip() and not x.strip().startswith("#") for x in body_lines):
         return None
+    if parameters is not None:
+        body_lines = _rename(body_lines, renamed_parameters(node, parameters))
     own = "\n".join(body_lines) + "\n"
     if defined is None:
         return CandidateBody(own, own)
@@ -118,6 +127,59 @@ def candidate_body(
 
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def renamed_parameters(
+    function: ast.FunctionDef | ast.AsyncFunctionDef, parameters: Sequence[str]
+) -> dict[str, str]:
+    """{candidate's name: user's name} for the positional parameters the candidate's
+    `function` names otherwise, when it takes as many; empty where renaming could change
+    what the body means: a user's name the function uses otherwise than as one of these
+    parameters (bound or read), a parameter name passed as a keyword argument, or one read
+    inside an f-string."""
+    own = [argument.arg for argument in [*function.args.posonlyargs, *function.args.args]]
+    if len(own) != len(parameters):
+        return {}
+    renames = {old: new for old, new in zip(own, parameters, strict=True) if old != new}
+    if not renames:
+        return {}
+    # renamed all at once, so parameters may trade names (a swap); another use is a capture
+    used = (bound_names(function) | read_names(function)) - renames.keys()
+    if any(new in used for new in renames.values()):
+        return {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.keyword) and node.arg in renames:
+            return {}
+        if isinstance(node, ast.JoinedStr) and read_names(node) & renames.keys():
+            return {}  # an f-string tokenizes as one string before Python 3.12
+    return renames
+
+
+def _rename(lines: list[str], renames: dict[str, str]) -> list[str]:
+    """`lines` with every name token in `renames` replaced (attributes after a `.` kept);
+    unchanged where they do not tokenize."""
+    if not renames:
+        return lines
+    edited = list(lines)
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO("\n".join(lines) + "\n").readline))
+    except (tokenize.TokenError, SyntaxError):
+        return lines
+    previous = None
+    replacements: list[tuple[int, int, int, str]] = []
+    for token in tokens:
+        if token.type == tokenize.NAME and token.string in renames:
+            after_dot = (
+                previous is not None and previous.type == tokenize.OP and previous.string == "."
+            )
+            if not after_dot:
+                row, column = token.start
+                replacements.append((row - 1, column, token.end[1], renames[token.string]))
+        if token.type not in (tokenize.NL, tokenize.COMMENT):
+            previous = token
+    for row, start, end, new in sorted(replacements, reverse=True):
+        edited[row] = edited[row][:start] + new + edited[row][end:]
+    return edited
 
 
 def carried_definitions(

@@ -135,26 +135,30 @@ def rank_candidates(
     reviewer: LikelihoodScorer | None = None,
     proposed: Sequence[str] = (),
 ) -> RankedResult:
-    """Prepare raw answers (the same module training uses), turn each distinct program into a
-    body for this function (carrying the imports and helpers it needs from around the model's
-    function, `candidate_body`), merge programs that give the same body, rank. With `examples`
-    (allowExecution), each body as applied (under the user's signature, with the file's
-    imports) first runs on the docstring's examples in its sandbox and the ranker gets those
-    signals. With `reviewer` (reviewerTieBreak), each program's
-    reviewer log-probability goes with them: it breaks the ties between programs the
-    execution features cannot tell apart, and where nothing ran or nothing was judged it takes
-    the place of the ranker's text score. Static defects are those of each body as applied,
-    under the user's signature. Calls the model `proposed` as test inputs (`probeInputs`) run
-    after the examples, for agreement. Blocking: run it in a worker thread; setting `stop`
-    makes it raise `RankingCancelled` instead of ranking."""
+    """Prepare raw answers (the same module training uses), turn each distinct program into
+    a body for this function (`candidate_body`: carrying the imports and helpers it needs
+    from around the model's function, reading the user's parameter names), merge programs
+    that give the same body, rank. With `examples` (allowExecution), each body as applied
+    (under the user's signature, with the file's imports) first runs on the docstring's
+    examples in its sandbox and the ranker gets those signals. With `reviewer`
+    (reviewerTieBreak), each program's reviewer log-probability goes with them: it breaks
+    the ties between programs the execution features cannot tell apart, and where nothing
+    ran or nothing was judged it takes the place of the ranker's text score. Static defects
+    are those of each body as applied, under the user's signature. Calls the model
+    `proposed` as test inputs (`probeInputs`) run after the examples, for agreement.
+    Blocking: run it in a worker thread; setting `stop` makes it raise `RankingCancelled`
+    instead of ranking."""
     preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
     dropped = [c.dropped or "dropped" for c in preparation.dropped]
     programs: list[str] = []
     bodies: list[CandidateBody] = []
     counts: list[int] = []
     by_key: dict[str, int] = {}
+    parameters = ctx.parameters
     for group in preparation.groups:
-        body = candidate_body(group.program, ctx.name, ctx.has_docstring, ctx.document_names)
+        body = candidate_body(
+            group.program, ctx.name, ctx.has_docstring, ctx.document_names, parameters
+        )
         if body is None:
             dropped.extend([f"no body for {ctx.name}()"] * group.count)
             continue
@@ -166,9 +170,9 @@ def rank_candidates(
         programs.append(group.program)
         bodies.append(body)
         counts.append(group.count)
-    # judged as applied: the body (with what it carries) under the user's own signature,
-    # beside the rest of the file (a parameter the model named otherwise is not applied); the
-    # examples run on that program, the ranker and the reviewer read the model's
+    # judged as applied: the body (with what it carries, reading the user's parameter names)
+    # under the user's own signature, beside the rest of the file; the examples run on that
+    # program, the ranker and the reviewer read the model's
     applied = [to_program(body.text, ctx.prompt) for body in bodies]
     run = run_examples(examples, ctx, applied, counts, stop, proposed)
     if stop is not None and stop.is_set():
