@@ -211,13 +211,13 @@ def carried_definitions(
             if index not in wanted:
                 wanted.add(index)
                 statement = tree.body[index]
-                pending.extend(read_names(statement) - bound_names(_inner_scopes(statement)))
+                pending.extend(_needs(statement))
     statements = [tree.body[index] for index in sorted(wanted)]
     names = [
         bound
         for statement in statements
         for bound in _top_level_bindings(statement)
-        if bound in seen and bound not in defined
+        if bound in seen
     ]
     return statements, tuple(dict.fromkeys(names))
 
@@ -249,12 +249,12 @@ def _top_level_bindings(statement: ast.stmt) -> list[str]:
     ]
 
 
-def _inner_scopes(statement: ast.stmt) -> ast.AST:
-    """What binds names only inside `statement` (a definition's own parameters and locals;
-    an assignment binds at module level, so its own targets are needed elsewhere)."""
-    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return statement
-    return ast.Module(body=[], type_ignores=[])
+def _needs(statement: ast.stmt) -> set[str]:
+    """The names a top-level definition reads from elsewhere: a function or class binds its
+    own parameters and locals; an assignment's targets are module-level, defined elsewhere."""
+    if isinstance(statement, DEFINITIONS):
+        return read_names(statement) - bound_names(statement)
+    return read_names(statement)
 
 
 def _statement_lines(lines: list[str], statement: ast.stmt) -> list[str]:
