@@ -285,6 +285,8 @@ def report(args: argparse.Namespace) -> None:
             f"{reference.random[1]:.3f} / {reference.random[3]:.3f} | "
             f"{cell(name, length_scores(pool_slates))} | {reference.oracle:.3f} |"
         )
+    if args.likelihood:
+        with_reviewer(args, pools, slates, {name: scores_of(best, name) for name in slates})
     if args.all_epochs:
         print("\npass@1 served, every epoch:")
         for record in epochs:
@@ -293,6 +295,54 @@ def report(args: argparse.Namespace) -> None:
                 f"epoch {record['epoch']}: "
                 + ", ".join(f"{n} {c}" for n, c in zip(slates, row, strict=True))
             )
+
+
+def with_reviewer(
+    args: argparse.Namespace,
+    pools: dict[str, list[dict[str, Any]]],
+    slates: dict[str, list[Any]],
+    best: dict[str, list[list[float]]],
+) -> None:
+    """The picked epoch's scores plus the code-only reviewer (`toppass-train likelihood`
+    files): a * z(score) + b * z(reviewer) + log(count), static defects last, per (a, b)."""
+    import math
+
+    from ranker.execution_free import DEFECT_PENALTY, static_defects
+    from ranker.features import zscores
+    from train.evaluate import evaluate_scores, length_correlation
+    from train.likelihood_features import feature_scores, read_likelihood_features
+
+    rows: dict[Any, dict[str, Any]] = {}
+    for path in args.likelihood:
+        rows.update(read_likelihood_features(path))
+    print("\nwith the reviewer: a * z(score) + b * z(reviewer) + log(count), defects last")
+    print("| pool | " + " | ".join(f"a:b = {a:g}:{b:g} (rho(len))" for a, b in args.weights) + " |")
+    print("|---|" + "---|" * len(args.weights))
+    for name, pool_slates in slates.items():
+        reviewer = feature_scores(pool_slates, rows, "reviewer")
+        if reviewer is None:
+            print(f"| {name} | " + " | ".join("not scored" for _ in args.weights) + " |")
+            continue
+        cells = []
+        for own_weight, weight in args.weights:
+            scores = []
+            for raw, own, judged in zip(pools[name], best[name], reviewer, strict=True):
+                defects = static_defects(raw["problem"], raw["programs"], raw["entry_point"])
+                scores.append(
+                    [
+                        own_weight * a
+                        + weight * b
+                        + math.log(max(count, 1))
+                        - (DEFECT_PENALTY if d else 0.0)
+                        for a, b, count, d in zip(
+                            zscores(own), zscores(judged), raw["counts"], defects, strict=True
+                        )
+                    ]
+                )
+            ranked = evaluate_scores(name, pool_slates, scores, ks=KS, bootstrap=0).ranked
+            rho = length_correlation(pool_slates, scores)
+            cells.append(f"{ranked[1]:.3f} / {ranked[3]:.3f} ({rho:+.2f})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -319,6 +369,18 @@ def main() -> None:
     r.add_argument("slates", type=Path)
     r.add_argument("scores", type=Path)
     r.add_argument("--all-epochs", action="store_true")
+    r.add_argument(
+        "--likelihood",
+        action="append",
+        type=Path,
+        help="likelihood feature file (toppass-train likelihood) of a pool; repeatable",
+    )
+    r.add_argument(
+        "--weights",
+        type=lambda text: [tuple(float(w) for w in pair.split(":")) for pair in text.split(",")],
+        default=[(1.0, 1.0), (2.0, 1.0)],
+        help="A:B weights of z(score) and z(reviewer), comma-separated (default 1:1,2:1)",
+    )
     args = parser.parse_args()
     {"prep": prep, "train": train, "report": report}[args.step](args)
 
