@@ -6,10 +6,10 @@ epoch is picked on the MBPP held-out problems, as `toppass-train fit --val-split
 
 Three steps. The middle one trains: the frozen bottom layers run once per program, their
 output kept (in memory, and in `--cache FILE` for the next seed), and each step runs only the
-trained top layers on it. On one H200, about 45 s an epoch for 8 of 30 layers; on 2 CPU
-cores, about 30 min for the frozen pass over the MBPP and LDB HumanEval programs, then about
-8 min an epoch (`--pools ldb --eval-best-only` scores the evaluation pools once, at the
-epoch the held-out problems pick):
+trained top layers on it. On one H200, about 45 s an epoch for 8 of 30 layers. On 2 CPU
+cores: 22 min for the frozen pass over the MBPP and LDB HumanEval programs (3,714), then 5 min
+an epoch and 9 min to score LDB HumanEval (`--pools ldb --eval-best-only` scores the
+evaluation pools once, at the epoch the held-out problems pick):
 
     python benchmarks/codelm_ranker.py prep runs/codelm/slates.json.gz \\
         --train ../shared/data/mbpp/mbpp.jsonl.gz:runs/ldb-mbpp.relabelled.jsonl.gz \\
@@ -19,7 +19,8 @@ epoch the held-out problems pick):
     python benchmarks/codelm_ranker.py train runs/codelm/slates.json.gz runs/codelm/scores.json \\
         [--gguf FILE] [--layers 8] [--epochs 8] [--lr 2e-5] [--seed 0] \\
         [--pools ldb,seeds] [--eval-best-only] [--cache runs/codelm/frozen.pt]
-    python benchmarks/codelm_ranker.py report runs/codelm/slates.json.gz runs/codelm/scores.json
+    python benchmarks/codelm_ranker.py report runs/codelm/slates.json.gz runs/codelm/scores.json \\
+        [more seeds' scores ...] [--likelihood FILE ...] [--weights 1:1,2:1] [--all-epochs]
 
 `train` needs only torch, transformers and gguf (and this repository's `ranker.losses`), so
 it can run on a machine without the rest of toppass. `report` gives, per pool, ranked pass@1
@@ -387,7 +388,7 @@ def report(args: argparse.Namespace) -> None:
 
     with gzip.open(args.slates, "rt") as f:
         data = json.load(f)
-    results = json.loads(args.scores.read_text())
+    runs = [json.loads(path.read_text()) for path in args.scores]
     pools = {"MBPP held-out": data["val"], **data["eval"]}
     slates = {
         name: [
@@ -414,64 +415,76 @@ def report(args: argparse.Namespace) -> None:
             for s, row in zip(pools[name], scores, strict=True)
         ]
 
-    def cell(name: str, scores: list[list[float]]) -> str:
-        ranked = evaluate_scores(name, slates[name], scores, ks=KS, bootstrap=0).ranked
-        return f"{ranked[1]:.3f} / {ranked[3]:.3f}"
+    def ranked(name: str, scores: list[list[float]]) -> dict[int, float]:
+        return evaluate_scores(name, slates[name], scores, ks=KS, bootstrap=0).ranked
 
     def scores_of(record: dict[str, Any], name: str) -> list[list[float]]:
         return record["val"] if name == "MBPP held-out" else record["eval"][name]
 
-    epochs = results["epochs"]
-    best = max(
-        epochs,
-        key=lambda r: evaluate_scores(
-            "val", slates["MBPP held-out"], r["val"], ks=KS, bootstrap=0
-        ).ranked[1],
-    )
-    print(f"epochs {len(epochs)}; picked on the MBPP held-out problems: epoch {best['epoch']}")
-    if "eval" not in best:
-        raise SystemExit(f"epoch {best['epoch']} has no evaluation pools' scores")
-    skipped = [name for name in data["eval"] if name not in best["eval"]]
-    if skipped:  # `train --pools`
-        print(f"not scored: {', '.join(skipped)}")
-        for name in skipped:
+    picked = []  # per run, its epoch picked on the MBPP held-out problems
+    for path, results in zip(args.scores, runs, strict=True):
+        best = max(results["epochs"], key=lambda r: ranked("MBPP held-out", r["val"])[1])
+        if "eval" not in best:
+            raise SystemExit(f"{path}: epoch {best['epoch']} has no evaluation pools' scores")
+        print(f"{path}: {len(results['epochs'])} epochs, picked epoch {best['epoch']}")
+        picked.append(best)
+    for name in list(data["eval"]):
+        if any(name not in best["eval"] for best in picked):  # `train --pools`
+            print(f"not scored in every run: {name}")
             del pools[name], slates[name]
-    print()
+    print("\nranked pass@1 / pass@3; with several runs (seeds), their mean and each run's pass@1\n")
     print(
         "| pool | text | served (defects last, + log count) | rho(len) | random | length-only | oracle |"
     )
     print("|---|---|---|---|---|---|---|")
     for name, pool_slates in slates.items():
-        scores = scores_of(best, name)
+        text = [ranked(name, scores_of(best, name)) for best in picked]
+        as_served = [ranked(name, served(name, scores_of(best, name))) for best in picked]
+        rho = [length_correlation(pool_slates, scores_of(best, name)) for best in picked]
         reference = evaluate_scores(
             "random", pool_slates, [[0.0] * len(s.programs) for s in pool_slates], KS, 0
         )
         print(
-            f"| {name} | {cell(name, scores)} | {cell(name, served(name, scores))} | "
-            f"{length_correlation(pool_slates, scores):+.2f} | "
+            f"| {name} | {seeds_cell(text)} | {seeds_cell(as_served)} | "
+            f"{sum(rho) / len(rho):+.2f} | "
             f"{reference.random[1]:.3f} / {reference.random[3]:.3f} | "
-            f"{cell(name, length_scores(pool_slates))} | {reference.oracle:.3f} |"
+            f"{seeds_cell([ranked(name, length_scores(pool_slates))])} | {reference.oracle:.3f} |"
         )
     if args.likelihood:
-        with_reviewer(args, pools, slates, {name: scores_of(best, name) for name in slates})
+        with_reviewer(
+            args,
+            pools,
+            slates,
+            [{name: scores_of(best, name) for name in slates} for best in picked],
+        )
     if args.all_epochs:
-        print("\npass@1 served, every epoch:")
-        for record in epochs:
-            scored = [n for n in slates if n == "MBPP held-out" or n in record.get("eval", {})]
-            row = [cell(name, served(name, scores_of(record, name))) for name in scored]
-            print(
-                f"epoch {record['epoch']}: "
-                + ", ".join(f"{n} {c}" for n, c in zip(scored, row, strict=True))
-            )
+        print("\npass@1 / pass@3 served, every epoch:")
+        for path, results in zip(args.scores, runs, strict=True):
+            for record in results["epochs"]:
+                scored = [n for n in slates if n == "MBPP held-out" or n in record.get("eval", {})]
+                row = [seeds_cell([ranked(n, served(n, scores_of(record, n)))]) for n in scored]
+                print(
+                    f"{path} epoch {record['epoch']}: "
+                    + ", ".join(f"{n} {c}" for n, c in zip(scored, row, strict=True))
+                )
+
+
+def seeds_cell(runs: list[dict[int, float]]) -> str:
+    """Mean ranked pass@1 / pass@3 over runs, and each run's pass@1 when there are several."""
+    mean = {k: sum(r[k] for r in runs) / len(runs) for k in (1, 3)}
+    cell = f"{mean[1]:.3f} / {mean[3]:.3f}"
+    if len(runs) > 1:
+        cell += " (" + ", ".join(f"{r[1]:.3f}" for r in runs) + ")"
+    return cell
 
 
 def with_reviewer(
     args: argparse.Namespace,
     pools: dict[str, list[dict[str, Any]]],
     slates: dict[str, list[Any]],
-    best: dict[str, list[list[float]]],
+    picked: list[dict[str, list[list[float]]]],
 ) -> None:
-    """The picked epoch's scores plus the code-only reviewer (`toppass-train likelihood`
+    """Each run's picked scores plus the code-only reviewer (`toppass-train likelihood`
     files): a * z(score) + b * z(reviewer) + log(count), static defects last, per (a, b)."""
     import math
 
@@ -491,25 +504,32 @@ def with_reviewer(
         if reviewer is None:
             print(f"| {name} | " + " | ".join("not scored" for _ in args.weights) + " |")
             continue
+        defects = [
+            static_defects(r["problem"], r["programs"], r["entry_point"]) for r in pools[name]
+        ]
         cells = []
         for own_weight, weight in args.weights:
-            scores = []
-            for raw, own, judged in zip(pools[name], best[name], reviewer, strict=True):
-                defects = static_defects(raw["problem"], raw["programs"], raw["entry_point"])
-                scores.append(
+            results, rhos = [], []
+            for best in picked:
+                scores = [
                     [
                         own_weight * a
                         + weight * b
                         + math.log(max(count, 1))
                         - (DEFECT_PENALTY if d else 0.0)
                         for a, b, count, d in zip(
-                            zscores(own), zscores(judged), raw["counts"], defects, strict=True
+                            zscores(own), zscores(judged), raw["counts"], bad, strict=True
                         )
                     ]
+                    for raw, own, judged, bad in zip(
+                        pools[name], best[name], reviewer, defects, strict=True
+                    )
+                ]
+                results.append(
+                    evaluate_scores(name, pool_slates, scores, ks=KS, bootstrap=0).ranked
                 )
-            ranked = evaluate_scores(name, pool_slates, scores, ks=KS, bootstrap=0).ranked
-            rho = length_correlation(pool_slates, scores)
-            cells.append(f"{ranked[1]:.3f} / {ranked[3]:.3f} ({rho:+.2f})")
+                rhos.append(length_correlation(pool_slates, scores))
+            cells.append(f"{seeds_cell(results)} ({sum(rhos) / len(rhos):+.2f})")
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
@@ -548,7 +568,7 @@ def main() -> None:
     )
     r = steps.add_parser("report", help="ranked pass@k of the scores, beside the baselines")
     r.add_argument("slates", type=Path)
-    r.add_argument("scores", type=Path)
+    r.add_argument("scores", type=Path, nargs="+", help="train's output, one per seed")
     r.add_argument("--all-epochs", action="store_true")
     r.add_argument(
         "--likelihood",

@@ -1,4 +1,4 @@
-"""The code-LM benchmark's cut backbone (`benchmarks/codelm_ranker.py`): running the frozen
+"""The code-LM benchmark (`benchmarks/codelm_ranker.py`). Its cut backbone: running the frozen
 bottom once and the trained top on its kept output gives the whole model's states, so a CPU
 can train the top layers without changing what is measured."""
 
@@ -74,3 +74,10 @@ def test_held_out_pick_breaks_ties_by_the_first_program():
     slates = [{"labels": [False, True]}, {"labels": [True, False]}]
     assert codelm.ranked_pass_at_1(slates, [[1.0, 1.0], [0.0, 2.0]]) == 0.0
     assert codelm.ranked_pass_at_1(slates, [[0.0, 1.0], [1.0, 1.0]]) == 1.0
+
+
+def test_a_cell_over_seeds_gives_the_mean_and_each_seed():
+    codelm = load_benchmark()
+    runs = [{1: 0.75, 3: 0.9}, {1: 0.70, 3: 0.8}, {1: 0.65, 3: 1.0}]
+    assert codelm.seeds_cell(runs) == "0.700 / 0.900 (0.750, 0.700, 0.650)"
+    assert codelm.seeds_cell(runs[:1]) == "0.750 / 0.900"
