@@ -198,9 +198,8 @@ def train(args: argparse.Namespace) -> None:
     for param in base.parameters():
         param.requires_grad = False
     split = SplitBackbone(base, args.layers)
-    for param in split.top.parameters():
-        param.requires_grad = True
-    for param in base.norm.parameters():
+    trained = [*split.top.parameters(), *base.norm.parameters()]
+    for param in trained:
         param.requires_grad = True
     head = torch.nn.Linear(base.config.hidden_size, 1).to(device)
 
@@ -242,7 +241,6 @@ def train(args: argparse.Namespace) -> None:
         base.train()
         return out
 
-    trained = [*split.top.parameters(), *base.norm.parameters()]
     optimizer = torch.optim.AdamW(
         [{"params": trained, "lr": args.lr}, {"params": head.parameters(), "lr": 1e-3}],
         weight_decay=0.01,
@@ -355,11 +353,13 @@ def frozen_states(
     out: dict[str, list[list[Any]]] = {
         name: [[None] * len(s["programs"]) for s in slates] for name, slates in pools.items()
     }
-    done, budget = 0, 8192  # padded tokens per batch
+    done, budget = 0, 8192  # padded tokens per batch; sorted, so the last row is the widest
     while done < len(texts):
-        size = max(1, budget // texts[min(done + 15, len(texts) - 1)][0])
-        batch = texts[done : done + min(size, 64)]
-        width = max(row[0] for row in batch)
+        end = done + 1
+        while end < len(texts) and end - done < 64 and (end - done + 1) * texts[end][0] <= budget:
+            end += 1
+        batch = texts[done:end]
+        width = batch[-1][0]
         ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros(len(batch), width, dtype=torch.long)
         for b, row in enumerate(batch):
@@ -504,26 +504,27 @@ def with_reviewer(
         if reviewer is None:
             print(f"| {name} | " + " | ".join("not scored" for _ in args.weights) + " |")
             continue
-        defects = [
-            static_defects(r["problem"], r["programs"], r["entry_point"]) for r in pools[name]
+        # per program, what does not depend on the weights: log count, defects last
+        fixed = [
+            [
+                math.log(max(count, 1)) - (DEFECT_PENALTY if bad else 0.0)
+                for count, bad in zip(
+                    raw["counts"],
+                    static_defects(raw["problem"], raw["programs"], raw["entry_point"]),
+                    strict=True,
+                )
+            ]
+            for raw in pools[name]
         ]
+        judged = [zscores(row) for row in reviewer]
+        own = [[zscores(row) for row in best[name]] for best in picked]
         cells = []
         for own_weight, weight in args.weights:
             results, rhos = [], []
-            for best in picked:
+            for run in own:
                 scores = [
-                    [
-                        own_weight * a
-                        + weight * b
-                        + math.log(max(count, 1))
-                        - (DEFECT_PENALTY if d else 0.0)
-                        for a, b, count, d in zip(
-                            zscores(own), zscores(judged), raw["counts"], bad, strict=True
-                        )
-                    ]
-                    for raw, own, judged, bad in zip(
-                        pools[name], best[name], reviewer, defects, strict=True
-                    )
+                    [own_weight * a + weight * b + c for a, b, c in zip(x, y, z, strict=True)]
+                    for x, y, z in zip(run, judged, fixed, strict=True)
                 ]
                 results.append(
                     evaluate_scores(name, pool_slates, scores, ks=KS, bootstrap=0).ranked
