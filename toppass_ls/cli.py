@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ranker.version import print_version
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=False,
@@ -32,6 +34,12 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Address for --tcp.")] = "127.0.0.1",
     log_level: Annotated[str, typer.Option(help="Logging level for stderr.")] = "INFO",
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=print_version
+        ),
+    ] = False,
 ) -> None:
     """Start the server over stdio (the default, what editors use) or TCP."""
     if ctx.invoked_subcommand is not None:

@@ -26,6 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ranker.version import print_version
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -72,6 +74,18 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[stage], completed=done, total=total)
 
         yield report
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=print_version
+        ),
+    ] = False,
+) -> None:
+    """Train and evaluate toppass rankers."""
 
 
 def _setup_logging(verbose: bool) -> None:
