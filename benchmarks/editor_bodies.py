@@ -67,8 +67,8 @@ def stub_document(prompt: str, entry_point: str) -> tuple[str, int] | None:
 
 def measure(spec: str, ranker_dir: str) -> dict[str, Any]:
     from ranker.candidates import prepare_candidates
-    from ranker.model import Ranker
-    from toppass_ls.context import find_function
+    from ranker.model.ranker import Ranker
+    from toppass_ls.context import function_at
     from toppass_ls.pipeline import rank_candidates
     from train.loaders import load_problems
     from train.pools import read_pool
@@ -83,7 +83,7 @@ def measure(spec: str, ranker_dir: str) -> dict[str, Any]:
     for number, slate in enumerate(slates, 1):
         entry_point = problems[slate.task_id].entry_point
         target = stub_document(slate.problem, entry_point) if entry_point else None
-        ctx = find_function(*target) if target is not None else None
+        ctx = function_at(*target) if target is not None else None
         if ctx is None:
             skipped += 1
             continue

@@ -33,8 +33,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ranker.examples import defined_names, extract_examples
+from ranker.examples import extract_examples
 from ranker.sandbox import FunctionJob, Limits, Sandbox
+from ranker.source import defined_names
 from train.loaders.humaneval import KNOWN_WRONG_EXAMPLES
 from train.loaders.records import read_records
 

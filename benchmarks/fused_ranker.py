@@ -8,7 +8,7 @@ pool, every baseline in the same run, in three settings:
     execution-free  nothing runs: the head sees only text (and likelihood features if
                     trained with them), served with static defects last and sample counts
                     added; with likelihood files, the reviewer score in the text score's
-                    place (ranker.execution_free)
+                    place (ranker.order)
 
     python benchmarks/fused_ranker.py --work /tmp/fused \\
         --train mbpp=../shared/data/mbpp/mbpp.jsonl.gz:POOL.jsonl.gz \\
@@ -68,7 +68,7 @@ def rankers_or_shipped(paths: list[str] | None) -> list[str]:
     """The ranker directories given, else the shipped default's."""
     if paths:
         return paths
-    from ranker.defaults import default_ranker_path
+    from ranker.model.shipped import default_ranker_path
 
     shipped = default_ranker_path()
     if shipped is None:
@@ -109,12 +109,12 @@ def evaluate(args: argparse.Namespace, runs: list[Path], spec: str) -> dict[str,
 
 
 def learned(args: argparse.Namespace, runs: list[Path], spec: str) -> dict[str, float]:
-    """What the first seed's execution-free served scores (`ranker.execution_free`) share
+    """What the first seed's execution-free served scores (`ranker.order`) share
     with length, sample count and the likelihood features, and what its head's text score
     alone shares with length."""
     import math
 
-    from ranker.model import Ranker
+    from ranker.model.ranker import Ranker
     from train.evaluate import (
         length_correlation,
         ranker_scores,

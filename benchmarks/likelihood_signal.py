@@ -13,7 +13,7 @@ problem (passing and failing programs in their proportions, seed 0) and evaluate
 
 Orderings: coder (log p(body | prompt)), reviewer (log p(docstring | code)), their sum, the
 sum of their within-problem z-scores, longest first and shortest first; all are mean token
-log-probabilities of `ranker.likelihood` with the default SmolLM2-135M unless `--model`.
+log-probabilities of `ranker.signals.likelihood` with the default SmolLM2-135M unless `--model`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from ranker.likelihood import DEFAULT_BATCH_SIZE, LikelihoodScorer
+from ranker.signals.likelihood import DEFAULT_BATCH_SIZE, LikelihoodScorer
 from train.evaluate import Evaluation, evaluate_scores, length_correlation, length_scores
 from train.likelihood_features import (
     compute_likelihood_features,

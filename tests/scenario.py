@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ranker import Ranker, RankerConfig
-from toppass_ls.context import find_function
+from toppass_ls.context import function_at
 
 SOURCE = '''import math
 
@@ -55,7 +55,7 @@ RAISES = "    return xs[0] + None\n"  # raises on both
 
 def context(line: int = 3) -> Any:
     """The function at `line` of SOURCE (3: unique_sorted, 15: no_examples)."""
-    ctx = find_function(SOURCE, line)
+    ctx = function_at(SOURCE, line)
     assert ctx is not None
     return ctx
 

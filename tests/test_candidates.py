@@ -1,9 +1,6 @@
-import pytest
-
 from ranker.candidates import (
     dedupe_key,
     extract_code,
-    function_body,
     prepare_candidate,
     prepare_candidates,
     to_program,
@@ -79,18 +76,6 @@ def test_dedupe_ignores_formatting_and_comments_and_keeps_counts():
 def test_dedupe_key_keeps_semantic_differences():
     assert dedupe_key("x = 1\n") == dedupe_key("x=1  # one\n")
     assert dedupe_key("x = 1\n") != dedupe_key("x = 2\n")
-
-
-@pytest.mark.parametrize(
-    "program,expected",
-    [
-        (PROMPT + "    return xs\n", '    """Sorted unique values."""\n    return xs\n'),
-        ("def uniq(xs): return xs\n", None),
-        ("def other():\n    pass\n", None),
-    ],
-)
-def test_function_body(program, expected):
-    assert function_body(program, "uniq") == expected
 
 
 # Odd formats found in the canaicode answers (../shared/data/canaicode), written by hand.

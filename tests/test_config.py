@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from ranker.backbone import resolve_backbone
-from ranker.config import RankerConfig, RankerConfigError
+from ranker.model.backbone import resolve_backbone
+from ranker.model.config import RankerConfig, RankerConfigError
 
 
 def test_round_trip_through_config_json(tmp_path):

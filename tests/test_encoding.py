@@ -1,5 +1,5 @@
-from ranker.config import RankerConfig
-from ranker.encoding import DEDENT, INDENT, NEWLINE, encode_pairs, structured_text
+from ranker.model.config import RankerConfig
+from ranker.model.encoding import DEDENT, INDENT, NEWLINE, encode_pairs, structured_text
 
 
 def test_structured_text_keeps_layout_that_plain_text_loses():

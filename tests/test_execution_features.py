@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from ranker import Ranker, RankerConfig
-from ranker.execution import execute_visible, probes_of, split_assert
-from ranker.features import Signals, feature_matrix, feature_names, group_slices
-from ranker.metrics import diverse_order, diverse_pass_at_k, order_by_score, ranked_pass_at_k
+from ranker.model.features import feature_matrix, feature_names, group_slices
+from ranker.model.metrics import diverse_pass_at_k, ranked_pass_at_k
+from ranker.order import diverse_order, order_by_score
 from ranker.sandbox import Limits, Sandbox
+from ranker.signals.execution import execute_visible, probes_of, split_assert
+from ranker.signals.types import Signals
 
 PROGRAMS = [
     "def f(x):\n    return x + 1\n",
@@ -166,7 +168,7 @@ def test_text_only_where_nothing_ran(tiny_encoder_dir, signals):
 
 
 def test_config_rejects_unknown_feature_group():
-    from ranker.config import RankerConfigError
+    from ranker.model.config import RankerConfigError
 
     with pytest.raises(RankerConfigError, match="features"):
         RankerConfig(features=("telepathy",))

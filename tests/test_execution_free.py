@@ -7,18 +7,15 @@ import pytest
 import torch
 
 from ranker import Ranker, RankerConfig
-from ranker.execution import ExecutionSignals, ProgramRun
-from ranker.execution_free import (
+from ranker.order import (
     DEFECT_PENALTY,
     behaviour_counts,
-    entry_signature,
     execution_free_scores,
     served_scores,
     served_with_signals,
-    static_defect,
-    static_defects,
 )
-from ranker.features import Signals
+from ranker.signals.defects import entry_signature, static_defect, static_defects
+from ranker.signals.types import ExecutionSignals, ProgramRun, Signals
 
 
 def tiny(path, **overrides) -> Ranker:

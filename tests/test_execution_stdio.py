@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from pool_eval import eval_answers
 
-from ranker.execution import Probe, execute_visible_io, io_probes, jobs_for
-from ranker.features import Signals, feature_matrix, feature_names
+from ranker.model.features import feature_matrix, feature_names
 from ranker.sandbox import IOCase, Limits, Sandbox, StdioJob
+from ranker.signals.execution import Probe, execute_visible_io, io_probes, jobs_for
+from ranker.signals.types import Signals
 from train.problems import IOTest, Problem
 from train.signals import execution_signals
 from train.slates import Slate

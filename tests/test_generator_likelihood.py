@@ -3,7 +3,7 @@ slates, and the generator-likelihood baseline ordering (train.evaluate)."""
 
 import pytest
 
-from ranker.execution_free import DEFECT_PENALTY
+from ranker.order import DEFECT_PENALTY
 from train.evaluate import evaluate_scores, generator_likelihood_scores
 from train.pools import Pool, PoolCandidate
 from train.problems import Problem

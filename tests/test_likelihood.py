@@ -1,4 +1,4 @@
-"""Likelihood signals (`ranker.likelihood`): text layouts, token spans, batching, budgets and
+"""Likelihood signals (`ranker.signals.likelihood`): text layouts, token spans, batching, budgets and
 fallbacks on a tiny random GPT-2; one slow test on the real SmolLM2."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ranker.likelihood import (
+from ranker.signals.likelihood import (
     EMPTY_SCORE,
     LikelihoodScorer,
     ScoredText,

@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from ranker.losses import (
+from ranker.model.losses import (
     LossConfig,
     classification_loss,
     exact_pass_at_k_loss,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from toppass_ls.context import find_function, split_lines
+from toppass_ls.context import function_at, split_lines
 from toppass_ls.edits import (
     CandidateBody,
     action_title,
@@ -74,17 +74,17 @@ def apply(source: str, edit: types.TextEdit) -> str:
     ],
 )
 def test_innermost_function_at_a_line(line, qualname):
-    ctx = find_function(MODULE, line)
+    ctx = function_at(MODULE, line)
     assert ctx is not None and ctx.qualname == qualname
 
 
 @pytest.mark.parametrize("line", [0, 3, 4, 12, 18, 21, 99, -1])
 def test_no_function_outside_functions(line):
-    assert find_function(MODULE, line) is None
+    assert function_at(MODULE, line) is None
 
 
 def test_method_context_prompt_and_body_position():
-    ctx = find_function(MODULE, 11)
+    ctx = function_at(MODULE, 11)
     assert ctx is not None
     assert (ctx.start_line, ctx.def_line, ctx.end_line) == (5, 6, 11)
     assert ctx.replace_start == (10, 0)  # the comment above the first statement is replaced too
@@ -102,7 +102,7 @@ def test_method_context_prompt_and_body_position():
 
 
 def test_edit_replaces_the_body_after_the_docstring():
-    ctx = find_function(MODULE, 7)
+    ctx = function_at(MODULE, 7)
     assert ctx is not None
     assert ctx.parameters == ("xs",)  # a static method: its positional parameters, typed
     program = ctx.prompt + "    if not xs:\n        return 0\n    return max(xs) - min(xs)\n"
@@ -264,7 +264,7 @@ def must(body: CandidateBody | None) -> CandidateBody:
 
 
 def test_one_line_function_becomes_a_block():
-    ctx = find_function(MODULE, 19)
+    ctx = function_at(MODULE, 19)
     assert ctx is not None and ctx.inline_body
     assert ctx.header == "def one_liner(x):\n"
     result = apply(MODULE, body_edit(ctx, "y = x + 1\nreturn y\n", split_lines(MODULE)))
@@ -272,12 +272,12 @@ def test_one_line_function_becomes_a_block():
 
 
 def test_stub_body_is_replaced_and_a_docstring_only_function_gets_a_body():
-    ctx = find_function(MODULE, 22)
+    ctx = function_at(MODULE, 22)
     assert ctx is not None
     result = apply(MODULE, body_edit(ctx, "return x\n", split_lines(MODULE)))
     assert result.endswith("def stub(x):\n    return x\n")
     source = 'def f():\n    """Doc."""'  # no newline at the end of the file
-    ctx = find_function(source, 0)
+    ctx = function_at(source, 0)
     assert ctx is not None and ctx.replace_start == (2, 0)
     assert apply(source, body_edit(ctx, "return 1\n", split_lines(source))) == (
         'def f():\n    """Doc."""\n    return 1'
@@ -291,30 +291,30 @@ def test_unparsable_module_falls_back_to_the_indented_block():
     )
     lines = split_lines(broken)
     todo = lines.index("def todo(a, b):")
-    ctx = find_function(broken, todo + 1)
+    ctx = function_at(broken, todo + 1)
     assert ctx is not None and ctx.name == "todo" and ctx.has_docstring
     assert ctx.header == "def todo(a, b):\n    '''Add.'''\n"
     result = apply(broken, body_edit(ctx, "return a + b\n", lines))
     assert "def todo(a, b):\n    '''Add.'''\n    return a + b\n" in result
-    method = find_function(broken, len(lines) - 1)  # `def m(self):` with no body yet
+    method = function_at(broken, len(lines) - 1)  # `def m(self):` with no body yet
     assert method is not None and method.name == "m" and method.body_indent == " " * 8
     assert apply(broken, body_edit(method, "return 1\n", lines)).endswith(
         "    def m(self):\n        return 1\n"
     )
-    assert find_function(broken, lines.index("def later(:")) is None
-    spread = find_function(broken, 11)
+    assert function_at(broken, lines.index("def later(:")) is None
+    spread = function_at(broken, 11)
     assert spread is not None and spread.name == "spread" and spread.replace_start == (10, 0)
 
 
 def test_positions_are_in_utf16_units_and_lines_split_like_lsp():
     source = 'def f(s):\n    """Ünïcode 😀."""  # x\n    return s\n'
-    ctx = find_function(source, 2)
+    ctx = function_at(source, 2)
     assert ctx is not None
     edit = body_edit(ctx, "return s * 2\n", split_lines(source))
     assert edit.range.end == types.Position(2, 12)
     assert apply(source, edit) == source.replace("return s\n", "return s * 2\n")
     one_line = 'def g(): return "😀"\n'
-    ctx = find_function(one_line, 0)
+    ctx = function_at(one_line, 0)
     assert ctx is not None
     assert body_edit(ctx, "pass\n", split_lines(one_line)).range == types.Range(
         types.Position(0, 8),

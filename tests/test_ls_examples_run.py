@@ -16,8 +16,8 @@ from procs import own_sandbox_workers
 from scenario import RAISES, RIGHT, RIGHT_TOO, SOURCE, WRONG, Answers, context
 
 from ranker import Ranker, RankerConfig
-from ranker.execution_free import execution_free_scores
-from toppass_ls.context import find_function
+from ranker.order import execution_free_scores
+from toppass_ls.context import function_at
 from toppass_ls.examples_run import ExampleRunner, visible_tests
 from toppass_ls.pipeline import RankingCancelled, generate, rank_candidates
 
@@ -79,7 +79,7 @@ def test_examples_under_an_old_name_run_but_other_functions_in_the_document_do_n
 ):
     parsable = RENAMED.replace("def broken(:", "def broken():")
     lines = parsable.splitlines()
-    ctx = find_function(parsable, lines.index("def letter_grade(gpa):"))
+    ctx = function_at(parsable, lines.index("def letter_grade(gpa):"))
     assert ctx is not None and {"grade_of", "scale_of", "letter_for"} <= ctx.document_names
     assert visible_tests(ctx) == (["assert letter_grade(3.5) == 'A-'"], None)
     bodies = ["    return 'A-' if gpa > 3.3 else 'B'\n", "    return 'A'\n"]
@@ -92,11 +92,11 @@ def test_examples_under_an_old_name_run_but_other_functions_in_the_document_do_n
         "return 'A'\n": "0/1 examples",
     }
     # `grade_of` is defined above and `scale_of` imported, though neither is in the prompt
-    other = find_function(parsable, lines.index("def letter_for(points):"))
+    other = function_at(parsable, lines.index("def letter_for(points):"))
     assert other is not None and "def grade_of" not in other.prompt
     assert visible_tests(other) == ([], "no examples found in the docstring of letter_for()")
     # a document that does not parse: the names its `def`, `class` and import lines give
-    unparsable = find_function(RENAMED, len(lines) - 1)
+    unparsable = function_at(RENAMED, len(lines) - 1)
     assert unparsable is not None and unparsable.name == "grade_later"
     assert {"grade_of", "scale_of"} <= unparsable.document_names
     assert visible_tests(unparsable) == ([], "no examples found in the docstring of grade_later()")
@@ -222,7 +222,7 @@ def total(xs: list[int]) -> int:
 
 
 def test_no_examples_but_typed_parameters_run_for_agreement(plain_ranker, runner):
-    ctx = find_function(TYPED, TYPED.count("\n") - 1)
+    ctx = function_at(TYPED, TYPED.count("\n") - 1)
     assert ctx is not None and ctx.name == "total"
     bodies = [
         "    return sum(xs)\n",
@@ -258,7 +258,7 @@ def test_no_examples_but_typed_parameters_run_for_agreement(plain_ranker, runner
 
 def test_nothing_loads_in_the_sandbox_means_no_execution(plain_ranker, runner):
     source = SOURCE.replace("def unique_sorted", "@app.cached\ndef unique_sorted")
-    ctx = find_function(source, 4)
+    ctx = function_at(source, 4)
     assert ctx is not None
     result = rank_candidates(plain_ranker, ctx, [RIGHT, WRONG], runner)
     assert result.execution == (
@@ -323,14 +323,14 @@ def test_methods_are_told_apart_with_and_without_a_syntax_tree():
         "def top(xs):\n"
         "    return xs\n"
     )
-    found = {line: find_function(nested, line) for line in (1, 3, 8)}
+    found = {line: function_at(nested, line) for line in (1, 3, 8)}
     assert {line: (c.qualname, c.in_class) for line, c in found.items() if c} == {
         1: ("Stats.spread", True),
         3: ("Stats.spread.<locals>.inner", False),
         8: ("top", False),
     }
     broken = nested + "\n\ndef typing_here(:\n"  # the module no longer parses
-    fallback = {line: find_function(broken, line) for line in (1, 3, 8)}
+    fallback = {line: function_at(broken, line) for line in (1, 3, 8)}
     assert {line: c.in_class for line, c in fallback.items() if c} == {1: True, 3: False, 8: False}
 
 

@@ -15,11 +15,11 @@ import pytest
 import torch
 from fake_openai import FakeOpenAI
 
+from generation.provider import SamplingPrompt
 from ranker import Ranker, RankerConfig
-from ranker.defaults import UNTRAINED_WARNING, default_ranker_path, load_ranker
-from ranker.execution_free import DEFECT_PENALTY
-from ranker.sampling import SamplingPrompt
-from toppass_ls.context import find_function
+from ranker.model.shipped import UNTRAINED_WARNING, default_ranker_path, load_ranker
+from ranker.order import DEFECT_PENALTY
+from toppass_ls.context import function_at
 from toppass_ls.edits import indent_body
 from toppass_ls.pipeline import RankerLoader, generate, rank_candidates, sampling_prompt, sigmoid
 
@@ -40,7 +40,7 @@ def tiny_ranker(tiny_encoder_dir: Path) -> Ranker:
 
 
 def test_rank_candidates_prepares_merges_and_ranks(tiny_ranker):
-    ctx = find_function(SOURCE, 5)
+    ctx = function_at(SOURCE, 5)
     assert ctx is not None
     raws = [
         "```python\n" + HEADER + "    return sorted(set(xs))\n```\nThis works.",
@@ -98,7 +98,7 @@ def outer(k):
 
 
 def test_a_candidate_using_a_name_nothing_defines_goes_last(tiny_ranker):
-    ctx = find_function(USES_THE_FILE, 9)
+    ctx = function_at(USES_THE_FILE, 9)
     assert ctx is not None and ctx.name == "total"
     undefined = "    return sum(cube(x) for x in xs)\n"
     raws = [
@@ -120,7 +120,7 @@ def test_a_candidate_using_a_name_nothing_defines_goes_last(tiny_ranker):
     assert result.candidates[-1].to_json()["defect"] == "name 'cube' is not defined"
     assert [c.defect for c in result.candidates[:2]] == [None, None]
     # a nested function may use its enclosing function's names: nothing is judged undefined
-    inner = find_function(USES_THE_FILE, 18)
+    inner = function_at(USES_THE_FILE, 18)
     assert inner is not None and inner.name == "scaled" and inner.names_outside is None
     nested = rank_candidates(
         tiny_ranker, inner, ["    return k * sum(xs)\n", "    return sum(xs)\n"]
@@ -132,7 +132,7 @@ def test_a_body_is_judged_as_it_will_be_applied(tiny_ranker):
     """Only the body replaces the user's, with what it needs from around the model's function
     (a helper, an import) carried at its top, and reading the user's parameter names; where
     renaming a parameter could change the meaning, it is not renamed and the title says so."""
-    ctx = find_function(SOURCE, 5)
+    ctx = function_at(SOURCE, 5)
     assert ctx is not None and ctx.parameters == ("xs",)
     raws = [
         "```python\ndef unique_sorted(lst):\n    xs = sorted(set(lst))\n    return xs\n```",
@@ -170,7 +170,7 @@ def test_a_body_is_judged_as_it_will_be_applied(tiny_ranker):
 
 
 def test_nothing_usable_says_why(tiny_ranker):
-    ctx = find_function(SOURCE, 5)
+    ctx = function_at(SOURCE, 5)
     assert ctx is not None
     result = rank_candidates(tiny_ranker, ctx, ["no code here", "```python\ndef (\n```"])
     assert result.candidates == ()
@@ -183,7 +183,7 @@ def test_nothing_usable_says_why(tiny_ranker):
 
 
 def test_sampling_prompt_and_sigmoid():
-    ctx = find_function(SOURCE, 3)
+    ctx = function_at(SOURCE, 3)
     assert ctx is not None
     assert sampling_prompt(ctx) == SamplingPrompt(
         "import math\n\n" + HEADER, "unique_sorted", "import math"
@@ -207,7 +207,7 @@ class CountingProvider:
 
 
 async def test_generate_reports_progress_and_ranks_off_the_loop(tiny_ranker):
-    ctx = find_function(SOURCE, 3)
+    ctx = function_at(SOURCE, 3)
     assert ctx is not None
     reports: list[tuple[str, int | None]] = []
 
@@ -242,14 +242,14 @@ async def test_ranker_loader_loads_once_and_falls_back_to_untrained(
     assert first is second and loader.warning is None
     assert await loader.get(str(saved)) is first
     # no shipped default yet: the untrained default config, with a warning
-    monkeypatch.setattr("ranker.defaults.DEFAULT_RANKER_DIR", tmp_path / "absent")
+    monkeypatch.setattr("ranker.model.shipped.DEFAULT_RANKER_DIR", tmp_path / "absent")
     assert default_ranker_path() is None
     monkeypatch.setattr(
-        "ranker.defaults.RankerConfig", lambda: RankerConfig(backbone=str(tiny_encoder_dir))
+        "ranker.model.shipped.RankerConfig", lambda: RankerConfig(backbone=str(tiny_encoder_dir))
     )
     ranker, warning = load_ranker(None)
     assert warning == UNTRAINED_WARNING and isinstance(ranker, Ranker)
-    monkeypatch.setattr("ranker.defaults.DEFAULT_RANKER_DIR", saved)
+    monkeypatch.setattr("ranker.model.shipped.DEFAULT_RANKER_DIR", saved)
     assert default_ranker_path() == saved
     assert load_ranker(None)[1] is None
 

@@ -15,10 +15,10 @@ import pytest
 from scenario import RIGHT, RIGHT_TOO, WRONG, Answers, context, pass_fraction_ranker
 
 from ranker import Ranker
-from ranker.execution_free import served_scores, static_defects
-from ranker.features import Signals
-from ranker.likelihood import LikelihoodScorer, ScoredText, reviewer_text
-from ranker.metrics import diverse_order, order_by_score
+from ranker.order import diverse_order, order_by_score, served_scores
+from ranker.signals.defects import static_defects
+from ranker.signals.likelihood import LikelihoodScorer, ScoredText, reviewer_text
+from ranker.signals.types import Signals
 from toppass_ls.context import FunctionContext
 from toppass_ls.pipeline import REVIEWER_OFF, RankingCancelled, generate, rank_candidates
 from toppass_ls.server import ToppassServer
@@ -222,7 +222,7 @@ class FailingScorer(LikelihoodScorer):
     [
         (
             lambda tmp: LikelihoodScorer(model_reference=str(tmp / "missing")),
-            "reviewer tie-break failed (SamplingError: local model not found: {tmp}/missing); "
+            "reviewer tie-break failed (LocalModelError: local model not found: {tmp}/missing); "
             "ranked without it",
         ),
         (

@@ -5,14 +5,14 @@ from math import comb
 import pytest
 import torch
 
-from ranker.metrics import (
+from ranker.model.metrics import (
     evaluate_rankings,
     oracle,
-    order_by_score,
     random_pass_at_k,
     ranked_pass_at_k,
     ranked_pass_at_k_batch,
 )
+from ranker.order import order_by_score
 
 
 def brute_force_random_pass_at_k(labels: list[bool], k: int) -> float:

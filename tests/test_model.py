@@ -7,7 +7,7 @@ import torch
 from safetensors import safe_open
 
 from ranker import Ranker, RankerConfig, RankerConfigError, pass_at_k_loss
-from ranker.backbone import pool
+from ranker.model.backbone import pool
 
 PROBLEM = 'def add(a, b):\n    """Return the sum of a and b."""\n'
 CANDIDATES = [

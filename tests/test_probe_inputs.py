@@ -1,17 +1,11 @@
-"""Inputs derived from visible examples (ranker.probe_inputs)."""
+"""Inputs derived from visible examples (ranker.examples.derived)."""
 
 import ast
 
-from ranker.probe_inputs import (
-    DEFAULT_LIMIT,
-    EDGE_LIMIT,
-    PROPOSED_LIMIT,
-    TYPED_LIMIT,
-    derived_calls,
-    proposed_calls,
-    typed_calls,
-    unseen_calls,
-)
+from ranker.examples.calls import unseen_calls
+from ranker.examples.derived import DEFAULT_LIMIT, EDGE_LIMIT, derived_calls
+from ranker.examples.proposed import PROPOSED_LIMIT, proposed_calls
+from ranker.examples.typed import TYPED_LIMIT, typed_calls
 
 
 def test_one_argument_changes_at_a_time_and_examples_take_turns():

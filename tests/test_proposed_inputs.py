@@ -4,7 +4,7 @@ programs which agree on everything else can still part."""
 
 import pytest
 
-from ranker.execution import Probe, probes_of, with_proposed
+from ranker.signals.execution import Probe, probes_of, with_proposed
 from train.jsonl import DataError
 from train.problems import problem_from_record
 from train.signals import execution_signals, visible_probes

@@ -4,24 +4,15 @@ API, and the local transformers provider on a tiny random model."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAI, fake_logprob, fake_tokens
 
-from ranker.local_generator import LocalProvider, _kept_tokens, new_token_limit, resolve_local_model
-from ranker.sampling import (
-    COMPLETION_STOPS,
-    Answer,
-    OpenAIProvider,
-    SamplingError,
-    SamplingOptions,
-    SamplingPrompt,
-    chat_messages,
-    completion_text,
-    cut_at_stops,
-)
+from generation.local import LocalProvider, _kept_tokens, new_token_limit
+from generation.openai_endpoint import OpenAIProvider
+from generation.prompts import COMPLETION_STOPS, chat_messages, completion_text, cut_at_stops
+from generation.provider import Answer, SamplingError, SamplingOptions, SamplingPrompt
 
 PROMPT = SamplingPrompt(
     code='import math\n\ndef area(r: float) -> float:\n    """Area of a circle."""\n',
@@ -224,20 +215,6 @@ async def test_time_budget_and_cancellation_close_the_requests(fake):
 
 
 # -- local provider ----------------------------------------------------------------------
-
-
-def test_resolve_local_model(tmp_path, tiny_decoder_dir):
-    folder, gguf = resolve_local_model(None)
-    assert gguf is not None and gguf.endswith(".gguf") and (folder / gguf).is_file()
-    assert resolve_local_model(str(tiny_decoder_dir)) == (Path(tiny_decoder_dir), None)
-    (tmp_path / "m.gguf").write_bytes(b"")
-    assert resolve_local_model(str(tmp_path / "m.gguf")) == (tmp_path, "m.gguf")
-    assert resolve_local_model(str(tmp_path)) == (tmp_path, "m.gguf")
-    with pytest.raises(SamplingError, match="local model not found"):
-        resolve_local_model(str(tmp_path / "missing"))
-    (tmp_path / "two.gguf").write_bytes(b"")
-    with pytest.raises(SamplingError, match=r"several \.gguf files"):
-        resolve_local_model(str(tmp_path))
 
 
 async def test_local_provider_samples_in_batches_with_progress(tiny_decoder_dir):

@@ -588,7 +588,7 @@ async def test_allow_execution_runs_the_docstring_examples(editor, fake, tiny_ra
     examples = sorted(c["examples"] for c in summary["candidates"])
     # three behaviours (right, and wrong in two ways): the best right body is always in the
     # top 3; its clone only where it passes more examples than the leader it displaces
-    # (ranker.metrics.diverse_order; the order itself is unit-tested there)
+    # (ranker.order.diverse_order; the order itself is unit-tested there)
     assert len(examples) == 3 and "1/1 examples" in examples
     assert examples in (
         ["0/1 examples", "0/1 examples", "1/1 examples"],

@@ -136,7 +136,7 @@ def suggest(
     """Sample, rank and print the top K candidates for the function at FILE:LINE, exactly as
     the server would offer them."""
     logging.basicConfig(level=log_level.upper(), format="%(name)s %(levelname)s %(message)s")
-    from toppass_ls.context import find_function
+    from toppass_ls.context import function_at
     from toppass_ls.settings import parse_settings
 
     path, line = _target(target)
@@ -169,7 +169,7 @@ def suggest(
     if problems:
         raise _fail(problems[0])
     source = path.read_text(encoding="utf-8")
-    ctx = find_function(source, line - 1)
+    ctx = function_at(source, line - 1)
     if ctx is None:
         raise _fail(f"no Python function at line {line} of {path}")
     _quiet_libraries()
@@ -196,9 +196,9 @@ def suggest(
 async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
     from rich.console import Console
 
-    from ranker.config import RankerConfigError
-    from ranker.likelihood import LikelihoodScorer
-    from ranker.sampling import SamplingError
+    from generation.provider import SamplingError
+    from ranker.model.config import RankerConfigError
+    from ranker.signals.likelihood import LikelihoodScorer
     from toppass_ls.examples_run import ExampleRunner
     from toppass_ls.pipeline import RankerLoader, generate, make_provider
 

@@ -11,8 +11,14 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from ranker.candidates import docstring_node, parse_prompt
-from ranker.examples import defined_names
+from ranker.source import (
+    decorated_start,
+    defined_names,
+    docstring_node,
+    find_function,
+    parse_prompt,
+    positional_parameters,
+)
 
 CONTEXT_LINES_BEFORE = 60
 CONTEXT_LINES_AFTER = 20
@@ -68,17 +74,8 @@ class FunctionContext:
         """The function's positional parameter names, from its header; None where the header
         does not parse."""
         tree = parse_prompt(self.header)
-        if tree is None:
-            return None
-        found = [
-            node
-            for node in ast.walk(tree)
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == self.name
-        ]
-        if not found:
-            return None
-        arguments = found[-1].args
-        return tuple(argument.arg for argument in [*arguments.posonlyargs, *arguments.args])
+        node = find_function(tree, self.name) if tree is not None else None
+        return positional_parameters(node) if node is not None else None
 
     @property
     def names_outside(self) -> frozenset[str] | None:
@@ -95,10 +92,6 @@ def split_lines(source: str) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return lines
-
-
-def _decorated_start(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
 
 
 def _functions(tree: ast.AST) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
@@ -197,7 +190,7 @@ def _build(
     in_class: bool = False,
     document_names: frozenset[str] = frozenset(),
 ) -> FunctionContext:
-    start = _decorated_start(node) - 1
+    start = decorated_start(node) - 1
     def_line = node.lineno - 1
     end = (node.end_lineno or node.lineno) - 1 if end_line is None else end_line
     indent = lines[def_line][: len(lines[def_line]) - len(lines[def_line].lstrip())]
@@ -235,12 +228,12 @@ def _innermost(
 ) -> tuple[str, ast.FunctionDef | ast.AsyncFunctionDef] | None:
     best = None
     for qualname, node in _functions(tree):
-        if _decorated_start(node) - 1 <= line <= (node.end_lineno or node.lineno) - 1:
+        if decorated_start(node) - 1 <= line <= (node.end_lineno or node.lineno) - 1:
             best = (qualname, node)  # later = deeper (outer functions come first)
     return best
 
 
-def find_function(source: str, line: int) -> FunctionContext | None:
+def function_at(source: str, line: int) -> FunctionContext | None:
     """The innermost function whose lines (decorators included) contain `line`, or None.
 
     A module that does not parse (the user is typing elsewhere) falls back to the block

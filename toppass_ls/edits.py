@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from lsprotocol import types
 
-from ranker.execution_free import bound_names, read_names
+from ranker.source import bound_names, decorated_start, find_function, read_names
 from toppass_ls.context import FunctionContext, body_start, comment_start, split_lines
 
 PREVIEW_CHARS = 60
@@ -26,21 +26,6 @@ PREVIEW_CHARS = 60
 def utf16_units(text: str) -> int:
     """Length of `text` in UTF-16 code units (the LSP default position encoding)."""
     return len(text.encode("utf-16-le")) // 2
-
-
-def _find(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    """The definition of `name` that Python would keep: the last at top level (a program
-    that repeats the prompt's stub before its own definition, or redefines the function);
-    else the last anywhere (e.g. the model wrote the whole class)."""
-    for nodes in (tree.body, list(ast.walk(tree))):
-        found = [
-            node
-            for node in nodes
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
-        ]
-        if found:
-            return found[-1]
-    return None
 
 
 class CandidateBody(NamedTuple):
@@ -80,7 +65,7 @@ def candidate_body(
         tree = ast.parse(program)
     except (SyntaxError, ValueError):
         return None
-    node = _find(tree, name)
+    node = find_function(tree, name)
     if node is None:
         return None
     lines = split_lines(program)
@@ -260,8 +245,7 @@ def _needs(statement: ast.stmt) -> set[str]:
 def _statement_lines(lines: list[str], statement: ast.stmt) -> list[str]:
     """A top-level statement's source lines, decorators included, then a blank line after a
     function or class."""
-    decorators = getattr(statement, "decorator_list", [])
-    first = min([statement.lineno, *(d.lineno for d in decorators)]) - 1
+    first = decorated_start(statement) - 1
     block = lines[first : statement.end_lineno or statement.lineno]
     if isinstance(statement, DEFINITIONS):
         block.append("")

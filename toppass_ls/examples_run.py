@@ -3,14 +3,14 @@
 The examples are read from the function under the cursor (`ranker.examples`), each distinct
 candidate program runs on them in the sandbox (`ranker.sandbox`: one forked, confined child
 per program, in a pool of worker interpreters), and the outcome is the execution signals a
-ranker takes (`ranker.execution`), computed the same way as in training (`train.signals`).
+ranker takes (`ranker.signals.execution`), computed the same way as in training (`train.signals`).
 Nothing else of the user's code runs: the program is the candidate with the file's imports.
 
 A function whose docstring has no examples still runs when its parameters are annotated (or
-have defaults): on a few typical inputs of those types (`ranker.probe_inputs.typed_calls`),
+have defaults): on a few typical inputs of those types (`ranker.examples.typed.typed_calls`),
 with no expected results. Nothing is judged then; the runs only say which candidates compute
 the same thing, and the ranking counts agreeing answers instead of identical ones
-(`ranker.execution_free`).
+(`ranker.order`).
 
 With `probeInputs`, the model is also asked for test inputs of the function (CodeT-style,
 `toppass_ls.pipeline`); the calls it proposes run after the examples (or the typed inputs, or
@@ -32,16 +32,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ranker.examples import Example, extract_examples
-from ranker.execution import (
+from ranker.sandbox import ExecResult, Outcome, Sandbox
+from ranker.signals.execution import (
     ExecutionCancelled,
-    ExecutionSignals,
     Probe,
     default_limits,
     function_probes,
     run_visible,
     summarise,
 )
-from ranker.sandbox import ExecResult, Outcome, Sandbox
+from ranker.signals.types import ExecutionSignals
 from toppass_ls.context import FunctionContext
 
 logger = logging.getLogger(__name__)

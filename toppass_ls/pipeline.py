@@ -17,16 +17,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from generation.local import LocalProvider
+from generation.openai_endpoint import OpenAIProvider
+from generation.provider import Provider, SamplingOptions, SamplingPrompt
 from ranker import Ranker
 from ranker.candidates import dedupe_key, prepare_candidates, to_program
-from ranker.defaults import load_ranker
-from ranker.execution import ExecutionCancelled
-from ranker.execution_free import static_defects
-from ranker.features import Signals
-from ranker.likelihood import LikelihoodScorer, reviewer_text
-from ranker.local_generator import LocalProvider
-from ranker.probe_inputs import proposed_calls
-from ranker.sampling import OpenAIProvider, Provider, SamplingOptions, SamplingPrompt
+from ranker.examples.proposed import proposed_calls
+from ranker.model.shipped import load_ranker
+from ranker.signals.defects import static_defects
+from ranker.signals.execution import ExecutionCancelled
+from ranker.signals.likelihood import LikelihoodScorer, reviewer_text
+from ranker.signals.types import Signals
 from toppass_ls.context import FunctionContext
 from toppass_ls.edits import CandidateBody, action_title, candidate_body
 from toppass_ls.examples_run import ExampleRun, ExampleRunner
@@ -50,7 +51,7 @@ class RankedCandidate:
     them (the title's preview); carried: the names those definitions bind; examples: how it
     did on the docstring's examples (`3/3 examples`), None when they were not run; defect: why
     it cannot work, seen without running it (`name 'cube' is not defined`;
-    `ranker.execution_free.static_defect`), None when none was seen."""
+    `ranker.signals.defects.static_defect`), None when none was seen."""
 
     rank: int
     score: float
@@ -267,7 +268,7 @@ def likelihood_signals(
     """(coder, reviewer) per program for `Signals.likelihood`, or None, and a note saying
     which (logged). Where the examples ran and judged (`judged`) the reviewer breaks the ties
     the execution features leave; elsewhere it takes the place of the ranker's text score
-    (`ranker.execution_free`). The coder score is computed only for a ranker with the
+    (`ranker.order`). The coder score is computed only for a ranker with the
     `likelihood` feature group (it is 0.0, and unused, otherwise). A scorer that fails to load
     or score is logged and the programs are ranked without it; `stop` set before, between
     chunks of programs or after scoring raises `RankingCancelled`."""
@@ -438,7 +439,7 @@ async def generate(
 
 async def propose_inputs(provider: Provider, ctx: FunctionContext, n: int) -> list[str]:
     """Up to `n` calls of the function with literal arguments that the model proposes as test
-    inputs (one request, `ranker.probe_inputs.proposed_calls`); [] when the request fails or
+    inputs (one request, `ranker.examples.proposed.proposed_calls`); [] when the request fails or
     the reply holds none (logged: the candidates are ranked without them)."""
     prompt = SamplingPrompt(code=ctx.prompt, entry_point=ctx.name, context=ctx.context, inputs=n)
     try:

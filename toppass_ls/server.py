@@ -15,13 +15,13 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
-from ranker.config import RankerConfigError
-from ranker.likelihood import LikelihoodScorer
-from ranker.local_generator import LocalProvider
-from ranker.sampling import Provider, SamplingError
+from generation.local import LocalProvider
+from generation.provider import Provider, SamplingError
+from ranker.model.config import RankerConfigError
+from ranker.signals.likelihood import LikelihoodScorer
 from toppass_ls import __version__
 from toppass_ls.cache import ResultCache, cache_key
-from toppass_ls.context import FunctionContext, find_function, split_lines
+from toppass_ls.context import FunctionContext, function_at, split_lines
 from toppass_ls.edits import body_edit, generate_title, workspace_edit
 from toppass_ls.examples_run import ExampleRunner
 from toppass_ls.pipeline import (
@@ -258,7 +258,7 @@ def _document_context(
         source = document.source
     except OSError:
         return None, None
-    return document.version, find_function(source, line)
+    return document.version, function_at(source, line)
 
 
 # -- handlers ----------------------------------------------------------------------------
@@ -458,7 +458,7 @@ async def _apply(
         current = None
         if offset != -1:
             line = document.source.count("\n", 0, offset) + (ctx.def_line - ctx.start_line)
-            current = find_function(document.source, line)
+            current = function_at(document.source, line)
         if current is None or current.text != ctx.text:
             ls.show(
                 types.MessageType.Warning,

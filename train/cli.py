@@ -45,7 +45,7 @@ def fail(message: str) -> typer.Exit:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the toolkit's known error types into one line and exit code 1."""
-    from ranker.config import RankerConfigError
+    from ranker.model.config import RankerConfigError
     from ranker.sandbox import SandboxError
     from train.fit import FitError
     from train.jsonl import DataError
@@ -119,7 +119,7 @@ LikelihoodOption = Annotated[
 def info() -> None:
     """Show the default ranker configuration and where its backbone comes from."""
     from ranker import RankerConfig
-    from ranker.backbone import resolve_backbone
+    from ranker.model.backbone import resolve_backbone
 
     config = RankerConfig()
     typer.echo(json.dumps(config.to_dict(), indent=2))
@@ -159,8 +159,9 @@ def generate(
     import asyncio
 
     with user_errors():
-        from ranker.local_generator import LocalProvider
-        from ranker.sampling import OpenAIProvider, SamplingOptions
+        from generation.local import LocalProvider
+        from generation.openai_endpoint import OpenAIProvider
+        from generation.provider import SamplingOptions
         from train.generate import generate_pool
         from train.loaders import load_problems
 
@@ -312,7 +313,7 @@ def likelihood(
     and `eval --likelihood`. No program runs."""
     _setup_logging(verbose)
     with user_errors():
-        from ranker.likelihood import LikelihoodScorer
+        from ranker.signals.likelihood import LikelihoodScorer
         from train.likelihood_features import compute_likelihood_features
 
         problem_set = _load_problems(problems)
@@ -531,16 +532,16 @@ def evaluate(
     Rankers and the execution baseline are ranked as they are served: with execution
     features where the ranker has them and, with --diverse, one program per behaviour cluster
     first; where nothing ran, with static defects last and sample counts added
-    (ranker.execution_free); the execution baseline is served the same way. Length-only is the
+    (ranker.order); the execution baseline is served the same way. Length-only is the
     plain longest-first order; sample-count puts defects last and the most often sampled
     program first; where the pool recorded the generator's log-probabilities (`generate` does
     where the backend reports them), generator-likelihood puts defects last and the likeliest
     answer first."""
     _setup_logging(verbose)
     with user_errors():
-        from ranker.config import RankerConfigError
-        from ranker.defaults import default_ranker_path
-        from ranker.model import Ranker
+        from ranker.model.config import RankerConfigError
+        from ranker.model.ranker import Ranker
+        from ranker.model.shipped import default_ranker_path
         from train.evaluate import (
             diversity_of,
             evaluate_scores,

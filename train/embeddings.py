@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ranker.model import Ranker
+from ranker.model.ranker import Ranker
 
 logger = logging.getLogger(__name__)
 

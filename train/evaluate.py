@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ranker.execution_free import DEFECT_PENALTY, served_with_signals, static_defects
-from ranker.features import Signals
-from ranker.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
+from ranker.model.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
+from ranker.order import DEFECT_PENALTY, served_with_signals
+from ranker.signals.defects import static_defects
+from ranker.signals.types import Signals
 from train.problems import Problem
 from train.slates import Slate
 
@@ -66,7 +67,7 @@ def evaluate_scores(
     Ranked pass@k is over each slate's distinct programs; the random reference is the unbiased
     estimator over the prepared answers with their multiplicity (`Slate.counts`). With
     `clusters` (behaviour cluster ids per program, or None for a slate without), the ranking
-    is cluster-diverse (`ranker.metrics.diverse_order`, within `tiers` where given: visible
+    is cluster-diverse (`ranker.order.diverse_order`, within `tiers` where given: visible
     examples passed; by `weights` where given: cluster shares), as `Ranker.rank` serves it."""
     if len(slates) != len(scores):
         raise ValueError(f"{len(scores)} score lists for {len(slates)} slates")
@@ -205,7 +206,7 @@ def served_slate_scores(
     problems: Mapping[str, Problem],
 ) -> list[list[float]]:
     """A ranker's `head` scores (with the slates' `signals`) as `Ranker.rank` serves them:
-    `ranker.execution_free.served_with_signals` with each slate's sample counts."""
+    `ranker.order.served_with_signals` with each slate's sample counts."""
     result = []
     for slate, scores in zip(slates, head, strict=True):
         defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)

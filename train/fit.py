@@ -30,11 +30,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from ranker.config import RankerConfig
-from ranker.features import Signals, feature_matrix, group_slices
-from ranker.losses import LossConfig, ranking_loss
-from ranker.model import Ranker
-from ranker.model_card import ModelCard
+from ranker.model.card import ModelCard
+from ranker.model.config import RankerConfig
+from ranker.model.features import feature_matrix, group_slices
+from ranker.model.losses import LossConfig, ranking_loss
+from ranker.model.ranker import Ranker
+from ranker.signals.types import Signals
 from train.embeddings import EmbeddingCache, cache_namespace, embed_pairs
 from train.evaluate import evaluate_scores
 from train.slates import Slate

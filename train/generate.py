@@ -4,7 +4,7 @@ Each problem gets `n` raw answers from the provider, appended to the pool as the
 JSONL row per answer: `task_id`, `index`, `completion` = the raw answer, plus what produced it:
 `model`, `api`, `temperature`, `max_tokens`, `seed`, `prompt_sha`). Where the backend reports
 log-probabilities, a row also has the generator's mean token log-probability of the answer,
-`mean_logprob`, over `logprob_tokens` tokens (`ranker.sampling.Answer`; `toppass-train eval`
+`mean_logprob`, over `logprob_tokens` tokens (`generation.provider.Answer`; `toppass-train eval`
 orders by it as a baseline). A rerun tops each problem up to `n` and never repeats finished
 work. Answers are kept raw: `train.pools.candidate_program`
 prepares them exactly as the editor prepares a sampled answer.
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ranker.sampling import Answer, Provider, SamplingError, SamplingOptions, SamplingPrompt
+from generation.provider import Answer, Provider, SamplingError, SamplingOptions, SamplingPrompt
 from train.jsonl import JsonlAppender, read_jsonl
 from train.problems import Problem
 

@@ -1,4 +1,4 @@
-"""Likelihood feature files: the coder and reviewer scores (`ranker.likelihood`) of every
+"""Likelihood feature files: the coder and reviewer scores (`ranker.signals.likelihood`) of every
 distinct program of a labelled pool, one JSONL row per (task_id, program):
 
     {"task_id": "HumanEval/0", "program_sha": "<sha256 hex of the program text>",
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ranker.candidates import program_sha
-from ranker.likelihood import LikelihoodScorer
+from ranker.signals.likelihood import LikelihoodScorer
 from train.jsonl import DataError, JsonlAppender, read_jsonl
 from train.problems import Problem
 from train.slates import Slate

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ranker.candidates import program_sha
-from ranker.execution import (
+from ranker.sandbox import Sandbox
+from ranker.signals.execution import (
     Probe,
-    ProgramRun,
     default_limits,
     function_probes,
     io_probes,
@@ -27,8 +27,7 @@ from ranker.execution import (
     program_run,
     signals_from_runs,
 )
-from ranker.features import Signals
-from ranker.sandbox import Sandbox
+from ranker.signals.types import ProgramRun, Signals
 from train.jsonl import JsonlAppender, read_jsonl
 from train.problems import Problem
 from train.slates import Slate

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ranker.source import find_function
 from train.jsonl import DataError
 from train.problems import Problem
 
@@ -68,17 +69,17 @@ def signature_lines(code: str, name: str) -> str | None:
     except SyntaxError:
         return None
     lines = code.splitlines()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            if node.body[0].lineno == node.lineno:  # body on the def line: keep the header
-                return lines[node.lineno - 1][: node.body[0].col_offset].rstrip()
-            header = []
-            for line in lines[node.lineno - 1 : node.body[0].lineno - 1]:
-                header.append(line)
-                if line.split("#", 1)[0].rstrip().endswith(":"):
-                    break  # comments between the header and the body are not part of it
-            return "\n".join(header)
-    return None
+    node = find_function(tree, name)
+    if node is None:
+        return None
+    if node.body[0].lineno == node.lineno:  # body on the def line: keep the header
+        return lines[node.lineno - 1][: node.body[0].col_offset].rstrip()
+    header = []
+    for line in lines[node.lineno - 1 : node.body[0].lineno - 1]:
+        header.append(line)
+        if line.split("#", 1)[0].rstrip().endswith(":"):
+            break  # comments between the header and the body are not part of it
+    return "\n".join(header)
 
 
 def humaneval_style_prompt(signature: str, text: str) -> str:

@@ -22,7 +22,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ranker.examples import call_and_expected
-from ranker.probe_inputs import TYPED_LIMIT, derived_calls, typed_calls, unseen_calls
+from ranker.examples.calls import unseen_calls
+from ranker.examples.derived import derived_calls
+from ranker.examples.typed import TYPED_LIMIT, typed_calls
 from ranker.sandbox import (
     ExecResult,
     FunctionJob,
@@ -34,6 +36,7 @@ from ranker.sandbox import (
     Sandbox,
     StdioJob,
 )
+from ranker.signals.types import ExecutionSignals, ProgramRun
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def _is_call(expression: str) -> bool:
 def probes_of(visible_tests: Sequence[str], derived: bool = True) -> list[Probe]:
     """Asserts are judged (and their call's value recorded); a lone expression is an input
     without an expected value, recorded only. Then, when `derived`, inputs derived from the
-    examples (`ranker.probe_inputs.derived_calls`), recorded only: they split programs that
+    examples (`ranker.examples.derived.derived_calls`), recorded only: they split programs that
     agree on the examples."""
     probes = []
     for test in visible_tests:
@@ -94,7 +97,7 @@ def probes_of(visible_tests: Sequence[str], derived: bool = True) -> list[Probe]
 
 def with_proposed(probes: Sequence[Probe], proposed: Sequence[str]) -> list[Probe]:
     """`probes`, then the `proposed` calls (test inputs a model proposed,
-    `ranker.probe_inputs.proposed_calls`) that are not among them, recorded only: their
+    `ranker.examples.proposed.proposed_calls`) that are not among them, recorded only: their
     expected values are not trusted, but programs that compute the same on them agree."""
     known = [probe.call for probe in probes if probe.call is not None]
     return [*probes, *(Probe(None, call) for call in unseen_calls(proposed, known))]
@@ -114,7 +117,7 @@ def function_probes(
 
 def typed_probes(prompt: str, entry_point: str, limit: int = TYPED_LIMIT) -> list[Probe]:
     """For a function with no examples: calls built from its parameter types
-    (`ranker.probe_inputs.typed_calls`), recorded only; none when the types are unknown."""
+    (`ranker.examples.typed.typed_calls`), recorded only; none when the types are unknown."""
     return [Probe(None, call) for call in typed_calls(prompt, entry_point, limit)]
 
 
@@ -123,57 +126,6 @@ def io_probes(visible_io_tests: Sequence[IOCaseLike]) -> list[Probe]:
     inputs are derived: the examples' inputs are whole files whose format only the problem
     statement describes."""
     return [Probe(None, None, IOCase(test.input, test.output)) for test in visible_io_tests]
-
-
-@dataclass(frozen=True)
-class ProgramRun:
-    """What one program did on the visible tests."""
-
-    passed: int
-    failed: int
-    errors: int
-    timeouts: int
-    signature: tuple[str, ...]
-
-    @property
-    def cases(self) -> int:
-        return self.passed + self.failed + self.errors + self.timeouts
-
-
-@dataclass(frozen=True)
-class ExecutionSignals:
-    """Per-program runs of one slate, their agreement clusters (ids in first-seen order) and
-    each cluster's share of the sampled answers (duplicates counted)."""
-
-    cases: int  # judged visible tests (probes without an expected value are not counted)
-    runs: tuple[ProgramRun, ...]
-    clusters: tuple[int, ...]
-    cluster_shares: tuple[float, ...]
-
-    @property
-    def judged(self) -> bool:
-        """Whether any probe had an expected result. Without one (inputs from the parameter
-        types, `ranker.probe_inputs.typed_calls`) the runs say only which programs agree."""
-        return self.cases > 0
-
-    @property
-    def tiers(self) -> tuple[int, ...]:
-        """Visible examples each program passes: the tiers of `ranker.metrics.diverse_order`."""
-        return tuple(run.passed for run in self.runs)
-
-    @property
-    def weights(self) -> tuple[float, ...] | None:
-        """Cluster shares as `ranker.metrics.diverse_order` weights where nothing was judged
-        (the samples' agreement is then all there is to apportion the top k by); None
-        otherwise (the examples passed decide, as `tiers`)."""
-        return None if self.judged else self.cluster_shares
-
-    def summary(self, i: int) -> str:
-        """`3/3 examples`, for titles; `agrees with 40%` (of the sampled answers) where
-        nothing was judged."""
-        if not self.judged:
-            return f"agrees with {self.cluster_shares[i]:.0%}"
-        return f"{self.runs[i].passed}/{self.cases} examples"
 
 
 def _outcome_word(outcome: Outcome, message: str) -> str:

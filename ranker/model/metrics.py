@@ -16,53 +16,7 @@ from math import comb
 
 import torch
 
-
-def order_by_score(scores: Sequence[float]) -> list[int]:
-    """Indices from best to worst: higher score first, equal scores by lower index."""
-    return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-
-
-def diverse_order(
-    order: Sequence[int],
-    clusters: Sequence[int],
-    tiers: Sequence[float] | None = None,
-    weights: Sequence[float] | None = None,
-) -> list[int]:
-    """`order` re-arranged to take the first (best) member of each cluster before any second
-    member: the top k then cover as many distinct behaviours as there are. Stable otherwise.
-
-    With `tiers` (e.g. how many visible examples each program passes), a second member is
-    held back only until the order reaches a new cluster of a *lower* tier: diversity never
-    puts a program that is less consistent with the examples ahead of one that is more.
-
-    With `weights` (each program's cluster weight, e.g. its share of the sampled answers),
-    a cluster's j-th member counts as weight / j against a new cluster's first member
-    (D'Hondt apportionment): the second member of a cluster that holds most of the answers
-    comes before a cluster with less than half its weight. Where the behaviour clusters are
-    coarse (inputs that do not separate right from wrong), this keeps the top k in the
-    cluster the samples agree on instead of spending it on stray behaviours."""
-    seen: dict[int, int] = {}
-    out: list[int] = []
-    held: list[tuple[int, float]] = []  # (program, what it weighs against a new cluster)
-    for i in order:
-        if clusters[i] in seen:
-            seen[clusters[i]] += 1
-            weight = weights[i] / seen[clusters[i]] if weights is not None else 0.0
-            held.append((i, weight))
-            continue
-        if held and (tiers is not None or weights is not None):
-            kept = []
-            for j, w in held:
-                if (tiers is not None and tiers[j] > tiers[i]) or (
-                    weights is not None and w > weights[i]
-                ):
-                    out.append(j)
-                else:
-                    kept.append((j, w))
-            held = kept
-        out.append(i)
-        seen[clusters[i]] = 1
-    return out + [j for j, _ in held]
+from ranker.order import diverse_order, order_by_score
 
 
 def pass_at_k_of_order(order: Sequence[int], labels: Sequence[bool], k: int) -> float:

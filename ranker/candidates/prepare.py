@@ -16,6 +16,8 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ranker.source import decorated_start, defines, find_function, parse_prompt
+
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _STOP_MARKERS = (
     "<|endoftext|>",
@@ -89,12 +91,6 @@ def _parses(code: str) -> bool:
     except (SyntaxError, ValueError):  # ValueError: null bytes
         return False
     return True
-
-
-def _defines(code: str, name: str | None) -> bool:
-    if name is None:
-        return bool(re.search(r"^\s*(async\s+)?def\s+\w+", code, re.M))
-    return bool(re.search(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M))
 
 
 def _fenced_segments(text: str) -> list[str]:
@@ -174,9 +170,9 @@ def extract_code(text: str, entry_point: str | None = None) -> str:
     def preference(segment: str) -> tuple[bool, bool, bool, int]:
         trimmed = _trim_prose(segment)
         return (
-            _defines(trimmed, entry_point),
+            defines(trimmed, entry_point),
             _parses(trimmed),
-            _defines(trimmed, None),
+            defines(trimmed, None),
             len(segment),
         )
 
@@ -185,9 +181,12 @@ def extract_code(text: str, entry_point: str | None = None) -> str:
 
 
 def _prompt_preamble(prompt: str, entry_point: str) -> str:
-    """What a prompt has before `def entry_point(`: imports and helper functions."""
-    match = re.search(rf"^(async\s+)?def\s+{re.escape(entry_point)}\s*\(", prompt, re.M)
-    return prompt[: match.start()] if match else ""
+    """What a prompt has before its function `entry_point`: imports and helper functions."""
+    tree = parse_prompt(prompt)
+    node = find_function(tree, entry_point) if tree is not None else None
+    if node is None:
+        return ""
+    return "".join(prompt.splitlines(True)[: decorated_start(node) - 1])
 
 
 def to_program(code: str, prompt: str | None = None, entry_point: str | None = None) -> str:
@@ -199,7 +198,7 @@ def to_program(code: str, prompt: str | None = None, entry_point: str | None = N
     """
     if prompt is None:
         return code
-    if entry_point is not None and _defines(code, entry_point):
+    if entry_point is not None and defines(code, entry_point):
         preamble = _prompt_preamble(prompt, entry_point).strip("\n")
         if preamble and not code.lstrip().startswith(preamble.lstrip()):
             return preamble + "\n\n" + code
@@ -259,46 +258,7 @@ def prepare_candidates(
     return Preparation(groups=dedupe(prepared), dropped=[c for c in prepared if c.program is None])
 
 
-def function_body(program: str, name: str) -> str | None:
-    """Source lines of the body of top-level function `name` (docstring included), or None."""
-    tree = ast.parse(program)
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            lines = program.splitlines()
-            start = node.body[0].lineno - 1
-            if node.body[0].col_offset == 0 or lines[start][: node.body[0].col_offset].strip():
-                return None  # body on the def line (`def f(): return 1`)
-            return "\n".join(lines[start : node.end_lineno]) + "\n"
-    return None
-
-
 def program_sha(program: str) -> str:
     """Identity of a prepared program (hex SHA-256 of its text): how label caches, feature
     files and execution caches refer to it."""
     return hashlib.sha256(program.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def parse_prompt(prompt: str) -> ast.Module | None:
-    """A prompt's syntax tree. A prompt ends inside the function it asks for (at its
-    signature or docstring), so where it does not parse as written it is given a body; None
-    when neither parses."""
-    for text in (prompt, prompt.rstrip() + "\n    pass\n"):
-        try:
-            return ast.parse(text)
-        except (SyntaxError, ValueError):
-            continue
-    return None
-
-
-def docstring_node(
-    node: ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
-) -> ast.Expr | None:
-    """The statement holding the docstring of a module, class or function, if it has one."""
-    first = node.body[0] if node.body else None
-    if (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        return first
-    return None

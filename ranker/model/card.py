@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ranker.config import RankerConfig
+from ranker.model.config import RankerConfig
 
 
 @dataclass

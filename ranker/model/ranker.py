@@ -12,13 +12,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ranker.backbone import is_causal_lm, load_backbone, pool, set_trainable_layers
-from ranker.config import RankerConfig, RankerConfigError
-from ranker.encoding import encode_pairs
-from ranker.execution_free import served_with_signals, static_defects
-from ranker.features import Signals, feature_matrix, feature_names
-from ranker.metrics import diverse_order, order_by_score
-from ranker.model_card import ModelCard
+from ranker.model.backbone import is_causal_lm, load_backbone, pool, set_trainable_layers
+from ranker.model.card import ModelCard
+from ranker.model.config import RankerConfig, RankerConfigError
+from ranker.model.encoding import encode_pairs
+from ranker.model.features import feature_matrix, feature_names
+from ranker.order import serve_order, served_with_signals
+from ranker.signals.defects import static_defects
+from ranker.signals.types import Signals
 
 logger = logging.getLogger(__name__)
 
@@ -179,33 +180,18 @@ class Ranker(nn.Module):
         entry_point: str | None = None,
         defects: Sequence[str | None] | None = None,
     ) -> list[tuple[int, float]]:
-        """(index, score) pairs best first (ties: lower index first), cut to `top_k`.
-
-        With execution signals and `diverse`, the list first takes the best program of each
-        behaviour cluster, then the rest: two programs that behave the same on every known
-        input would waste one of the k places pass@k counts. A program never moves ahead of
-        one that passes more visible examples for diversity's sake; where nothing was judged
-        (inputs without expected results), clusters share the top k by how many answers
-        agree (`ranker.metrics.diverse_order` weights).
-
-        Without execution signals the score is `ranker.execution_free`'s: programs with a
-        static defect last (`defects`, default `static_defects` of the candidates for the
-        function `entry_point`, default the prompt's last `def`), the others by the head's
-        score and how often each was sampled (`counts`, default 1); where `signals` carry
-        reviewer likelihoods, by those instead of the head's score.
-        With them, defects, counts and the reviewer likelihood (when `signals` carry it) only
-        break ties among programs the execution features cannot tell apart; without judged
-        examples, behaviour counts replace sample counts (`ranker.execution_free`)."""
+        """(index, score) pairs best first, cut to `top_k`, in the serving order
+        (`ranker.order`, which says how execution signals, static defects, sample counts,
+        the reviewer likelihood and behaviour clusters decide it). `defects` default to
+        `static_defects` of the candidates for the function `entry_point` (default: the
+        prompt's last `def`), `counts` to 1 each; `diverse` off keeps the plain score order."""
         scores = served_with_signals(
             self.score(problem, candidates, signals, batch_size=batch_size),
             counts if counts is not None else [1] * len(candidates),
             defects if defects is not None else static_defects(problem, candidates, entry_point),
             signals,
         )
-        execution = signals.execution if signals is not None else None
-        order = order_by_score(scores)
-        if diverse and execution is not None:
-            order = diverse_order(order, execution.clusters, execution.tiers, execution.weights)
+        order = serve_order(scores, signals, diverse)
         if top_k is not None:
             order = order[:top_k]
         return [(i, scores[i]) for i in order]

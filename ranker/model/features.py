@@ -3,8 +3,8 @@ be absent: each group starts with an `*_available` flag, and a missing group is 
 A ranker trained with group dropout (`train.fit`) therefore ranks with any subset: with
 execution when the user allows it, without when not.
 
-    execution   from running the candidates on the problem's visible tests (ranker.execution)
-    likelihood  from a causal LM's view of the candidate (ranker.likelihood): coder and
+    execution   from running the candidates on the problem's visible tests (ranker.signals.execution)
+    likelihood  from a causal LM's view of the candidate (ranker.signals.likelihood): coder and
                 reviewer mean log-probabilities, z-scored within the problem
 
 All values are relative to the problem's slate (shares, fractions, z-scores), never absolute
@@ -13,12 +13,11 @@ lengths or counts, so they mean the same for a problem with 5 candidates and one
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ranker.execution import ExecutionSignals
+from ranker.order import zscores
+from ranker.signals.types import ExecutionSignals, Signals
 
 if TYPE_CHECKING:
     import torch
@@ -38,15 +37,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class Signals:
-    """What is known about one problem's programs besides their text; fields aligned with the
-    programs, None when not computed."""
-
-    execution: ExecutionSignals | None = None
-    likelihood: Sequence[tuple[float, float]] | None = None  # (coder, reviewer) per program
-
-
 def feature_names(groups: Sequence[str]) -> tuple[str, ...]:
     return tuple(name for group in groups for name in GROUPS[group])
 
@@ -56,7 +46,7 @@ def _execution_columns(n: int, signals: ExecutionSignals | None) -> list[list[fl
     if signals is None or not signals.judged:
         # Agreement without any expected result is not what the head was trained on (every
         # training problem has a visible test): it reaches the ranking through
-        # `ranker.execution_free` instead.
+        # `ranker.order` instead.
         return [[0.0] * width for _ in range(n)]
     if len(signals.runs) != n:
         raise ValueError(f"execution signals for {len(signals.runs)} programs, not {n}")
@@ -84,14 +74,6 @@ def _execution_columns(n: int, signals: ExecutionSignals | None) -> list[list[fl
             ]
         )
     return rows
-
-
-def zscores(values: Sequence[float]) -> list[float]:
-    if len(values) < 2:
-        return [0.0] * len(values)
-    mean = sum(values) / len(values)
-    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-    return [(v - mean) / max(spread, 1e-3) for v in values]
 
 
 def _likelihood_columns(n: int, values: Sequence[tuple[float, float]] | None) -> list[list[float]]:

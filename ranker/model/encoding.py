@@ -16,8 +16,8 @@ import tokenize
 from collections.abc import Sequence
 from typing import Any
 
-from ranker.candidates import docstring_node
-from ranker.config import RankerConfig
+from ranker.model.config import RankerConfig
+from ranker.source import docstring_node
 
 NEWLINE = "¶"
 INDENT = "→"

@@ -12,12 +12,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ranker.config import RankerConfigError
+from ranker.local_models import GGUF_SUFFIX, package_gguf
+from ranker.model.config import RankerConfigError
 
 logger = logging.getLogger(__name__)
 
 PACKAGE_PREFIX = "package:"
-GGUF_SUFFIX = ".gguf"
 
 # Names under which Hugging Face models keep their stack of transformer blocks
 # (BERT `encoder.layer.N`, GPT-2 `h.N`, Llama/Qwen `layers.N`, T5 `block.N`).
@@ -36,7 +36,7 @@ def resolve_backbone(reference: str) -> str:
     """
     if reference.startswith(PACKAGE_PREFIX):
         module_name = reference[len(PACKAGE_PREFIX) :]
-        gguf = _package_gguf(module_name)
+        gguf = package_gguf(module_name)
         if gguf is not None:
             return str(gguf)
         try:
@@ -67,21 +67,6 @@ def resolve_backbone(reference: str) -> str:
     if _looks_like_path(reference):
         raise RankerConfigError(f"backbone not found: {reference}")
     return reference
-
-
-def _package_gguf(module_name: str) -> Path | None:
-    """The one `.gguf` file in an installed package's folder that has no `config.json`."""
-    try:
-        spec = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent
-    ggufs = sorted(folder.glob(f"*{GGUF_SUFFIX}"))
-    if (folder / "config.json").is_file() or len(ggufs) != 1:
-        return None
-    return ggufs[0]
 
 
 def _looks_like_path(reference: str) -> bool:

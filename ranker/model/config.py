@@ -47,7 +47,7 @@ class RankerConfig:
         better (see benchmarks/ranker_ablations.py and the default ranker's model card).
     trainable_layers: how much of the backbone trains: 0 freezes it (only the head trains and
         only the head is saved), n > 0 unfreezes the top n transformer layers, -1 all of it.
-    features: signal groups the head takes beside the text (`ranker.features.GROUPS`:
+    features: signal groups the head takes beside the text (`ranker.model.features.GROUPS`:
         "execution", "likelihood"); each may be missing at scoring time.
     text_with_execution: with the "execution" group, whether the head also reads the text of
         a program whose examples ran. False: the text reaches the head only where execution
@@ -98,7 +98,7 @@ class RankerConfig:
             raise RankerConfigError(
                 f"ranker config field 'dropout' must be a number in [0, 1), got {self.dropout!r}"
             )
-        from ranker.features import GROUPS
+        from ranker.model.features import GROUPS
 
         if (
             not isinstance(self.features, tuple)

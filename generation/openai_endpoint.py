@@ -1,16 +1,11 @@
-"""Sampling candidates from an LLM: the prompt template and the OpenAI-compatible provider.
-
-Used by the language server (the function under the cursor) and by training (`toppass-train
-generate`), so both ask the model the same way. Nothing here knows about editors.
+"""`OpenAIProvider`: sample candidates from any OpenAI-compatible endpoint (OpenAI, vLLM,
+Ollama, llama.cpp server, LM Studio) through the `openai` async client.
 
     provider = OpenAIProvider(base_url="http://localhost:8000/v1", model="qwen")
     texts = await provider.sample(SamplingPrompt(code, "name"), 16, on_progress=print)
 
-A provider returns raw answers; `ranker.candidates.prepare_candidates` turns them into programs.
-`sample_scored` also returns each answer's mean token log-probability under the generator,
-where the backend reports it (`Answer`).
-Failures the user must act on (endpoint unreachable, bad key, missing model, time budget spent
-without an answer) raise `SamplingError` with a one-line message naming the cause.
+Uses `n` where the backend honours it and concurrent seeded requests where it does not (Ollama
+and llama.cpp ignore `n`); cancelling the awaiting task closes the HTTP requests.
 """
 
 from __future__ import annotations
@@ -19,176 +14,26 @@ import asyncio
 import json
 import logging
 import os
-import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any
+
+from generation.prompts import chat_messages, completion_stops, completion_text, cut_at_stops
+from generation.provider import (
+    Answer,
+    ApiStyle,
+    HonoursN,
+    ProgressCallback,
+    SamplingError,
+    SamplingOptions,
+    SamplingPrompt,
+    mean_or_none,
+)
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int, int], None]
-"""Called with (answers received so far, answers requested)."""
 
-ApiStyle = Literal["chat", "completions"]
-HonoursN = Literal["auto", "yes", "no"]
-
-INPUTS_SYSTEM_PROMPT = (
-    "You are an expert Python tester. Reply with calls of the function in one ```python code "
-    "block, one per line, without explanations."
-)
-SYSTEM_PROMPT = (
-    "You are an expert Python programmer. Reply with the complete function in one "
-    "```python code block, without explanations."
-)
-STDIO_SYSTEM_PROMPT = (
-    "You are an expert Python programmer. Reply with a complete Python program that reads "
-    "standard input and writes standard output, in one ```python code block, without "
-    "explanations."
-)
-# Completion-style prompts end inside an indented body: a line at column 0 ends the function.
-# (OpenAI accepts at most four stop sequences.)
-COMPLETION_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(")
 # How many answers may be in flight at once when the endpoint ignores `n`.
 MAX_CONCURRENT_REQUESTS = 16
-
-
-class SamplingError(RuntimeError):
-    """Sampling failed in a way the user must act on; the message is one line with the cause."""
-
-
-@dataclass(frozen=True)
-class SamplingPrompt:
-    """What to ask for.
-
-    code: the program prefix the answer completes, HumanEval style: imports, then the
-        signature and docstring of `entry_point`. For a stdio problem (`entry_point` None), the
-        problem statement.
-    entry_point: the function to write, or None for a whole stdin/stdout program.
-    context: code around the function, shown to the model for reference but not part of the
-        program (the editor's surrounding lines).
-    inputs: when above 0, ask for that many calls of `entry_point` with different inputs
-        (test inputs, CodeT-style: `ranker.probe_inputs.proposed_calls` reads them) instead
-        of the function.
-    """
-
-    code: str
-    entry_point: str | None = None
-    context: str = ""
-    inputs: int = 0
-
-    @property
-    def asks_inputs(self) -> bool:
-        return self.inputs > 0 and self.entry_point is not None
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    """temperature: sampling temperature. max_tokens: new tokens per answer. time_budget:
-    seconds for the whole call; answers received by then are returned, none is an error.
-    seed: base seed (answer i uses seed + i); None draws one per call."""
-
-    temperature: float = 0.8
-    max_tokens: int = 384
-    time_budget: float = 60.0
-    seed: int | None = None
-
-    def base_seed(self) -> int:
-        return self.seed if self.seed is not None else random.randrange(2**31 - 2**16)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One raw answer and the *generator's* mean token log-probability of it (nats, the
-    model's own distribution before temperature), over `tokens` answer tokens; None when the
-    backend returned no log-probabilities.
-
-    The generator is not the likelihood scorer (`ranker.likelihood`): its numbers depend on
-    which model wrote the answers and, for chat, include prose and fences around the code. Use
-    them within one problem only, z-scored there, never as absolute values across models."""
-
-    text: str
-    mean_logprob: float | None = None
-    tokens: int = 0
-
-
-def mean_or_none(logprobs: Sequence[float | None] | None) -> tuple[float | None, int]:
-    """(mean, count) of the known log-probabilities; (None, 0) when there are none."""
-    known = [float(x) for x in logprobs or () if x is not None]
-    return (sum(known) / len(known), len(known)) if known else (None, 0)
-
-
-class Provider(Protocol):
-    """Anything that samples `n` raw answers for a prompt."""
-
-    async def sample(
-        self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
-    ) -> list[str]: ...
-
-    async def aclose(self) -> None: ...
-
-
-class ScoringProvider(Provider, Protocol):
-    """A provider that can also report the generator's log-probability of each answer."""
-
-    async def sample_scored(
-        self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
-    ) -> list[Answer]: ...
-
-
-def chat_messages(prompt: SamplingPrompt) -> list[dict[str, str]]:
-    """The chat request for one prompt: a system instruction and the code to complete."""
-    if prompt.entry_point is None:
-        return [
-            {"role": "system", "content": STDIO_SYSTEM_PROMPT},
-            {"role": "user", "content": prompt.code.strip() + "\n"},
-        ]
-    parts = []
-    if prompt.context.strip():
-        parts.append(
-            "Code around the function, for reference:\n```python\n"
-            + prompt.context.strip("\n")
-            + "\n```\n"
-        )
-    if prompt.asks_inputs:
-        parts.append(
-            f"Write {prompt.inputs} calls of {prompt.entry_point}() with different valid "
-            "inputs, edge cases included, one call per line, with literal arguments only. The "
-            "function:\n```python\n" + prompt.code.rstrip() + "\n```"
-        )
-        system = INPUTS_SYSTEM_PROMPT
-    else:
-        parts.append("Complete this Python function:\n```python\n" + prompt.code.rstrip() + "\n```")
-        system = SYSTEM_PROMPT
-    return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": "\n".join(parts)},
-    ]
-
-
-def completion_text(prompt: SamplingPrompt) -> str:
-    """The raw-completion prompt: context, then the code, ending where the body starts."""
-    if prompt.entry_point is None:
-        return f'"""{prompt.code.strip()}"""\n\n'
-    context = prompt.context.strip("\n")
-    code = prompt.code if prompt.code.endswith("\n") else prompt.code + "\n"
-    if prompt.asks_inputs:
-        # the calls go in a test function's body, so the answer ends where a completion of
-        # the function would (a line at column 0)
-        code += (
-            f"    ...\n\n\ndef test_{prompt.entry_point}():\n"
-            f"    # {prompt.inputs} calls with different valid inputs, edge cases included\n    "
-        )
-    return (context + "\n\n\n" if context else "") + code
-
-
-def completion_stops(prompt: SamplingPrompt) -> list[str]:
-    return list(COMPLETION_STOPS) if prompt.entry_point is not None else []
-
-
-def cut_at_stops(text: str, stops: Sequence[str]) -> str:
-    """`text` up to the first stop sequence (what an endpoint does with `stop`)."""
-    cut = min((i for s in stops if (i := text.find(s)) != -1), default=len(text))
-    return text[:cut]
 
 
 class OpenAIProvider:

@@ -1,0 +1,36 @@
+"""The learned ranker, Hugging Face style: a config that validates itself (`config`), a
+backbone (`backbone`) reading (problem, candidate) pairs as encoded by `encoding`, feature
+groups from the signals (`features`), a score head (`ranker.Ranker`), the pass@k losses it
+trains with (`losses`) and the metrics it is judged by (`metrics`), saved as config.json,
+model.safetensors and a model card (`card`); `shipped` loads the default that ships in the
+package. Serving order is not decided here but in `ranker.order`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ranker.model.card import ModelCard
+    from ranker.model.config import RankerConfig, RankerConfigError
+    from ranker.model.ranker import Ranker
+
+_EXPORTS = {
+    "ModelCard": "ranker.model.card",
+    "Ranker": "ranker.model.ranker",
+    "RankerConfig": "ranker.model.config",
+    "RankerConfigError": "ranker.model.config",
+}
+__all__ = [
+    "ModelCard",
+    "Ranker",
+    "RankerConfig",
+    "RankerConfigError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,194 @@
+"""The serving order: how a problem's distinct candidate programs are ordered for the user,
+told once, here. `Ranker.rank`, the editor and `toppass-train eval` all order through
+`served_with_signals` and `serve_order`, so what eval measures is what the editor shows.
+
+Inputs per program: the ranker head's score, how many sampled answers it stands for (`count`),
+its static defect (`ranker.signals.defects`), and, where computed, its execution signals
+(`ranker.signals.execution`) and reviewer likelihood (`ranker.signals.likelihood`).
+
+1. Examples ran and judged (the docstring's examples, or a problem's visible tests, had
+   expected results): the head's score decides; a head trained with execution features reads
+   them, and the shipped one reads nothing else there. Programs the features cannot tell apart
+   are ordered by defects (last), then z(reviewer) where computed, plus log(count), scaled by
+   `TIE_BREAK` so that they never overturn a real difference. The list is then made diverse:
+   the best program of each behaviour cluster comes before a second member of any cluster,
+   but never ahead of a program that passes more examples (`diverse_order` with tiers).
+2. Programs ran on inputs with no expected results (inputs built from the parameter types, or
+   proposed by a model): nothing was judged, and the head never saw such features. The
+   execution-free score below, with the sample count widened to the *behaviour* count (the
+   answers whose programs returned the same on every input: self-consistency over behaviour,
+   as CodeT's agreement without tests); diverse with the clusters' shares as D'Hondt weights,
+   so the top k stay in the cluster most answers agree on.
+3. Nothing ran: execution-free. z(head score) + log(count), with z(reviewer) in place of the
+   head's score where computed; a program with a static defect goes last (`DEFECT_PENALTY`).
+   The z-score makes one standard deviation of the head's opinion weigh as much as a factor e
+   in sample count, whatever the head's scale. An answer sampled `count` times is `count`
+   candidates that happen to be equal: random order takes it that often, and agreement
+   between independent samples is evidence of correctness (self-consistency).
+
+Why the text counts for so little: text rankers trained on one model's candidates learn that
+model's habits (length, above all); on other models' pools they fall below random order, and
+the counts keep them above it. The figures are in the shipped ranker's model card.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+
+from ranker.signals.types import ExecutionSignals, Signals
+
+
+def zscores(values: Sequence[float]) -> list[float]:
+    """Standard scores within one problem (spread floored at 1e-3; all zeros below two
+    values)."""
+    if len(values) < 2:
+        return [0.0] * len(values)
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return [(v - mean) / max(spread, 1e-3) for v in values]
+
+
+def order_by_score(scores: Sequence[float]) -> list[int]:
+    """Indices from best to worst: higher score first, equal scores by lower index."""
+    return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+
+
+def diverse_order(
+    order: Sequence[int],
+    clusters: Sequence[int],
+    tiers: Sequence[float] | None = None,
+    weights: Sequence[float] | None = None,
+) -> list[int]:
+    """`order` re-arranged to take the first (best) member of each cluster before any second
+    member: the top k then cover as many distinct behaviours as there are. Stable otherwise.
+
+    With `tiers` (e.g. how many visible examples each program passes), a second member is
+    held back only until the order reaches a new cluster of a *lower* tier: diversity never
+    puts a program that is less consistent with the examples ahead of one that is more.
+
+    With `weights` (each program's cluster weight, e.g. its share of the sampled answers),
+    a cluster's j-th member counts as weight / j against a new cluster's first member
+    (D'Hondt apportionment): the second member of a cluster that holds most of the answers
+    comes before a cluster with less than half its weight. Where the behaviour clusters are
+    coarse (inputs that do not separate right from wrong), this keeps the top k in the
+    cluster the samples agree on instead of spending it on stray behaviours."""
+    seen: dict[int, int] = {}
+    out: list[int] = []
+    held: list[tuple[int, float]] = []  # (program, what it weighs against a new cluster)
+    for i in order:
+        if clusters[i] in seen:
+            seen[clusters[i]] += 1
+            weight = weights[i] / seen[clusters[i]] if weights is not None else 0.0
+            held.append((i, weight))
+            continue
+        if held and (tiers is not None or weights is not None):
+            kept = []
+            for j, w in held:
+                if (tiers is not None and tiers[j] > tiers[i]) or (
+                    weights is not None and w > weights[i]
+                ):
+                    out.append(j)
+                else:
+                    kept.append((j, w))
+            held = kept
+        out.append(i)
+        seen[clusters[i]] = 1
+    return out + [j for j, _ in held]
+
+
+def serve_order(
+    scores: Sequence[float], signals: Signals | None = None, diverse: bool = True
+) -> list[int]:
+    """Indices best first for `served_with_signals` scores: by score (ties by index), then,
+    with execution signals and `diverse`, one program per behaviour cluster first
+    (`diverse_order`, by tiers where examples judged, by cluster shares where nothing did)."""
+    order = order_by_score(scores)
+    execution = signals.execution if signals is not None else None
+    if diverse and execution is not None:
+        order = diverse_order(order, execution.clusters, execution.tiers, execution.weights)
+    return order
+
+
+DEFECT_PENALTY = 1000.0  # below any count or z-score: defective programs always rank last
+
+
+def execution_free_scores(
+    scores: Sequence[float],
+    counts: Sequence[float],
+    defects: Sequence[str | None],
+    reviewer: Sequence[float] | None = None,
+) -> list[float]:
+    """z(score) + log(count), less `DEFECT_PENALTY` for a program with a static defect. Where
+    the `reviewer` log-probabilities are known (`ranker.signals.likelihood`: how well each program
+    predicts the docstring), z(reviewer) takes the place of z(score): the text a head learned
+    on one pool does not carry to other models' programs, the reviewer does better (model
+    card: "Execution-free")."""
+    if not len(scores) == len(counts) == len(defects):
+        raise ValueError(f"{len(scores)} scores, {len(counts)} counts, {len(defects)} defects")
+    if reviewer is not None and len(reviewer) != len(scores):
+        raise ValueError(f"{len(reviewer)} reviewer scores for {len(scores)} programs")
+    first = zscores(reviewer if reviewer is not None else scores)
+    return [
+        z + math.log(max(count, 1)) - (DEFECT_PENALTY if defect else 0.0)
+        for z, count, defect in zip(first, counts, defects, strict=True)
+    ]
+
+
+TIE_BREAK = 1e-6
+"""Scale of the tie-break added to execution-based scores: far below any real difference
+between them, so it only orders programs whose scores are equal."""
+
+
+def served_scores(
+    head: Sequence[float],
+    counts: Sequence[int],
+    defects: Sequence[str | None],
+    executed: bool,
+    reviewer: Sequence[float] | None = None,
+) -> list[float]:
+    """The scores a ranker serves from its `head` scores. Without execution (`executed`
+    False) the execution-free scores. With it, `head` itself, ties broken by defects, sample
+    counts and, where known, the reviewer log-probability (`ranker.signals.likelihood`: how well the
+    program predicts the prompt's docstring), z-scored: programs that pass the same examples
+    and behave alike on every probe get equal features, and the head cannot tell them apart.
+    The text does not break those ties: measured across models it chose worse than the
+    counts (the default ranker's card)."""
+    if not executed:
+        return execution_free_scores(head, counts, defects, reviewer)
+    tie = execution_free_scores([0.0] * len(head), counts, defects, reviewer)
+    ascending = sorted(tie)
+    n = max(len(tie), 1)
+    # each program's place in the tie-break order (equal values, equal places)
+    return [
+        score + TIE_BREAK * bisect.bisect_left(ascending, value) / n
+        for score, value in zip(head, tie, strict=True)
+    ]
+
+
+def served_with_signals(
+    head: Sequence[float],
+    counts: Sequence[int],
+    defects: Sequence[str | None],
+    signals: Signals | None,
+) -> list[float]:
+    """`served_scores` for a problem's `signals` (executed when they hold judged execution
+    results; the reviewer from their likelihood scores, when given): what `Ranker.rank`
+    serves and `toppass-train eval` measures. Execution that judged nothing (agreement
+    only) gives the execution-free scores over `behaviour_counts`."""
+    execution = signals.execution if signals is not None else None
+    likelihood = signals.likelihood if signals is not None else None
+    reviewer = [value for _, value in likelihood] if likelihood is not None else None
+    if execution is not None and not execution.judged:
+        return execution_free_scores(head, behaviour_counts(execution, counts), defects, reviewer)
+    return served_scores(head, counts, defects, executed=execution is not None, reviewer=reviewer)
+
+
+def behaviour_counts(execution: ExecutionSignals, counts: Sequence[int]) -> list[float]:
+    """Each program's number of sampled answers that behaved as it did on every probe: its
+    cluster's share of all `counts`."""
+    if len(execution.cluster_shares) != len(counts):
+        raise ValueError(f"execution signals for {len(execution.runs)} programs, not {len(counts)}")
+    total = sum(counts)
+    return [share * total for share in execution.cluster_shares]

@@ -1,0 +1,67 @@
+"""What is known about one problem's candidate programs besides their text: the signal types
+every other room passes around (a leaf: no imports from the rest of the package)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """What one program did on the visible tests."""
+
+    passed: int
+    failed: int
+    errors: int
+    timeouts: int
+    signature: tuple[str, ...]
+
+    @property
+    def cases(self) -> int:
+        return self.passed + self.failed + self.errors + self.timeouts
+
+
+@dataclass(frozen=True)
+class ExecutionSignals:
+    """Per-program runs of one slate, their agreement clusters (ids in first-seen order) and
+    each cluster's share of the sampled answers (duplicates counted)."""
+
+    cases: int  # judged visible tests (probes without an expected value are not counted)
+    runs: tuple[ProgramRun, ...]
+    clusters: tuple[int, ...]
+    cluster_shares: tuple[float, ...]
+
+    @property
+    def judged(self) -> bool:
+        """Whether any probe had an expected result. Without one (inputs from the parameter
+        types, `ranker.examples.typed.typed_calls`) the runs say only which programs agree."""
+        return self.cases > 0
+
+    @property
+    def tiers(self) -> tuple[int, ...]:
+        """Visible examples each program passes: the tiers of `ranker.order.diverse_order`."""
+        return tuple(run.passed for run in self.runs)
+
+    @property
+    def weights(self) -> tuple[float, ...] | None:
+        """Cluster shares as `ranker.order.diverse_order` weights where nothing was judged
+        (the samples' agreement is then all there is to apportion the top k by); None
+        otherwise (the examples passed decide, as `tiers`)."""
+        return None if self.judged else self.cluster_shares
+
+    def summary(self, i: int) -> str:
+        """`3/3 examples`, for titles; `agrees with 40%` (of the sampled answers) where
+        nothing was judged."""
+        if not self.judged:
+            return f"agrees with {self.cluster_shares[i]:.0%}"
+        return f"{self.runs[i].passed}/{self.cases} examples"
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What is known about one problem's programs besides their text; fields aligned with the
+    programs, None when not computed."""
+
+    execution: ExecutionSignals | None = None
+    likelihood: Sequence[tuple[float, float]] | None = None  # (coder, reviewer) per program
