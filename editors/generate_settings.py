@@ -67,6 +67,13 @@ EDITOR_ONLY_PROPERTIES: dict[str, dict[str, Any]] = {
 }
 
 
+# Server settings VS Code keeps in its SecretStorage instead: not contributed to package.json
+# (a contributed setting is plain text in settings.json); the extension's "toppass: Set API key"
+# stores them and sends them with the other settings (src/settings.ts SECRET_KEYS lists the
+# same keys). Neovim's defaults keep them (nil: the server reads OPENAI_API_KEY).
+SECRET_SETTINGS = ("openai.apiKey",)
+
+
 def load_schema() -> dict[str, dict[str, Any]]:
     from toppass_ls.settings import settings_schema
 
@@ -74,14 +81,16 @@ def load_schema() -> dict[str, dict[str, Any]]:
 
 
 def vscode_properties(schema: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """package.json `contributes.configuration.properties`: every server key as
-    `toppass.<key>` in schema order (kept in the Settings UI by `order`), then the editor's own."""
+    """package.json `contributes.configuration.properties`: every server key but the secret ones
+    as `toppass.<key>` in schema order (kept in the Settings UI by `order`), then the editor's
+    own."""
     properties: dict[str, dict[str, Any]] = {}
-    for order, (key, spec) in enumerate(schema.items()):
+    contributed = [(key, spec) for key, spec in schema.items() if key not in SECRET_SETTINGS]
+    for order, (key, spec) in enumerate(contributed):
         prop = {field: spec[field] for field in _VSCODE_FIELDS if field in spec}
         prop["order"] = order
         properties[f"{SECTION}.{key}"] = prop
-    for order, (key, prop) in enumerate(EDITOR_ONLY_PROPERTIES.items(), start=len(schema)):
+    for order, (key, prop) in enumerate(EDITOR_ONLY_PROPERTIES.items(), start=len(contributed)):
         properties[key] = {**prop, "order": order}
     return properties
 
