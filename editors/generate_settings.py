@@ -67,11 +67,16 @@ EDITOR_ONLY_PROPERTIES: dict[str, dict[str, Any]] = {
 }
 
 
-# Server settings VS Code keeps in its SecretStorage instead: not contributed to package.json
-# (a contributed setting is plain text in settings.json); the extension's "toppass: Set API key"
-# stores them and sends them with the other settings (src/settings.ts SECRET_KEYS lists the
-# same keys). Neovim's defaults keep them (nil: the server reads OPENAI_API_KEY).
-SECRET_SETTINGS = ("openai.apiKey",)
+# Server settings VS Code keeps in its SecretStorage instead of settings.json, where they would
+# be plain text: the extension's "toppass: Set API key" stores them and sends them with the other
+# settings (src/settings.ts SECRET_KEYS lists the same keys). package.json still declares them,
+# deprecated (hidden in the Settings UI unless set), only so that the extension may remove a
+# value left there after moving it into SecretStorage: VS Code writes registered keys only.
+# Neovim's defaults keep them (nil: the server reads OPENAI_API_KEY).
+SECRET_SETTINGS: dict[str, str] = {
+    "openai.apiKey": "Not read from settings: the API key is kept in VS Code's secret storage. "
+    'Run "toppass: Set API key"; a value put here is moved there and removed from this file.',
+}
 
 
 def load_schema() -> dict[str, dict[str, Any]]:
@@ -81,16 +86,17 @@ def load_schema() -> dict[str, dict[str, Any]]:
 
 
 def vscode_properties(schema: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """package.json `contributes.configuration.properties`: every server key but the secret ones
-    as `toppass.<key>` in schema order (kept in the Settings UI by `order`), then the editor's
-    own."""
+    """package.json `contributes.configuration.properties`: every server key as `toppass.<key>`
+    in schema order (kept in the Settings UI by `order`; the secret ones deprecated), then the
+    editor's own."""
     properties: dict[str, dict[str, Any]] = {}
-    contributed = [(key, spec) for key, spec in schema.items() if key not in SECRET_SETTINGS]
-    for order, (key, spec) in enumerate(contributed):
+    for order, (key, spec) in enumerate(schema.items()):
         prop = {field: spec[field] for field in _VSCODE_FIELDS if field in spec}
+        if key in SECRET_SETTINGS:
+            prop["description"] = prop["deprecationMessage"] = SECRET_SETTINGS[key]
         prop["order"] = order
         properties[f"{SECTION}.{key}"] = prop
-    for order, (key, prop) in enumerate(EDITOR_ONLY_PROPERTIES.items(), start=len(contributed)):
+    for order, (key, prop) in enumerate(EDITOR_ONLY_PROPERTIES.items(), start=len(schema)):
         properties[key] = {**prop, "order": order}
     return properties
 

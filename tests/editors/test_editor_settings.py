@@ -56,12 +56,11 @@ def test_generated_files_are_up_to_date(schema: dict[str, dict[str, Any]]) -> No
 def test_vscode_contributes_every_server_setting_with_its_default_and_doc(
     schema: dict[str, dict[str, Any]], vscode_properties: dict[str, dict[str, Any]]
 ) -> None:
-    secret = set(generator.SECRET_SETTINGS)
-    server_keys = {f"toppass.{key}" for key in schema.keys() - secret}
+    server_keys = {f"toppass.{key}" for key in schema}
     assert server_keys <= vscode_properties.keys()
     for key, spec in schema.items():
-        if key in secret:
-            continue
+        if key in generator.SECRET_SETTINGS:
+            continue  # below
         prop = vscode_properties[f"toppass.{key}"]
         assert prop["default"] == spec["default"], key
         assert prop["description"] == spec["description"], key
@@ -92,11 +91,14 @@ def test_the_api_key_is_no_vscode_setting_but_a_secret(
     schema: dict[str, dict[str, Any]], vscode_properties: dict[str, dict[str, Any]]
 ) -> None:
     # Kept in VS Code's SecretStorage ("toppass: Set API key"), never in settings.json; the
-    # extension sends the same keys from there (src/settings.ts SECRET_KEYS).
+    # extension sends the same keys from there (src/settings.ts SECRET_KEYS). The setting is
+    # declared deprecated only so that the extension can remove a value left in settings.json.
     assert set(generator.SECRET_SETTINGS) == {"openai.apiKey"} == _ts_list("SECRET_KEYS")
-    assert set(generator.SECRET_SETTINGS) <= schema.keys()
-    for key in generator.SECRET_SETTINGS:
-        assert f"toppass.{key}" not in vscode_properties
+    for key, message in generator.SECRET_SETTINGS.items():
+        prop = vscode_properties[f"toppass.{key}"]
+        assert prop["deprecationMessage"] == message
+        assert "toppass: Set API key" in message
+        assert prop["type"] == schema[key]["type"] and prop["default"] is None
 
 
 def test_lua_literals_quote_keywords_and_escape_strings() -> None:
@@ -205,7 +207,7 @@ def test_neovim_sends_only_settings_the_server_knows(
 def test_vscode_contributes_only_settings_the_server_knows(
     cli_schema: dict[str, Any], vscode_properties: dict[str, dict[str, Any]]
 ) -> None:
-    sent = {key.removeprefix("toppass.") for key in vscode_properties} - {
+    server_side = {key.removeprefix("toppass.") for key in vscode_properties} - {
         key.removeprefix("toppass.") for key in generator.EDITOR_ONLY_PROPERTIES
     }
-    assert sent | set(generator.SECRET_SETTINGS) == cli_schema.keys()
+    assert server_side == cli_schema.keys()

@@ -239,15 +239,24 @@ async function moveApiKeyOutOfSettings(context: vscode.ExtensionContext): Promis
   if (found.length === 0) {
     return;
   }
+  const key = `${SECTION}.${API_KEY_SETTING}`;
   if ((await context.secrets.get(API_KEY_SECRET)) === undefined) {
     await context.secrets.store(API_KEY_SECRET, (found[0][0] as string).trim());
   }
-  for (const [, target] of found) {
-    await configuration.update(API_KEY_SETTING, undefined, target);
+  try {
+    for (const [, target] of found) {
+      await configuration.update(API_KEY_SETTING, undefined, target);
+    }
+  } catch (error) {
+    void vscode.window.showWarningMessage(
+      `toppass: the API key is now in VS Code's secret storage, but ${key} could not be ` +
+        `removed from settings.json (${String(error)}): remove it there by hand.`,
+    );
+    return;
   }
   void vscode.window.showInformationMessage(
-    `toppass: moved ${SECTION}.${API_KEY_SETTING} out of settings.json into VS Code's secret ` +
-      'storage (on this machine). "toppass: Set API key" changes it.',
+    `toppass: moved ${key} out of settings.json into VS Code's secret storage (on this ` +
+      'machine). "toppass: Set API key" changes it.',
   );
 }
 

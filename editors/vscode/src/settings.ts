@@ -14,9 +14,10 @@ export const SECTION = "toppass";
 export const EDITOR_ONLY_KEYS: readonly string[] = ["serverPath", "serverArgs", "trace.server"];
 
 /**
- * Server keys kept in VS Code's SecretStorage instead of settings: package.json does not
- * contribute them (editors/generate_settings.py SECRET_SETTINGS lists the same keys), the
- * command "toppass: Set API key" stores them, and the extension sends them with the settings.
+ * Server keys kept in VS Code's SecretStorage instead of settings: the command "toppass: Set API
+ * key" stores them, and the extension sends them with the settings, never a value from
+ * settings.json. package.json declares them deprecated (editors/generate_settings.py
+ * SECRET_SETTINGS lists the same keys) only so that a value left there can be removed.
  */
 export const SECRET_KEYS: readonly string[] = ["openai.apiKey"];
 
@@ -31,6 +32,7 @@ export interface ConfigurationProperty {
   description?: string;
   markdownDescription?: string;
   enum?: unknown[];
+  deprecationMessage?: string;
 }
 
 export interface PackageJson {
