@@ -106,7 +106,8 @@ end
 ---@return string
 function M.status()
   local running = progress.all()
-  return running[1] and progress.text(running[#running]) or ""
+  local newest = running[#running]
+  return newest and progress.text(newest) or ""
 end
 
 --- Lua tables that hold nothing (a group whose defaults are all nil, such as `local`) would go
