@@ -2,7 +2,8 @@
 
 The server's schema is the one place a setting is defined; the VS Code extension's
 `contributes.configuration` and the Neovim defaults table are generated from it, and
-`tests/test_editor_settings.py` fails when they drift. After changing a setting in the server:
+`tests/editors/test_editor_settings.py` fails when they drift. After changing a setting in the
+server:
 
     python editors/generate_settings.py          # rewrite both files
     python editors/generate_settings.py --check  # exit 1 if either file is out of date

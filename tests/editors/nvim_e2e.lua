@@ -1,4 +1,4 @@
--- Init file for the headless Neovim end-to-end test (tests/test_nvim_e2e.py). It loads the
+-- Init file for the headless Neovim end-to-end test (tests/editors/test_nvim_e2e.py). It loads the
 -- toppass config from editors/nvim the way a user would, plays one scenario through the real
 -- Neovim LSP client, and writes what happened as JSON to $TOPPASS_E2E_OUT, then quits.
 --
