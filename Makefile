@@ -71,9 +71,11 @@ lock: install-dev
 	@git diff --stat -- requirements/
 	@echo "lock: the suite passed on the new set; commit requirements/ to adopt it"
 
-# Editor tests: the VS Code extension compiles, its vscode-free modules pass `node --test`, and
-# its protocol test drives the real toppass-ls (tests/editors/, with the headless Neovim test
-# that pytest runs, holds the shared scenario and fake OpenAI server).
+# Editor tests: the VS Code extension compiles, its vscode-free modules pass `node --test`, its
+# protocol and cancel tests drive the real toppass-ls through the extension's own generation
+# code, and its packaging test bundles it (esbuild) and runs `vsce ls` / `vsce package` offline
+# (tests/editors/, with the headless Neovim tests that pytest runs, holds the shared scenario
+# and fake OpenAI server).
 VSCODE := editors/vscode
 
 .PHONY: test-editors

@@ -2,7 +2,8 @@
 
 The server's schema is the one place a setting is defined; the VS Code extension's
 `contributes.configuration` and the Neovim defaults table are generated from it, and
-`tests/test_editor_settings.py` fails when they drift. After changing a setting in the server:
+`tests/editors/test_editor_settings.py` fails when they drift. After changing a setting in the
+server:
 
     python editors/generate_settings.py          # rewrite both files
     python editors/generate_settings.py --check  # exit 1 if either file is out of date
@@ -67,6 +68,18 @@ EDITOR_ONLY_PROPERTIES: dict[str, dict[str, Any]] = {
 }
 
 
+# Server settings VS Code keeps in its SecretStorage instead of settings.json, where they would
+# be plain text: the extension's "toppass: Set API key" stores them and sends them with the other
+# settings (src/settings.ts SECRET_KEYS lists the same keys). package.json still declares them,
+# deprecated (hidden in the Settings UI unless set), only so that the extension may remove a
+# value left there after moving it into SecretStorage: VS Code writes registered keys only.
+# Neovim's defaults keep them (nil: the server reads OPENAI_API_KEY).
+SECRET_SETTINGS: dict[str, str] = {
+    "openai.apiKey": "Not read from settings: the API key is kept in VS Code's secret storage. "
+    'Run "toppass: Set API key"; a value put here is moved there and removed from this file.',
+}
+
+
 def load_schema() -> dict[str, dict[str, Any]]:
     from toppass_ls.settings import settings_schema
 
@@ -74,11 +87,14 @@ def load_schema() -> dict[str, dict[str, Any]]:
 
 
 def vscode_properties(schema: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """package.json `contributes.configuration.properties`: every server key as
-    `toppass.<key>` in schema order (kept in the Settings UI by `order`), then the editor's own."""
+    """package.json `contributes.configuration.properties`: every server key as `toppass.<key>`
+    in schema order (kept in the Settings UI by `order`; the secret ones deprecated), then the
+    editor's own."""
     properties: dict[str, dict[str, Any]] = {}
     for order, (key, spec) in enumerate(schema.items()):
         prop = {field: spec[field] for field in _VSCODE_FIELDS if field in spec}
+        if key in SECRET_SETTINGS:
+            prop["description"] = prop["deprecationMessage"] = SECRET_SETTINGS[key]
         prop["order"] = order
         properties[f"{SECTION}.{key}"] = prop
     for order, (key, prop) in enumerate(EDITOR_ONLY_PROPERTIES.items(), start=len(schema)):

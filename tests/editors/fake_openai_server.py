@@ -5,7 +5,7 @@ answers `POST /v1/chat/completions` and `POST /v1/completions` with fixed candid
 JSON list, cycling through them to fill `n` choices; every request is appended to `--log` as one
 JSON line. Run as a process so that both pytest and Node tests can use it:
 
-    python tests/editor_fake_openai.py --candidates cands.json [--port 0] [--log requests.jsonl]
+    python tests/editors/fake_openai_server.py --candidates cands.json [--port 0] [--log requests.jsonl]
 
 The first stdout line is the base URL to configure, e.g. `http://127.0.0.1:43127/v1`.
 """

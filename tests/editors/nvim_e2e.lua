@@ -1,12 +1,13 @@
--- Init file for the headless Neovim end-to-end test (tests/test_nvim_e2e.py). It loads the
+-- Init file for the headless Neovim end-to-end test (tests/editors/test_nvim_e2e.py). It loads the
 -- toppass config from editors/nvim the way a user would, plays one scenario through the real
 -- Neovim LSP client, and writes what happened as JSON to $TOPPASS_E2E_OUT, then quits.
 --
 -- $TOPPASS_E2E is a JSON object: { editors_nvim, config = "setup"|"legacy", cmd, settings,
--- line (0-based), request_log (the fake endpoint's), scenario = "keymap"|"dismiss_then_list" }.
+-- line (0-based), request_log (the fake endpoint's, optional), scenario = "keymap" |
+-- "dismiss_then_list" | "cancel", sampling_file (cancel: appears once the endpoint is called) }.
 local spec = vim.json.decode(os.getenv("TOPPASS_E2E"))
 local out_path = os.getenv("TOPPASS_E2E_OUT")
-local result = { offered = {}, messages = {}, steps = {} }
+local result = { offered = {}, messages = {}, steps = {}, notified = {}, progress = {} }
 local dismiss_next_message = spec.scenario == "dismiss_then_list"
 
 vim.opt.rtp:prepend(spec.editors_nvim)
@@ -36,6 +37,25 @@ vim.lsp.handlers["window/showMessage"] = function(err, params, ctx)
   return show_message(err, params, ctx)
 end
 
+-- What the plugin tells the user through vim.notify (e.g. "cancelled, nothing applied").
+vim.notify = function(message, level)
+  table.insert(result.notified, { message = message, level = level })
+end
+
+-- Every $/progress value from toppass-ls, in order, and what the statusline showed meanwhile.
+vim.api.nvim_create_autocmd("LspProgress", {
+  callback = function(args)
+    local value = args.data.params.value
+    table.insert(result.progress, {
+      kind = value.kind,
+      title = value.title,
+      message = value.message,
+      cancellable = value.cancellable,
+      status = package.loaded.toppass and require("toppass").status() or nil,
+    })
+  end,
+})
+
 -- The user's config: an error here is reported like any other, not left hanging.
 local setup_ok, setup_err = xpcall(function()
   if spec.config == "legacy" then
@@ -58,6 +78,9 @@ local function wait_for(what, timeout_ms, predicate)
 end
 
 local function count_requests()
+  if spec.request_log == nil then
+    return 0
+  end
   local file = io.open(spec.request_log, "r")
   if file == nil then
     return 0
@@ -94,8 +117,37 @@ local function run()
   end)
   step("attached")
   result.keymap = vim.fn.maparg("<leader>ta", "n") ~= ""
+  result.cancel_keymap = vim.fn.maparg("<leader>tc", "n") ~= ""
   vim.api.nvim_win_set_cursor(0, { spec.line + 1, 0 })
   local tick = vim.api.nvim_buf_get_changedtick(buf)
+
+  if spec.scenario == "cancel" then
+    -- The endpoint answers slowly: cancel while the server samples, with the plugin's command.
+    vim.cmd("Toppass")
+    step(":Toppass")
+    wait_for("the server's progress to begin", 60000, function()
+      return require("toppass").status() ~= ""
+    end)
+    step("progress")
+    wait_for("the endpoint to be called", 60000, function()
+      return vim.uv.fs_stat(spec.sampling_file) ~= nil
+    end)
+    result.status_while_running = require("toppass").status()
+    local started = vim.uv.hrtime()
+    vim.cmd("ToppassCancel")
+    step(":ToppassCancel")
+    wait_for("the generation to stop", 30000, function()
+      return not pending(buf, "workspace/executeCommand") and require("toppass").status() == ""
+    end)
+    result.stopped_after_ms = (vim.uv.hrtime() - started) / 1e6
+    step("stopped")
+    vim.wait(1000) -- anything the server still sent would arrive now
+    result.changed = vim.api.nvim_buf_get_changedtick(buf) ~= tick
+    result.status_after = require("toppass").status()
+    vim.cmd("ToppassCancel") -- nothing runs now
+    result.lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+    return
+  end
 
   if spec.scenario == "keymap" then
     press("<leader>ta")

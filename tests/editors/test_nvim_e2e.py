@@ -5,7 +5,8 @@ Neovim loads `editors/nvim` the way a user would (the 0.11 `setup()`, and the 0.
 server samples from a real HTTP server speaking the OpenAI API (`fake_openai_server.py`, fixed
 answers), ranks them and offers them through `window/showMessageRequest`, which Neovim shows
 with `vim.ui.select`; `nvim_e2e.lua` overrides that to take the first item (or to dismiss) and
-reports the buffer afterwards.
+reports the buffer afterwards. The cancel test samples from `tests/fake_openai.py` in its slow
+mode instead, and stops the generation with the plugin's :ToppassCancel.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import json
 import os
 import re
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_openai import FakeOpenAI
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -32,9 +36,12 @@ def run_nvim(
     tmp_path: Path,
     scenario: dict[str, Any],
     server_command: list[str],
-    fake_openai: tuple[str, Path],
+    fake_openai: tuple[str, Path | None],
     config: str,
     steps: str,
+    settings: dict[str, Any] | None = None,
+    openai_settings: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     openai_url, request_log = fake_openai
     source = tmp_path / "project" / scenario["file"]
@@ -46,13 +53,16 @@ def run_nvim(
         "scenario": steps,
         "cmd": server_command,
         "line": scenario["line"],
-        "request_log": str(request_log),
+        "request_log": None if request_log is None else str(request_log),
         "settings": {
             "provider": "openai",
             "openai": {"baseUrl": openai_url, "apiKey": "test", "model": "fake"},
             "samples": len(scenario["candidates"]),
         },
     }
+    spec.update(extra or {})
+    spec["settings"].update(settings or {})
+    spec["settings"]["openai"].update(openai_settings or {})
     out = tmp_path / "result.json"
     home = tmp_path / "home"
     env = {
@@ -81,6 +91,7 @@ def run_nvim(
     assert result.get("error") is None, f"{result['error']}\nresult: {result}\n{context}"
     assert proc.returncode == 0, context
     result["file_on_disk"] = source.read_text(encoding="utf-8")
+    result["lsp_log"] = lsp_log.read_text(errors="replace") if lsp_log.exists() else ""
     return result
 
 
@@ -134,6 +145,16 @@ def test_keymap_generates_and_applies_the_first_choice(
     assert_first_offered_was_applied(scenario, message["items"], result["lines"])
     assert result["file_on_disk"] == scenario["source"]  # the edit went to the buffer
     assert result["messages"] == []  # nothing went wrong that the user would have to act on
+    # Progress showed while it sampled (the server's title names the function).
+    kinds = [p["kind"] for p in result["progress"]]
+    assert kinds[0] == "begin" and kinds[-1] == "end", result["progress"]
+    assert scenario["function"] in result["progress"][0]["title"]
+    if config == "setup":
+        assert result["cancel_keymap"], "the <leader>tc keymap was not set"
+        # The server logs (at INFO, into Neovim's lsp.log) each key it does not know: the
+        # plugin's defaults once sent `local` as [] (an empty Lua table).
+        assert "toppass_ls" in result["lsp_log"], "the server's log did not reach lsp.log"
+        assert "unknown setting" not in result["lsp_log"]
 
 
 def test_dismissed_candidates_become_ranked_code_actions(
@@ -158,3 +179,71 @@ def test_dismissed_candidates_become_ranked_code_actions(
     # Listing the cached candidates sampled nothing more.
     assert result["requests_at_dismiss"] > 0, "the server never called the fake endpoint"
     assert result["requests_at_end"] == result["requests_at_dismiss"]
+
+
+@pytest.fixture
+def slow_openai() -> Iterator[FakeOpenAI]:
+    """tests/fake_openai.py in this process: its slow mode answers after a minute unless the
+    client hangs up first (counted in `disconnects`)."""
+    fake = FakeOpenAI(slow_seconds=60).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def test_toppass_cancel_stops_the_generation_and_applies_nothing(
+    nvim: str,
+    scenario: dict[str, Any],
+    server_command: list[str],
+    slow_openai: FakeOpenAI,
+    tmp_path: Path,
+) -> None:
+    # The driver cancels once the endpoint has requests in flight (this file appears).
+    sampling = tmp_path / "sampling"
+
+    def signal_sampling() -> None:
+        if slow_openai.wait_for(lambda fake: fake.requests, timeout=120):
+            sampling.write_text("", encoding="utf-8")
+
+    threading.Thread(target=signal_sampling, daemon=True).start()
+    result = run_nvim(
+        nvim,
+        tmp_path,
+        scenario,
+        server_command,
+        (slow_openai.url("slow"), None),
+        "setup",
+        "cancel",
+        # One request per sample (like Ollama): several connections for the cancel to close.
+        settings={"samples": 4},
+        openai_settings={"honoursN": "no"},
+        extra={"sampling_file": str(sampling)},
+    )
+    assert result["steps"] == [
+        "attached",
+        ":Toppass",
+        "progress",
+        ":ToppassCancel",
+        "stopped",
+    ]
+    # While it sampled, the statusline component showed the server's progress.
+    assert result["status_while_running"].startswith(f"toppass: {scenario['function']}()")
+    begin = result["progress"][0]
+    assert begin["kind"] == "begin" and begin["cancellable"] is True, result["progress"]
+    # It stopped within seconds (each answer takes a minute), ended as cancelled, and the
+    # server offered nothing and applied nothing.
+    assert result["stopped_after_ms"] < 15000, result["stopped_after_ms"]
+    assert result["progress"][-1]["kind"] == "end"
+    assert result["progress"][-1]["message"] == "cancelled"
+    assert result["offered"] == []
+    assert result["changed"] is False
+    assert result["lines"] == scenario["source"].splitlines()
+    assert result["status_after"] == ""
+    assert result["messages"] == []
+    notified = [n["message"] for n in result["notified"]]
+    assert f"toppass: {scenario['function']}(): cancelled, nothing applied" in notified, notified
+    assert "toppass: nothing to cancel" in notified  # the second :ToppassCancel
+    # Cancelling closed the server's HTTP requests to the endpoint.
+    assert slow_openai.requests, "the server never called the endpoint"
+    assert slow_openai.wait_for(lambda fake: fake.disconnects >= 1, timeout=10)

@@ -13,6 +13,18 @@ export const SECTION = "toppass";
  */
 export const EDITOR_ONLY_KEYS: readonly string[] = ["serverPath", "serverArgs", "trace.server"];
 
+/**
+ * Server keys kept in VS Code's SecretStorage instead of settings: the command "toppass: Set API
+ * key" stores them, and the extension sends them with the settings, never a value from
+ * settings.json. package.json declares them deprecated (editors/generate_settings.py
+ * SECRET_SETTINGS lists the same keys) only so that a value left there can be removed.
+ */
+export const SECRET_KEYS: readonly string[] = ["openai.apiKey"];
+
+/** The server key of the API key, and its SecretStorage key. */
+export const API_KEY_SETTING = "openai.apiKey";
+export const API_KEY_SECRET = `${SECTION}.${API_KEY_SETTING}`;
+
 /** One entry of package.json `contributes.configuration.properties`. */
 export interface ConfigurationProperty {
   type: string | string[];
@@ -20,6 +32,7 @@ export interface ConfigurationProperty {
   description?: string;
   markdownDescription?: string;
   enum?: unknown[];
+  deprecationMessage?: string;
 }
 
 export interface PackageJson {
@@ -65,6 +78,23 @@ export function shapeServerSettings(
     node[parts[parts.length - 1]] = value;
   }
   return tree;
+}
+
+/**
+ * The settings tree sent to the server: the contributed keys from `lookup`, and the API key from
+ * SecretStorage. The key is always sent, null when none is stored, so that removing it reaches
+ * the server (which then reads OPENAI_API_KEY, as without the extension).
+ */
+export function serverSettings(
+  keys: readonly string[],
+  lookup: (key: string) => unknown,
+  apiKey: string | undefined,
+): Record<string, unknown> {
+  const secret = apiKey !== undefined && apiKey.trim() !== "" ? apiKey.trim() : null;
+  const sent = keys.filter((key) => !SECRET_KEYS.includes(key));
+  return shapeServerSettings([...sent, API_KEY_SETTING], (key) =>
+    key === API_KEY_SETTING ? secret : lookup(key),
+  );
 }
 
 /** The command line that starts the server: `toppass.serverPath` and `toppass.serverArgs`. */

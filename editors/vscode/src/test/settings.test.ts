@@ -7,8 +7,10 @@ import { test } from "node:test";
 import {
   EDITOR_ONLY_KEYS,
   type PackageJson,
+  SECRET_KEYS,
   serverCommand,
   serverSettingKeys,
+  serverSettings,
   shapeServerSettings,
 } from "../settings";
 
@@ -32,9 +34,26 @@ test("server keys are package.json's keys without the editor-only ones", () => {
     assert.ok(`toppass.${key}` in packageJson.contributes.configuration.properties, key);
     assert.ok(!keys.includes(key), `${key} would be sent to the server`);
   }
-  for (const key of ["provider", "openai.baseUrl", "openai.apiKey", "samples", "topK"]) {
+  for (const key of ["provider", "openai.baseUrl", "samples", "topK"]) {
     assert.ok(keys.includes(key), key);
   }
+});
+
+test("the API key is no setting: it comes from SecretStorage and is always sent", () => {
+  const properties = packageJson.contributes.configuration.properties;
+  assert.deepEqual(SECRET_KEYS, ["openai.apiKey"]);
+  // Declared only so that a value left in settings.json can be removed; hidden as deprecated.
+  assert.match(properties["toppass.openai.apiKey"].deprecationMessage ?? "", /Set API key/);
+  const keys = serverSettingKeys(packageJson);
+  // A value left in settings.json is never sent: only the stored secret is.
+  const user: Record<string, unknown> = { "openai.apiKey": "sk-plain-text", provider: "openai" };
+  const withKey = serverSettings(keys, (key) => user[key], " sk-secret ");
+  assert.deepEqual(withKey.openai, { apiKey: "sk-secret" });
+  assert.equal(withKey.provider, "openai");
+  // None stored (or removed): null, so that the server drops a key it had and reads
+  // OPENAI_API_KEY instead.
+  assert.deepEqual(serverSettings(keys, (key) => user[key], undefined).openai, { apiKey: null });
+  assert.deepEqual(serverSettings(keys, (key) => user[key], "  ").openai, { apiKey: null });
 });
 
 test("flat keys become the nested tree the server reads", () => {
