@@ -115,16 +115,12 @@ def learned(args: argparse.Namespace, runs: list[Path], spec: str) -> dict[str, 
     import math
 
     from ranker.model.ranker import Ranker
-    from train.evaluate import (
-        length_correlation,
-        ranker_scores,
-        served_slate_scores,
-        within_problem_correlation,
-    )
+    from train.evaluate import length_correlation, served_slate_scores, within_problem_correlation
     from train.fit import FitConfig
     from train.likelihood_features import feature_scores, read_likelihood_features
     from train.loaders import load_problems
     from train.pools import read_pool
+    from train.scoring import ranker_scores
     from train.slates import build_slates
 
     _, problems, pool = parse_pool(spec)

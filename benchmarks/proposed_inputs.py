@@ -65,16 +65,11 @@ def read_inputs(paths: list[Path], k: int) -> dict[str, str]:
 def measure(spec: str, replies: dict[str, str], k: int, rankers: list[str]) -> dict[str, Any]:
     from ranker.examples.proposed import proposed_calls
     from ranker.model.ranker import Ranker
-    from train.evaluate import (
-        diversity_of,
-        evaluate_scores,
-        execution_scores,
-        ranker_scores,
-        served_slate_scores,
-    )
+    from train.evaluate import diversity_of, evaluate_scores, execution_scores, served_slate_scores
     from train.fit import FitConfig
     from train.loaders import load_problems
     from train.pools import read_pool
+    from train.scoring import ranker_scores
     from train.signals import execution_signals
     from train.slates import build_slates
 

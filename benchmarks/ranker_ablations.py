@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ranker import LossConfig, RankerConfig
-from train.evaluate import evaluate_scores, length_correlation, length_scores, ranker_scores
+from train.evaluate import evaluate_scores, length_correlation, length_scores
 from train.fit import FitConfig, fit
 from train.loaders import load_problems
 from train.pools import read_pool
+from train.scoring import ranker_scores
 from train.slates import Slate, build_slates
 
 VARIANTS: dict[str, dict[str, Any]] = {

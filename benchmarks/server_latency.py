@@ -79,8 +79,8 @@ def median_ms(samples: list[float]) -> float:
 def own_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
     from generation.prompts import chat_messages
     from ranker.model.shipped import load_ranker
-    from toppass_ls.context import function_at
-    from toppass_ls.pipeline import rank_candidates, sampling_prompt
+    from ranker.offer import rank_candidates, sampling_prompt
+    from ranker.source import function_at
 
     ranker, warning = load_ranker(ranker_path)
     source, line = big_file()
@@ -149,9 +149,9 @@ def proposed_inputs(count: int) -> list[str]:
 
 def execution_latency(runs: int, ranker_path: str | None, proposed: int = 0) -> dict[str, Any]:
     from ranker.model.shipped import load_ranker
-    from toppass_ls.context import function_at
-    from toppass_ls.examples_run import ExampleRunner
-    from toppass_ls.pipeline import rank_candidates
+    from ranker.offer import rank_candidates
+    from ranker.signals.examples_run import ExampleRunner
+    from ranker.source import function_at
 
     ranker, warning = load_ranker(ranker_path)
     prompt, _, _ = _problem()

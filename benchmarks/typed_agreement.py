@@ -39,13 +39,13 @@ def measure(spec: str, rankers: list[str]) -> dict[str, Any]:
         diversity_of,
         evaluate_scores,
         execution_scores,
-        ranker_scores,
         sample_count_scores,
         served_slate_scores,
     )
     from train.fit import FitConfig
     from train.loaders import load_problems
     from train.pools import read_pool
+    from train.scoring import ranker_scores
     from train.signals import execution_signals
     from train.slates import build_slates
 

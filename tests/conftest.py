@@ -79,7 +79,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="module")
 def runner() -> Any:
     """A sandbox for docstring examples, as the server keeps one (workers start once)."""
-    from toppass_ls.examples_run import ExampleRunner
+    from ranker.signals.examples_run import ExampleRunner
 
     examples = ExampleRunner(workers=2)
     yield examples

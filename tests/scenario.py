@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ranker import Ranker, RankerConfig
-from toppass_ls.context import function_at
+from ranker.source import function_at
 
 SOURCE = '''import math
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from toppass_ls.context import function_at, split_lines
+from ranker.candidates.applied import CandidateBody, candidate_body
+from ranker.source import function_at, split_lines
 from toppass_ls.edits import (
-    CandidateBody,
     action_title,
     body_edit,
-    candidate_body,
     generate_title,
     indent_body,
     preview,

@@ -16,10 +16,12 @@ from procs import own_sandbox_workers
 from scenario import RAISES, RIGHT, RIGHT_TOO, SOURCE, WRONG, Answers, context
 
 from ranker import Ranker, RankerConfig
+from ranker.offer import RankingCancelled, rank_candidates
 from ranker.order import execution_free_scores
-from toppass_ls.context import function_at
-from toppass_ls.examples_run import ExampleRunner, visible_tests
-from toppass_ls.pipeline import RankingCancelled, generate, rank_candidates
+from ranker.signals.examples_run import ExampleRunner, visible_tests
+from ranker.source import function_at
+from toppass_ls.edits import candidate_title
+from toppass_ls.pipeline import generate
 
 RAWS = [WRONG, RIGHT, RAISES, RIGHT, RIGHT_TOO]
 EXPECTED_EXAMPLES = {
@@ -109,7 +111,7 @@ def test_featureless_ranker_gets_titles_and_the_diverse_order(plain_ranker, runn
     assert {c.body: c.examples for c in result.candidates} == EXPECTED_EXAMPLES
     for candidate in result.candidates:
         duplicates = ", x2" if candidate.count == 2 else ""
-        assert candidate.title.startswith(
+        assert candidate_title(candidate).startswith(
             f"toppass #{candidate.rank} ({candidate.score:.2f}{duplicates}, {candidate.examples}): "
         )
     # The score ignores execution, so which right program comes first is the ranker's call;
@@ -185,8 +187,10 @@ def test_setting_off_ranks_as_before(plain_ranker):
     result = rank_candidates(plain_ranker, context(3), RAWS, examples=None)
     assert result.execution == "examples not run: allowExecution is off"
     assert result.examples is None
-    assert all(c.examples is None and "examples" not in c.title for c in result.candidates)
-    assert result.candidates[0].title.startswith("toppass #1 (")
+    assert all(
+        c.examples is None and "examples" not in candidate_title(c) for c in result.candidates
+    )
+    assert candidate_title(result.candidates[0]).startswith("toppass #1 (")
     assert [c.count for c in result.candidates if c.body == "return sorted(set(xs))\n"] == [2]
 
 
@@ -207,7 +211,7 @@ def test_skipped_where_examples_cannot_run(plain_ranker, runner, line, raws, rea
     result = rank_candidates(plain_ranker, context(line), raws, runner)
     assert result.execution.startswith("examples not run: " + reason)
     assert len(result.candidates) == 1 and result.candidates[0].examples is None
-    assert "examples" not in result.candidates[0].title
+    assert "examples" not in candidate_title(result.candidates[0])
 
 
 TYPED = (
@@ -253,7 +257,7 @@ def test_no_examples_but_typed_parameters_run_for_agreement(plain_ranker, runner
         head, [behaviour[c.examples] for c in result.candidates], [None] * len(programs)
     )
     assert [c.raw_score for c in result.candidates] == pytest.approx(expected)
-    assert all(f"{c.examples}): " in c.title for c in result.candidates)
+    assert all(f"{c.examples}): " in candidate_title(c) for c in result.candidates)
 
 
 def test_nothing_loads_in_the_sandbox_means_no_execution(plain_ranker, runner):

@@ -15,12 +15,13 @@ import pytest
 from scenario import RIGHT, RIGHT_TOO, WRONG, Answers, context, pass_fraction_ranker
 
 from ranker import Ranker
+from ranker.offer import REVIEWER_OFF, RankingCancelled, rank_candidates
 from ranker.order import diverse_order, order_by_score, served_scores
 from ranker.signals.defects import static_defects
 from ranker.signals.likelihood import LikelihoodScorer, ScoredText, reviewer_text
 from ranker.signals.types import Signals
-from toppass_ls.context import FunctionContext
-from toppass_ls.pipeline import REVIEWER_OFF, RankingCancelled, generate, rank_candidates
+from ranker.source import FunctionContext
+from toppass_ls.pipeline import generate
 from toppass_ls.server import ToppassServer
 
 

@@ -3,14 +3,12 @@ import random
 from math import comb
 
 import pytest
-import torch
 
 from ranker.model.metrics import (
     evaluate_rankings,
     oracle,
     random_pass_at_k,
     ranked_pass_at_k,
-    ranked_pass_at_k_batch,
 )
 from ranker.order import order_by_score
 
@@ -79,15 +77,6 @@ def test_ranked_metric_on_distinct_scores():
     labels = [True, False, False, False]
     assert [ranked_pass_at_k(scores, labels, k) for k in (1, 2, 3, 4)] == [0, 0, 0, 1]
     assert ranked_pass_at_k([], [], 1) == 0.0
-
-
-def test_padding_never_changes_batch_metric():
-    scores = torch.tensor([[0.1, 0.9, 0.5, 99.0], [2.0, 1.0, -5.0, 50.0]])
-    labels = torch.tensor([[1, 0, 0, 1], [0, 1, 0, 1]])
-    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 0]], dtype=torch.bool)
-    got = ranked_pass_at_k_batch(scores, labels, mask, 1).tolist()
-    assert got == [0.0, 0.0]
-    assert ranked_pass_at_k_batch(scores, labels, mask, 2).tolist() == [0.0, 1.0]
 
 
 def test_order_by_score_breaks_ties_by_index():

@@ -136,7 +136,8 @@ def suggest(
     """Sample, rank and print the top K candidates for the function at FILE:LINE, exactly as
     the server would offer them."""
     logging.basicConfig(level=log_level.upper(), format="%(name)s %(levelname)s %(message)s")
-    from toppass_ls.context import function_at
+    from ranker.source import function_at
+    from toppass_ls.edits import candidate_json
     from toppass_ls.settings import parse_settings
 
     path, line = _target(target)
@@ -184,7 +185,7 @@ def suggest(
                     "dropped": list(result.dropped),
                     "execution": result.execution,
                     "reviewer": result.reviewer,
-                    "candidates": [c.to_json() for c in result.top(settings.top_k)],
+                    "candidates": [candidate_json(c) for c in result.top(settings.top_k)],
                 },
                 indent=2,
             )
@@ -198,8 +199,8 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
 
     from generation.provider import SamplingError
     from ranker.model.config import RankerConfigError
+    from ranker.signals.examples_run import ExampleRunner
     from ranker.signals.likelihood import LikelihoodScorer
-    from toppass_ls.examples_run import ExampleRunner
     from toppass_ls.pipeline import RankerLoader, generate, make_provider
 
     console = Console(stderr=True)
@@ -241,8 +242,8 @@ def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
     from rich.console import Console
     from rich.syntax import Syntax
 
+    from ranker.offer import REVIEWER_OFF
     from toppass_ls.edits import indent_body
-    from toppass_ls.pipeline import REVIEWER_OFF
 
     out = Console()
     err = Console(stderr=True)

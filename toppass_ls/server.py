@@ -18,15 +18,20 @@ from pygls.protocol import LanguageServerProtocol
 from generation.local import LocalProvider
 from generation.provider import Provider, SamplingError
 from ranker.model.config import RankerConfigError
+from ranker.offer import RankedCandidate, RankedResult
+from ranker.signals.examples_run import ExampleRunner
 from ranker.signals.likelihood import LikelihoodScorer
+from ranker.source import FunctionContext, function_at, split_lines
 from toppass_ls import __version__
 from toppass_ls.cache import ResultCache, cache_key
-from toppass_ls.context import FunctionContext, function_at, split_lines
-from toppass_ls.edits import body_edit, generate_title, workspace_edit
-from toppass_ls.examples_run import ExampleRunner
+from toppass_ls.edits import (
+    body_edit,
+    candidate_json,
+    candidate_title,
+    generate_title,
+    workspace_edit,
+)
 from toppass_ls.pipeline import (
-    RankedCandidate,
-    RankedResult,
     RankerLoader,
     generate,
     make_provider,
@@ -237,7 +242,7 @@ class ToppassServer(LanguageServer):
     ) -> list[types.CodeAction]:
         return [
             types.CodeAction(
-                title=candidate.title,
+                title=candidate_title(candidate),
                 kind=ACTION_KIND,
                 is_preferred=True if candidate.rank == 1 else None,
                 edit=self.candidate_edit(uri, ctx, candidate),
@@ -366,7 +371,9 @@ def create_server() -> ToppassServer:
             edit = body_edit(ctx, candidate.body, lines, document.position_codec.client_num_units)
             items.append(
                 types.InlineCompletionItem(
-                    insert_text=edit.new_text, range=edit.range, filter_text=candidate.title
+                    insert_text=edit.new_text,
+                    range=edit.range,
+                    filter_text=candidate_title(candidate),
                 )
             )
         return types.InlineCompletionList(items=items)
@@ -408,7 +415,7 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
     top = result.top(ls.settings.top_k)
     summary: dict[str, Any] = {
         "function": ctx.name,
-        "candidates": [c.to_json() for c in top],
+        "candidates": [candidate_json(c) for c in top],
         "applied": None,
         "dropped": len(result.dropped),
         "sampled": result.sampled,
@@ -422,13 +429,15 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
             types.ShowMessageRequestParams(
                 type=types.MessageType.Info,
                 message=offer_message(ctx.name, len(top), result),
-                actions=[types.MessageActionItem(title=c.title) for c in top],
+                actions=[types.MessageActionItem(title=candidate_title(c)) for c in top],
             )
         )
     except JsonRpcException as exc:  # a client without showMessageRequest: code actions remain
         logger.warning("window/showMessageRequest failed: %s", exc)
         return summary
-    chosen = next((c for c in top if choice is not None and c.title == choice.title), None)
+    chosen = next(
+        (c for c in top if choice is not None and candidate_title(c) == choice.title), None
+    )
     if chosen is None:
         return summary
     summary["applied"] = await _apply(ls, uri, version, ctx, chosen)
@@ -468,7 +477,7 @@ async def _apply(
     target = current or ctx
     response = await ls.workspace_apply_edit_async(
         types.ApplyWorkspaceEditParams(
-            edit=ls.candidate_edit(uri, target, candidate), label=candidate.title
+            edit=ls.candidate_edit(uri, target, candidate), label=candidate_title(candidate)
         )
     )
     if not response.applied:

@@ -159,8 +159,7 @@ def generate(
     import asyncio
 
     with user_errors():
-        from generation.local import LocalProvider
-        from generation.openai_endpoint import OpenAIProvider
+        from generation.factory import make_provider
         from generation.provider import SamplingOptions
         from train.generate import generate_pool
         from train.loaders import load_problems
@@ -174,23 +173,14 @@ def generate(
         if limit is not None:
             problem_set = dict(list(problem_set.items())[:limit])
         options = SamplingOptions(temperature, max_tokens, time_budget, seed)
-        sampler: Any
-        if provider == "local":
-            sampler = LocalProvider(model, options=options)
-            model_name, api_name = sampler.name, "local"
-        elif provider == "openai":
-            if model is None:
-                raise ValueError("--provider openai needs --model")
-            sampler = OpenAIProvider(
-                model=model,
-                base_url=base_url,
-                api=api,  # type: ignore[arg-type]
-                honours_n=honours_n,  # type: ignore[arg-type]
-                options=options,
-            )
-            model_name, api_name = model, api
-        else:
-            raise ValueError(f"--provider must be local or openai, got {provider!r}")
+        if provider == "openai" and model is None:
+            raise ValueError("--provider openai needs --model")
+        sampler: Any = make_provider(
+            provider, options, model=model, base_url=base_url, api=api, honours_n=honours_n
+        )
+        model_name, api_name = (
+            (str(sampler.name), "local") if provider == "local" else (str(model), api)
+        )
 
         async def run() -> Any:
             try:
@@ -405,6 +395,7 @@ def fit(
     _setup_logging(verbose)
     with user_errors():
         from ranker import LossConfig, RankerConfig
+        from train.data import slate_signals
         from train.fit import FitConfig
         from train.fit import fit as run_fit
         from train.jsonl import DataError
@@ -459,7 +450,7 @@ def fit(
             },
         )
         with progress_bar() as report:
-            signals = _signals(
+            signals = slate_signals(
                 [*train_slates, *val_slates],
                 problem_set,
                 "execution" in groups,
@@ -498,6 +489,14 @@ def evaluate(
         typer.Option(
             "--diverse/--no-diverse",
             help="Rank one program per behaviour cluster first (needs --execution).",
+        ),
+    ] = True,
+    offered: Annotated[
+        bool,
+        typer.Option(
+            "--offered/--no-offered",
+            help="Also rank each problem as the editor offers it: the prompt as the user's "
+            "file, the bodies as applied (with --execution, run on the docstring's examples).",
         ),
     ] = True,
     likelihood: LikelihoodOption = None,
@@ -540,135 +539,48 @@ def evaluate(
     _setup_logging(verbose)
     with user_errors():
         from ranker.model.config import RankerConfigError
-        from ranker.model.ranker import Ranker
         from ranker.model.shipped import default_ranker_path
-        from train.evaluate import (
-            diversity_of,
-            evaluate_scores,
-            execution_scores,
-            generator_likelihood_scores,
-            length_scores,
-            ranker_scores,
-            sample_count_scores,
-            served_slate_scores,
-        )
-        from train.fit import FitConfig, resolve_device
+        from train.data import default_labelled_path
+        from train.embeddings import DEFAULT_CACHE_DIR
+        from train.pool_eval import EvalOptions, evaluate_pool
 
         problem_set = _load_problems(problems)
-        label_into = labelled_out or pool.with_name(
-            pool.name.removesuffix(".gz").removesuffix(".jsonl") + ".labelled.jsonl"
-        )
-        slates = _slates(pool, problem_set, label_into, workers).slates
+        slates = _slates(pool, problem_set, labelled_out or default_labelled_path(pool), workers)
         shipped = default_ranker_path()
         if not ranker and shipped is None:
             raise RankerConfigError(
                 "no default ranker is shipped in this install; pass --ranker DIR"
             )
-        names = ranker or [str(shipped)]
-        results = []
+        options = EvalOptions(
+            execution=execution,
+            diverse=diverse,
+            offered=offered,
+            likelihood=tuple(likelihood or ()),
+            workers=workers,
+            bootstrap=bootstrap,
+            batch_size=batch_size,
+            cache_dir=None if no_cache else (cache_dir or DEFAULT_CACHE_DIR),
+            device=device,
+        )
         with progress_bar() as report:
-            signals = _signals(slates, problem_set, execution, likelihood, workers, report)
-            diversity = diversity_of(slates, signals).arguments() if diverse else {}
-            for name in names:
-                model = Ranker.from_pretrained(name, device=str(resolve_device(device)))
-                head = ranker_scores(
-                    model,
-                    slates,
-                    batch_size,
-                    partial(report, f"scoring with {Path(name).name}"),
-                    signals,
-                    None if no_cache else (cache_dir or FitConfig().cache_dir),
-                )
-                scores = served_slate_scores(slates, head, signals, problem_set)
-                results.append(
-                    evaluate_scores(name, slates, scores, bootstrap=bootstrap, **diversity)
-                )
-        baselines = [
-            evaluate_scores("length-only", slates, length_scores(slates), bootstrap=bootstrap),
-            evaluate_scores(
-                "sample-count",
-                slates,
-                sample_count_scores(slates, problem_set),
-                bootstrap=bootstrap,
-            ),
-        ]
-        with_logprobs = sum(1 for slate in slates if slate.logprobs)
-        if with_logprobs:
-            baselines.append(
-                evaluate_scores(
-                    "generator-likelihood",
-                    slates,
-                    generator_likelihood_scores(slates, problem_set),
-                    bootstrap=bootstrap,
-                )
+            result = evaluate_pool(
+                slates.slates, problem_set, ranker or [str(shipped)], options, report
             )
-        if execution:
-            baselines.append(
-                evaluate_scores(
-                    "execution",
-                    slates,
-                    served_slate_scores(
-                        slates, execution_scores(slates, signals), signals, problem_set
-                    ),
-                    bootstrap=bootstrap,
-                    **diversity,
-                )
-            )
-    main, *others = results
-    ran = [s.execution for s in signals.values() if s.execution is not None]
-    judged = sum(1 for e in ran if e.judged)
-    typed = len(ran) - judged
     if as_json:
-        payload = main.to_json()
-        payload["baselines"] = {b.name: b.to_json()["ranked"] for b in baselines}
-        payload["others"] = [o.to_json() for o in others]
-        payload["settings"] = {
-            "execution": execution,
-            "diverse": diverse,
-            "likelihood": [str(p) for p in likelihood or []],
-            "problems_with_visible_tests": judged,
-            "problems_with_typed_inputs": typed,
-            "problems_with_generator_logprobs": with_logprobs,
-        }
-        typer.echo(json.dumps(payload))
+        typer.echo(json.dumps(result.to_json()))
         return
-    _print_table([*results, *baselines], stdout)
-    if with_logprobs:
+    _print_table([*result.rankers, *result.offered, *result.baselines], stdout)
+    if result.with_logprobs:
         stdout.print(
-            f"{with_logprobs} of {len(slates)} problems have the generator's log-probabilities"
+            f"{result.with_logprobs} of {result.problems} problems have the generator's "
+            "log-probabilities"
         )
     if execution:
+        judged, typed = result.judged_and_typed()
         stdout.print(
-            f"{judged} of {len(slates)} problems have visible tests to run; "
+            f"{judged} of {result.problems} problems have visible tests to run; "
             f"{typed} more ran on inputs built from their parameter types (agreement only)"
         )
-
-
-def _signals(
-    slates: Any,
-    problem_set: dict[str, Any],
-    execution: bool,
-    likelihood: list[Path] | None,
-    workers: int,
-    report: Callable[[str, int, int], None],
-) -> dict[str, Any]:
-    """Signals per task: execution on visible tests (sandbox, cached) and likelihood rows
-    from feature files."""
-    from train.likelihood_features import read_likelihood_features
-    from train.signals import execution_signals, with_likelihood
-
-    signals: dict[str, Any] = {}
-    if execution:
-        signals = execution_signals(
-            slates, problem_set, workers=workers, progress=partial(report, "visible tests")
-        )
-    for path in likelihood or []:
-        if not path.is_file():
-            from train.jsonl import DataError
-
-            raise DataError(f"{path}: no such likelihood feature file")
-        signals = with_likelihood(slates, signals, read_likelihood_features(path))
-    return signals
 
 
 def _print_table(evaluations: list[Any], console: Console) -> None:
@@ -701,12 +613,9 @@ def _print_table(evaluations: list[Any], console: Console) -> None:
 
 
 def _load_problems(specs: list[str]) -> dict[str, Any]:
-    from train.loaders import load_problems
+    from train.data import load_problem_sets
 
-    merged: dict[str, Any] = {}
-    for spec in specs:
-        merged.update(load_problems(spec))
-    return merged
+    return load_problem_sets(specs)
 
 
 def _slates(
@@ -715,44 +624,11 @@ def _slates(
     label_into: Path | None = None,
     workers: int | None = None,
 ) -> Any:
-    """Slates of a labelled pool. An unlabelled pool is refused, or, with `label_into`, first
-    labelled there (resumable: finished labels are kept)."""
-    from train.pools import read_pool
-    from train.slates import build_slates
+    """`train.data.load_slates`, with its labelling progress and a summary on stderr."""
+    from train.data import load_slates
 
-    pool = read_pool(pool_path)
-    if not pool.labelled:
-        from train.jsonl import DataError
-
-        if label_into is None:
-            raise DataError(f"{pool_path} is not labelled: run `toppass-train label` first")
-        from train.labelling import default_cache_path, label_pool
-
-        stderr.print(f"{pool_path} is not labelled: labelling into {label_into}", highlight=False)
-        with progress_bar() as report:
-            total = [0]
-
-            def started(n: int) -> None:
-                total[0] = n
-                report("labelling", 0, n)
-
-            done = [0]
-
-            def advanced(n: int) -> None:
-                done[0] += n
-                report("labelling", done[0], total[0])
-
-            label_pool(
-                problems,
-                pool_path,
-                label_into,
-                workers=workers,
-                cache_path=default_cache_path(),
-                on_start=started,
-                on_progress=advanced,
-            )
-        pool = read_pool(label_into)
-    slates = build_slates(pool, problems)
+    with progress_bar() as report:
+        slates = load_slates(pool_path, problems, label_into, workers, report)
     summary = slates.summary()
     stderr.print(
         f"{pool_path}: {summary['problems']} problems ({summary['mixed_problems']} mixed), "

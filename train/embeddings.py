@@ -21,6 +21,8 @@ from ranker.model.ranker import Ranker
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "toppass" / "embeddings"
+
 
 def cache_namespace(ranker: Ranker) -> str:
     """Identifies everything upstream of the head: backbone weights source and input."""

@@ -8,7 +8,6 @@ import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ranker.model.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
@@ -131,13 +130,6 @@ def bootstrap_interval(
     n = len(values)
     means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
     return means[int(0.025 * (resamples - 1))], means[int(0.975 * (resamples - 1))]
-
-
-def paired_difference_interval(
-    a: Sequence[float], b: Sequence[float], resamples: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """95% bootstrap interval of mean(a - b) over the same problems (paired)."""
-    return bootstrap_interval([x - y for x, y in zip(a, b, strict=True)], resamples, seed)
 
 
 def length_scores(slates: Sequence[Slate]) -> list[list[float]]:
@@ -272,66 +264,80 @@ def diversity_of(slates: Sequence[Slate], signals: Mapping[str, Signals]) -> Div
     )
 
 
-def ranker_scores(
+def offered_labels(
     ranker: Any,
     slates: Sequence[Slate],
-    batch_size: int = 32,
+    problems: Mapping[str, Problem],
+    runner: Any = None,
     progress: Callable[[int, int], None] | None = None,
-    signals: Mapping[str, Signals] | None = None,
-    cache_dir: str | Path | None = None,
-) -> list[list[float]]:
-    """Scores of a `ranker.Ranker` for every slate (with each slate's signals where the
-    ranker takes features); `progress(done, total)` as work finishes.
+) -> list[list[bool] | None]:
+    """Per slate, the labels of the candidates the editor would offer, in the order it offers
+    them (`ranker.offer.rank_candidates`): the problem's prompt as the user's file
+    (`ranker.source.context_for_prompt`), the slate's programs as the model's answers, each as
+    often as it was sampled; with `runner` (an `ExampleRunner`), the bodies as applied run on
+    the docstring's examples. A candidate's label is its first answer's (answers that give the
+    same body behave alike). None for a problem with no function to write (stdin/stdout)."""
+    from ranker.offer import rank_candidates
+    from ranker.source import context_for_prompt
 
-    With `cache_dir` and a frozen backbone, pooled vectors come from (and go to) the embedding
-    cache that `toppass-train fit` uses, so only the head runs for programs seen before; the
-    scores are those `Ranker.score` gives."""
-    signals = signals or {}
-    if cache_dir is not None and ranker.config.backbone_frozen:
-        return _cached_ranker_scores(ranker, slates, batch_size, progress, signals, cache_dir)
-    result = []
-    for done, slate in enumerate(slates, start=1):
-        result.append(
-            ranker.score(
-                slate.problem,
-                list(slate.programs),
-                signals.get(slate.task_id),
-                batch_size=batch_size,
-            )
-        )
+    out: list[list[bool] | None] = []
+    for done, slate in enumerate(slates, 1):
+        entry_point = problems[slate.task_id].entry_point
+        ctx = context_for_prompt(slate.problem, entry_point) if entry_point else None
+        if ctx is None:
+            out.append(None)
+        else:
+            raws: list[str] = []
+            labels: list[bool] = []
+            for program, label, count in zip(
+                slate.programs, slate.labels, slate.counts, strict=True
+            ):
+                raws += [program] * count
+                labels += [label] * count
+            offer = rank_candidates(ranker, ctx, raws, examples=runner)
+            out.append([labels[candidate.answers[0]] for candidate in offer.candidates])
         if progress is not None:
             progress(done, len(slates))
-    return result
+    return out
 
 
-def _cached_ranker_scores(
-    ranker: Any,
+def evaluate_orders(
+    name: str,
     slates: Sequence[Slate],
-    batch_size: int,
-    progress: Callable[[int, int], None] | None,
-    signals: Mapping[str, Signals],
-    cache_dir: str | Path,
-) -> list[list[float]]:
-    from train.embeddings import EmbeddingCache, cache_namespace, embed_pairs
-    from train.fit import SlateScorer, score_all, slate_features
-
-    pairs = [(slate.problem, program) for slate in slates for program in slate.programs]
-    done = [0]
-
-    def advanced(n: int) -> None:
-        done[0] += n
-        if progress is not None:
-            progress(done[0], len(pairs))
-
-    cache = EmbeddingCache(cache_dir, cache_namespace(ranker))
-    vectors = embed_pairs(ranker, pairs, cache, batch_size=batch_size, on_batch=advanced)
-    embeddings = {}
-    offset = 0
-    for slate in slates:
-        embeddings[slate.task_id] = vectors[offset : offset + len(slate.programs)]
-        offset += len(slate.programs)
-    scorer = SlateScorer(ranker, embeddings, slate_features(ranker, slates, signals))
-    scores = score_all(scorer, slates)
-    if progress is not None:
-        progress(len(pairs), len(pairs))
-    return scores
+    orders: Sequence[Sequence[bool] | None],
+    ks: Sequence[int] = DEFAULT_KS,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> Evaluation:
+    """Metrics of fixed orders (each slate's labels in the order shown; None: the slate is left
+    out): pass@k is whether a correct candidate is among the first k shown, as a user sees
+    them. Random order and the oracle are over the same slates' sampled answers."""
+    kept = [
+        (slate, order) for slate, order in zip(slates, orders, strict=True) if order is not None
+    ]
+    if not kept:
+        raise ValueError("no problems to evaluate")
+    per_problem = {k: [float(any(order[:k])) for _, order in kept] for k in ks}
+    n = len(kept)
+    rand = {
+        k: sum(
+            random_pass_at_k(
+                sum(slate.counts),
+                sum(c for c, label in zip(slate.counts, slate.labels, strict=True) if label),
+                k,
+            )
+            for slate, _ in kept
+        )
+        / n
+        for k in ks
+    }
+    return Evaluation(
+        name=name,
+        problems=n,
+        candidates=sum(len(order) for _, order in kept),
+        ranked={k: sum(v) / n for k, v in per_problem.items()},
+        random=rand,
+        oracle=sum(oracle(slate.labels) for slate, _ in kept) / n,
+        ranked_ci95={k: bootstrap_interval(v, bootstrap, seed) for k, v in per_problem.items()},
+        per_problem=per_problem,
+    )

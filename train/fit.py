@@ -32,12 +32,18 @@ from safetensors.torch import load_file, save_file
 
 from ranker.model.card import ModelCard
 from ranker.model.config import RankerConfig
-from ranker.model.features import feature_matrix, group_slices
 from ranker.model.losses import LossConfig, ranking_loss
 from ranker.model.ranker import Ranker
 from ranker.signals.types import Signals
-from train.embeddings import EmbeddingCache, cache_namespace, embed_pairs
+from train.embeddings import DEFAULT_CACHE_DIR
 from train.evaluate import evaluate_scores
+from train.scoring import (
+    SlateScorer,
+    resolve_device,
+    score_all,
+    slate_embeddings,
+    slate_features,
+)
 from train.slates import Slate
 
 logger = logging.getLogger(__name__)
@@ -64,7 +70,7 @@ class FitConfig:
     embed_batch_size: int = 64
     group_dropout: float = 0.3
     text_dropout: float = 0.0
-    cache_dir: str = str(Path.home() / ".cache" / "toppass" / "embeddings")
+    cache_dir: str = str(DEFAULT_CACHE_DIR)
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,106 +107,6 @@ class FitError(RuntimeError):
     """A run that cannot go on (e.g. a resume over a different config); one line."""
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-# -- scoring slates --------------------------------------------------------------------------
-
-
-class SlateScorer:
-    """Scores padded batches of slates, from cached embeddings (frozen backbone) or by running
-    the backbone (fine-tuning). `indices[b]` picks which programs of slate b enter the batch.
-
-    `features` (task_id -> `[n_programs, F]`) feed a ranker with feature groups. While
-    training, each group of each slate is dropped (zeroed, its `available` flag with it) with
-    probability `group_dropout`, so the ranker also learns to rank without that signal."""
-
-    def __init__(
-        self,
-        ranker: Ranker,
-        embeddings: dict[str, torch.Tensor] | None,
-        features: dict[str, torch.Tensor] | None = None,
-        group_dropout: float = 0.0,
-        generator: torch.Generator | None = None,
-        text_dropout: float = 0.0,
-    ) -> None:
-        self.ranker = ranker
-        self.embeddings = embeddings  # task_id -> [n_programs, H] when frozen
-        self.features = features
-        self.group_dropout = group_dropout
-        self.text_dropout = text_dropout
-        self.generator = generator
-        self.slices = list(group_slices(ranker.config.features).values())
-
-    def _features(
-        self, slates: Sequence[Slate], indices: Sequence[Sequence[int]], width: int
-    ) -> torch.Tensor | None:
-        names = self.ranker.feature_names
-        if not names:
-            return None
-        out = torch.zeros(len(slates), width, len(names))
-        for b, (slate, ix) in enumerate(zip(slates, indices, strict=True)):
-            if self.features is not None and slate.task_id in self.features:
-                out[b, : len(ix)] = self.features[slate.task_id][list(ix)]
-            if self.ranker.training and self.group_dropout > 0:
-                for columns in self.slices:
-                    if torch.rand((), generator=self.generator) < self.group_dropout:
-                        out[b, :, columns] = 0.0
-        return out.to(self.ranker.device)
-
-    def __call__(
-        self, slates: Sequence[Slate], indices: Sequence[Sequence[int]]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        device = self.ranker.device
-        width = max(len(ix) for ix in indices)
-        labels = torch.zeros(len(slates), width, device=device)
-        mask = torch.zeros(len(slates), width, dtype=torch.bool, device=device)
-        for b, (slate, ix) in enumerate(zip(slates, indices, strict=True)):
-            labels[b, : len(ix)] = torch.tensor([float(slate.labels[i]) for i in ix])
-            mask[b, : len(ix)] = True
-        features = self._features(slates, indices, width)
-        if self.embeddings is not None:
-            hidden = self.ranker.hidden_size
-            vectors = torch.zeros(len(slates), width, hidden, device=device)
-            for b, (slate, ix) in enumerate(zip(slates, indices, strict=True)):
-                if (
-                    self.ranker.training
-                    and self.text_dropout > 0
-                    and torch.rand((), generator=self.generator) < self.text_dropout
-                ):
-                    continue  # this slate's text is hidden: rank it from its features
-                vectors[b, : len(ix)] = self.embeddings[slate.task_id][list(ix)].to(device)
-            scores = self.ranker.score_pooled(vectors, features)
-        else:
-            problems = [
-                slate.problem for slate, ix in zip(slates, indices, strict=True) for _ in ix
-            ]
-            programs = [
-                slate.programs[i] for slate, ix in zip(slates, indices, strict=True) for i in ix
-            ]
-            flat_features = features[mask] if features is not None else None
-            flat = self.ranker(self.ranker.encode(problems, programs), flat_features)
-            scores = torch.zeros(len(slates), width, device=device, dtype=flat.dtype)
-            scores = scores.masked_scatter(mask, flat)
-        return scores.masked_fill(~mask, 0.0), labels, mask
-
-
-def slate_features(
-    ranker: Ranker, slates: Sequence[Slate], signals: Mapping[str, Signals] | None
-) -> dict[str, torch.Tensor] | None:
-    """Each slate's `[n, F]` feature matrix for `ranker`'s groups (None: it has none)."""
-    if not ranker.feature_names:
-        return None
-    signals = signals or {}
-    return {
-        s.task_id: feature_matrix(len(s.programs), signals.get(s.task_id), ranker.config.features)
-        for s in slates
-    }
-
-
 def sample_indices(slate: Slate, limit: int, rng: random.Random) -> list[int]:
     """All programs of a slate, or `limit` of them keeping at least one of each label."""
     n = len(slate.programs)
@@ -214,23 +120,6 @@ def sample_indices(slate: Slate, limit: int, rng: random.Random) -> list[int]:
     rest = [i for i in range(n) if i not in chosen]
     chosen += rng.sample(rest, limit - len(chosen))
     return sorted(chosen)
-
-
-def score_all(scorer: SlateScorer, slates: Sequence[Slate], batch: int = 16) -> list[list[float]]:
-    """Scores of every program of every slate (eval mode, no gradient)."""
-    was_training = scorer.ranker.training
-    scorer.ranker.eval()
-    out: list[list[float]] = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(slates), batch):
-                chunk = slates[start : start + batch]
-                indices = [list(range(len(s.programs))) for s in chunk]
-                scores, _, _ = scorer(chunk, indices)
-                out += [scores[b, : len(ix)].float().tolist() for b, ix in enumerate(indices)]
-    finally:
-        scorer.ranker.train(was_training)
-    return out
 
 
 def mean_loss(
@@ -359,7 +248,13 @@ def fit(
     ranker = Ranker(config.ranker).to(device)
     embeddings = None
     if config.ranker.backbone_frozen:
-        embeddings = _embed_slates(ranker, [*trainable, *val_slates], config, report)
+        embeddings = slate_embeddings(
+            ranker,
+            [*trainable, *val_slates],
+            config.cache_dir,
+            config.embed_batch_size,
+            lambda done, total: report("embedding", done, total),
+        )
     features = slate_features(ranker, [*trainable, *val_slates], signals)
     dropout_rng = torch.Generator().manual_seed(config.seed)
     scorer = SlateScorer(
@@ -461,30 +356,6 @@ def fit(
         best_ranker.save_pretrained(out, card=_card(config, best_eval))
         (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return FitResult(out, int(best["epoch"]) + 1, history, metrics, best_scores)
-
-
-def _embed_slates(
-    ranker: Ranker,
-    slates: Sequence[Slate],
-    config: FitConfig,
-    report: Callable[[str, int, int], None],
-) -> dict[str, torch.Tensor]:
-    pairs = [(s.problem, p) for s in slates for p in s.programs]
-    cache = EmbeddingCache(config.cache_dir, cache_namespace(ranker))
-    done = 0
-
-    def on_batch(n: int) -> None:
-        nonlocal done
-        done += n
-        report("embedding", done, len(pairs))
-
-    vectors = embed_pairs(ranker, pairs, cache, config.embed_batch_size, on_batch)
-    result: dict[str, torch.Tensor] = {}
-    offset = 0
-    for slate in slates:
-        result[slate.task_id] = vectors[offset : offset + len(slate.programs)]
-        offset += len(slate.programs)
-    return result
 
 
 def _card(config: FitConfig, evaluation: Any) -> ModelCard:

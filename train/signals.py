@@ -10,8 +10,6 @@ docstring, or those a problem statement shows.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,29 +18,20 @@ from ranker.candidates import program_sha
 from ranker.sandbox import Sandbox
 from ranker.signals.execution import (
     Probe,
+    RunCache,
     default_limits,
     function_probes,
     io_probes,
     jobs_for,
     program_run,
+    run_key,
     signals_from_runs,
 )
 from ranker.signals.types import ProgramRun, Signals
-from train.jsonl import JsonlAppender, read_jsonl
 from train.problems import Problem
 from train.slates import Slate
 
 DEFAULT_CACHE = Path.home() / ".cache" / "toppass" / "visible-runs.jsonl"
-
-
-def _run_key(program: str, probes: Sequence[Probe], setup: str) -> str:
-    # a stdio probe adds its input and expected output; function probes keep the keys they had
-    tests = [
-        [p.statement, p.call, *([p.io.input, p.io.output] if p.io is not None else [])]
-        for p in probes
-    ]
-    blob = json.dumps([program, tests, setup])
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def visible_probes(problem: Problem) -> list[Probe]:
@@ -67,16 +56,8 @@ def execution_signals(
 ) -> dict[str, Signals]:
     """Execution signals for every slate whose problem has visible tests, visible
     input/output examples or typed parameters (others get none)."""
-    cached: dict[str, ProgramRun] = {}
-    if cache_path is not None and cache_path.is_file():
-        for _, row in read_jsonl(cache_path, resuming=True):
-            cached[row["key"]] = ProgramRun(
-                row["passed"],
-                row["failed"],
-                row["errors"],
-                row["timeouts"],
-                tuple(row["signature"]),
-            )
+    cache = RunCache(cache_path)
+    ran: dict[str, ProgramRun] = {}  # this call's runs, kept or not by the cache
     todo = []
     keys: dict[str, list[str]] = {}
     judged: dict[str, int] = {}
@@ -86,50 +67,37 @@ def execution_signals(
         if not probes:
             continue
         judged[slate.task_id] = sum(p.judged for p in probes)
-        slate_keys = [_run_key(p, probes, problem.setup) for p in slate.programs]
+        slate_keys = [run_key(p, probes, problem.setup) for p in slate.programs]
         keys[slate.task_id] = slate_keys
         missing = [
-            (k, p) for k, p in zip(slate_keys, slate.programs, strict=True) if k not in cached
+            (k, p) for k, p in zip(slate_keys, slate.programs, strict=True) if cache.get(k) is None
         ]
         if missing:
             jobs = jobs_for([p for _, p in missing], probes, problem.setup)
             todo += [(key, job, probes) for (key, _), job in zip(missing, jobs, strict=True)]
-    done = 0
-    if todo:
-        appender = JsonlAppender(cache_path) if cache_path is not None else None
-        probes_by_key = {key: probes for key, _, probes in todo}
-        try:
+    try:
+        if todo:
+            probes_by_key = {key: probes for key, _, probes in todo}
+            unique = {key: job for key, job, _ in todo}
             # memory as the editor's runs; each job carries its own time limit (jobs_for)
             with Sandbox(workers=workers, limits=default_limits(1)) as sandbox:
-                unique = {key: job for key, job, _ in todo}
-                for key, result in sandbox.imap_unordered(unique.items()):
-                    run = program_run(probes_by_key[key], result)
-                    cached[key] = run
-                    if appender is not None:
-                        appender.append(
-                            {
-                                "key": key,
-                                "passed": run.passed,
-                                "failed": run.failed,
-                                "errors": run.errors,
-                                "timeouts": run.timeouts,
-                                "signature": list(run.signature),
-                            }
-                        )
-                    done += 1
+                for done, (key, result) in enumerate(sandbox.imap_unordered(unique.items()), 1):
+                    ran[key] = program_run(probes_by_key[key], result)
+                    cache.put(key, ran[key], result)
                     if progress is not None:
                         progress(done, len(unique))
-        finally:
-            if appender is not None:
-                appender.close()
-    out: dict[str, Signals] = {}
-    for slate in slates:
-        if slate.task_id not in keys:
-            continue
-        runs = [cached[key] for key in keys[slate.task_id]]
-        execution = signals_from_runs(judged[slate.task_id], runs, slate.counts)
-        out[slate.task_id] = Signals(execution=execution)
-    return out
+        out: dict[str, Signals] = {}
+        for slate in slates:
+            if slate.task_id not in keys:
+                continue
+            runs = [ran.get(key) or cache.get(key) for key in keys[slate.task_id]]
+            execution = signals_from_runs(
+                judged[slate.task_id], [run for run in runs if run is not None], slate.counts
+            )
+            out[slate.task_id] = Signals(execution=execution)
+        return out
+    finally:
+        cache.close()
 
 
 def with_likelihood(

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from math import comb
 
-import torch
-
 from ranker.order import diverse_order, order_by_score
 
 
@@ -85,18 +83,6 @@ def random_pass_at_k(n: int, c: int, k: int) -> float:
 def oracle(labels: Sequence[bool]) -> float:
     """1 when any candidate is correct: the best any ranker can do at any k."""
     return float(any(labels))
-
-
-def ranked_pass_at_k_batch(
-    scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, k: int
-) -> torch.Tensor:
-    """`ranked_pass_at_k` for each row of padded tensors `[B, N]`; padding is ignored.
-    Returns `[B]` floats."""
-    rows = []
-    for s, lab, m in zip(scores.tolist(), labels.tolist(), mask.bool().tolist(), strict=True):
-        kept = [(si, li) for si, li, mi in zip(s, lab, m, strict=True) if mi]
-        rows.append(ranked_pass_at_k([x for x, _ in kept], [bool(y) for _, y in kept], k))
-    return torch.tensor(rows, dtype=torch.float64)
 
 
 @dataclass(frozen=True)

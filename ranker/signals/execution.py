@@ -17,9 +17,14 @@ training data never reach the ranker.
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
 
 from ranker.examples import call_and_expected
 from ranker.examples.calls import unseen_calls
@@ -236,6 +241,108 @@ def signals_from_runs(
         mass[cluster] += count
     shares = tuple(mass[c] / total for c in clusters)
     return ExecutionSignals(cases, tuple(runs), clusters, shares)
+
+
+def run_key(program: str, probes: Sequence[Probe], setup: str = "") -> str:
+    """The identity of one program's run on `probes`: a hash of the program, every probe and
+    the setup code."""
+    # a stdio probe adds its input and expected output; function probes keep the keys they had
+    tests = [
+        [p.statement, p.call, *([p.io.input, p.io.output] if p.io is not None else [])]
+        for p in probes
+    ]
+    blob = json.dumps([program, tests, setup])
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class RunCache:
+    """What programs did on their probes, by `run_key`: in memory (the `limit` most recently
+    used, when given), and in a JSON-lines file when given one, read at start and appended to
+    as runs finish (a line cut short by an interrupted run is skipped). A run in which the
+    program never reached its first case (it does not load, or the sandbox failed) is not
+    kept: it costs little to redo, and a sandbox failure must not outlive the run that met
+    it. Not thread-safe: one user at a time."""
+
+    def __init__(self, path: str | Path | None = None, limit: int | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.limit = limit
+        self._runs: OrderedDict[str, ProgramRun] = OrderedDict()
+        self._file: TextIO | None = None
+        if self.path is not None and self.path.is_file():
+            self._read(self.path)
+
+    def _read(self, path: Path) -> None:
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    row = json.loads(line)
+                    run = ProgramRun(
+                        row["passed"],
+                        row["failed"],
+                        row["errors"],
+                        row["timeouts"],
+                        tuple(row["signature"]),
+                    )
+                except (ValueError, KeyError, TypeError):
+                    continue  # cut short, or not a run
+                self._runs[row["key"]] = run
+
+    def get(self, key: str) -> ProgramRun | None:
+        run = self._runs.get(key)
+        if run is not None:
+            self._runs.move_to_end(key)
+        return run
+
+    def put(self, key: str, run: ProgramRun, result: ExecResult) -> None:
+        if result.outcome is Outcome.ERROR and not result.cases:
+            return
+        self._runs[key] = run
+        self._runs.move_to_end(key)
+        if self.limit is not None and len(self._runs) > self.limit:
+            self._runs.popitem(last=False)
+        if self.path is not None:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            row = {"key": key, **{f: getattr(run, f) for f in _RUN_FIELDS}}
+            row["signature"] = list(run.signature)
+            self._file.write(json.dumps(row) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+_RUN_FIELDS = ("passed", "failed", "errors", "timeouts", "signature")
+
+
+def run_cached(
+    sandbox: Sandbox,
+    programs: Sequence[str],
+    probes: Sequence[Probe],
+    cache: RunCache | None,
+    setup: str = "",
+    case_timeout: float = 1.0,
+    stop: threading.Event | None = None,
+) -> tuple[list[ProgramRun], list[ExecResult]]:
+    """Each program's run on the probes, from `cache` where it holds one, else run (`run_visible`;
+    `stop` as there) and added to it. Returns the runs, aligned with `programs`, and the
+    sandbox results of the programs that ran now."""
+    keys = [run_key(program, probes, setup) for program in programs]
+    runs: list[ProgramRun | None] = [cache.get(key) if cache is not None else None for key in keys]
+    todo = [i for i, run in enumerate(runs) if run is None]
+    results = run_visible(sandbox, [programs[i] for i in todo], probes, setup, case_timeout, stop)
+    for i, result in zip(todo, results, strict=True):
+        run = program_run(probes, result)
+        runs[i] = run
+        if cache is not None:
+            cache.put(keys[i], run, result)
+    return [run for run in runs if run is not None], results
 
 
 class ExecutionCancelled(Exception):

@@ -1,7 +1,10 @@
-"""The function under the cursor: where it is, what to ask the model, what an edit replaces.
+"""The function at a line of a document: where it is, what to ask the model, what an edit
+replaces, and what the rest of the document defines. The editor asks it of the user's file;
+`toppass-train eval` of a problem's prompt made into a file (`context_for_prompt`), so both
+offer candidates for the same function the same way.
 
-Plain functions over source text (no server objects). Lines and columns are 0-based; columns
-are Python string indices (code points), converted to the client's units by `edits`.
+Plain functions over source text. Lines and columns are 0-based; columns are Python string
+indices (code points), converted to the client's units by the server's edits.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from ranker.source import (
+from ranker.source.names import defined_names
+from ranker.source.trees import (
+    body_start,
     decorated_start,
-    defined_names,
     docstring_node,
     find_function,
     parse_prompt,
     positional_parameters,
+    split_lines,
 )
 
 CONTEXT_LINES_BEFORE = 60
@@ -85,15 +90,6 @@ class FunctionContext:
         return None if "<locals>" in self.qualname else self.document_names
 
 
-def split_lines(source: str) -> list[str]:
-    """Lines as LSP and Python count them (LF, CRLF and CR end a line; str.splitlines also
-    splits on form feeds and other separators, which would shift every position after them)."""
-    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
 def _functions(tree: ast.AST) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
     """Every function with its qualified name, outer before inner."""
     found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
@@ -111,39 +107,6 @@ def _functions(tree: ast.AST) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunc
 
     visit(tree, "")
     return found
-
-
-def comment_start(lines: list[str], line: int, floor: int) -> int:
-    """Move `line` up over comment lines directly above it (not above `floor`)."""
-    while line - 1 > floor and lines[line - 1].strip().startswith("#"):
-        line -= 1
-    return line
-
-
-def body_start(
-    lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef
-) -> tuple[int, int, bool]:
-    """(line, column, inline) of the replaceable body of `node` (0-based; `lines` are the
-    source lines the node was parsed from)."""
-    doc = docstring_node(node)
-    if doc is not None and len(node.body) > 1:
-        first = node.body[1]
-        line = first.lineno - 1
-        if line == (doc.end_lineno or doc.lineno) - 1:  # `"""doc"""; return x`
-            return line, _column(lines[line], first.col_offset), True
-        return comment_start(lines, line, (doc.end_lineno or doc.lineno) - 1), 0, False
-    if doc is not None:  # docstring only: insert right after it
-        return doc.end_lineno or doc.lineno, 0, False
-    first = node.body[0]
-    line = first.lineno - 1
-    if lines[line][: _column(lines[line], first.col_offset)].strip():
-        return line, _column(lines[line], first.col_offset), True  # body on the `def` line
-    return comment_start(lines, line, node.lineno - 1), 0, False
-
-
-def _column(line: str, byte_offset: int) -> int:
-    """ast gives UTF-8 byte offsets; return the code-point column."""
-    return len(line.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
 
 
 def _imports(tree: ast.Module, lines: list[str]) -> str:
@@ -339,3 +302,13 @@ def _enclosed_by_class(lines: list[str], start: int, indent: int) -> bool:
         if len(line) - len(line.lstrip()) < indent:
             return stripped.startswith("class ")
     return False
+
+
+def context_for_prompt(prompt: str, entry_point: str) -> FunctionContext | None:
+    """A benchmark problem as the user's file: its prompt (imports, helpers, the function's
+    signature and docstring) with a stub body, and the context of its function `entry_point`
+    there; None when the prompt has no such function."""
+    document = prompt.rstrip() + "\n    raise NotImplementedError\n"
+    tree = parse_prompt(document)
+    node = find_function(tree, entry_point) if tree is not None else None
+    return function_at(document, node.lineno - 1) if node is not None else None

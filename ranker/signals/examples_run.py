@@ -5,6 +5,7 @@ candidate program runs on them in the sandbox (`ranker.sandbox`: one forked, con
 per program, in a pool of worker interpreters), and the outcome is the execution signals a
 ranker takes (`ranker.signals.execution`), computed the same way as in training (`train.signals`).
 Nothing else of the user's code runs: the program is the candidate with the file's imports.
+The editor runs the bodies as applied; `toppass-train eval` runs them the same way.
 
 A function whose docstring has no examples still runs when its parameters are annotated (or
 have defaults): on a few typical inputs of those types (`ranker.examples.typed.typed_calls`),
@@ -36,13 +37,14 @@ from ranker.sandbox import ExecResult, Outcome, Sandbox
 from ranker.signals.execution import (
     ExecutionCancelled,
     Probe,
+    RunCache,
     default_limits,
     function_probes,
-    run_visible,
-    summarise,
+    run_cached,
+    signals_from_runs,
 )
 from ranker.signals.types import ExecutionSignals
-from toppass_ls.context import FunctionContext
+from ranker.source import FunctionContext
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +113,22 @@ def _nothing_loaded(results: Sequence[ExecResult]) -> str | None:
     return None
 
 
+RUNS_KEPT = 20_000
+"""Program runs a runner remembers (a few MB): a request for a function seen before reruns only
+the programs it has not run yet on the same probes."""
+
+
 class ExampleRunner:
     """Owns a long-lived sandbox, started on first use (worker interpreters stay up between
-    requests) and closed with `close()`. Thread-safe."""
+    requests) and closed with `close()`, and the runs it made (`cache`: by default the last
+    `RUNS_KEPT` in memory; a file-backed `RunCache` keeps them across processes). Thread-safe."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, cache: RunCache | None = None) -> None:
         self.workers = workers or max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+        self.cache = cache if cache is not None else RunCache(limit=RUNS_KEPT)
         self._sandbox: Sandbox | None = None
         self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
         self._closed = False
 
     def sandbox(self) -> Sandbox:
@@ -137,6 +147,7 @@ class ExampleRunner:
             sandbox, self._sandbox = self._sandbox, None
         if sandbox is not None:
             sandbox.close()
+        self.cache.close()
 
     def run(
         self,
@@ -158,16 +169,17 @@ class ExampleRunner:
         if not programs:
             return ExampleRun.skipped("no candidates")
         try:
-            results = run_visible(self.sandbox(), programs, probes, stop=stop)
+            with self._run_lock:  # the cache has one user at a time
+                runs, results = run_cached(self.sandbox(), programs, probes, self.cache, stop=stop)
         except ExecutionCancelled:
             raise
         except Exception as exc:  # the sandbox itself failed: rank without execution
             logger.warning("running the examples failed", exc_info=True)
             return ExampleRun.skipped(f"the sandbox failed ({type(exc).__name__}: {exc})")
-        load_error = _nothing_loaded(results)
+        load_error = _nothing_loaded(results) if len(results) == len(programs) else None
         if load_error is not None:
             return ExampleRun.skipped(f"no candidate loads in the sandbox ({load_error})")
-        signals = summarise(probes, results, counts)
+        signals = signals_from_runs(sum(p.judged for p in probes), runs, counts)
         seconds = time.perf_counter() - started
         if signals.judged:
             on = _count(signals.cases, "docstring example")

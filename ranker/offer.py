@@ -1,0 +1,271 @@
+"""What the editor offers for one function, and what `toppass-train eval` measures as offered:
+raw answers -> programs (`ranker.candidates`) -> the body each gives the user's function, as
+applied (`ranker.candidates.applied`; answers giving the same body merged) -> the bodies run on
+the docstring's examples (`ranker.signals.examples_run`, where allowed) -> the reviewer's
+likelihood (where asked) -> static defects of each body as applied -> the serving order
+(`ranker.order`). Blocking: the server calls it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ranker.candidates import dedupe_key, prepare_candidates, to_program
+from ranker.candidates.applied import CandidateBody, candidate_body
+from ranker.model.ranker import Ranker
+from ranker.signals.defects import static_defects
+from ranker.signals.examples_run import ExampleRun, ExampleRunner
+from ranker.signals.execution import ExecutionCancelled
+from ranker.signals.likelihood import LikelihoodScorer, reviewer_text
+from ranker.signals.types import Signals
+from ranker.source import FunctionContext
+
+logger = logging.getLogger(__name__)
+
+
+REVIEWER_OFF = "reviewer tie-break off"
+
+
+REVIEWER_CHUNK = 8  # programs scored between two looks at the cancel flag (~2.5 s on CPU)
+
+
+@dataclass(frozen=True)
+class RankedCandidate:
+    """One distinct candidate. score: sigmoid of the ranker's score (0-1, higher is better);
+    count: how many samples were this program (duplicates merged); body: the new function body
+    at column 0, as applied (`ranker.candidates.applied.candidate_body`: with the definitions carried
+    from around the model's function at its top); own_body: the function's own body, without
+    them (the title's preview); carried: the names those definitions bind; examples: how it
+    did on the docstring's examples (`3/3 examples`), None when they were not run; defect: why
+    it cannot work, seen without running it (`name 'cube' is not defined`;
+    `ranker.signals.defects.static_defect`), None when none was seen."""
+
+    rank: int
+    score: float
+    raw_score: float
+    count: int
+    program: str
+    body: str
+    examples: str | None = None
+    defect: str | None = None
+    own_body: str | None = None
+    carried: tuple[str, ...] = ()
+    answers: tuple[int, ...] = ()  # positions of the raw answers it stands for
+
+
+@dataclass(frozen=True)
+class RankedResult:
+    """All ranked candidates for one function, best first, and what was dropped; `execution`
+    says whether the candidates ran on the docstring's examples (or why not), `reviewer`
+    whether their ties were broken by reviewer likelihood (`reviewerTieBreak`, or why not)."""
+
+    function: str
+    candidates: tuple[RankedCandidate, ...]
+    sampled: int
+    dropped: tuple[str, ...]
+    execution: str = "examples not run: allowExecution is off"
+    examples: int | None = None  # judged docstring examples the candidates ran on
+    execution_seconds: float = 0.0  # spent running them in the sandbox
+    reviewer: str = REVIEWER_OFF
+
+    def top(self, k: int) -> tuple[RankedCandidate, ...]:
+        return self.candidates[:k]
+
+    def empty_message(self) -> str:
+        """Why nothing can be offered (for the user)."""
+        if self.sampled == 0:
+            return f"the model returned no answers for {self.function}()"
+        reason = f" (e.g. {self.dropped[0]})" if self.dropped else ""
+        return f"none of the {self.sampled} answers for {self.function}() was usable Python{reason}"
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+class RankingCancelled(Exception):
+    """The request was cancelled while its candidates were prepared, run or ranked."""
+
+
+def rank_candidates(
+    ranker: Ranker,
+    ctx: FunctionContext,
+    raws: Sequence[str],
+    examples: ExampleRunner | None = None,
+    stop: threading.Event | None = None,
+    reviewer: LikelihoodScorer | None = None,
+    proposed: Sequence[str] = (),
+) -> RankedResult:
+    """Prepare raw answers (the same module training uses), turn each distinct program into
+    a body for this function (`candidate_body`: carrying the imports and helpers it needs
+    from around the model's function, reading the user's parameter names), merge programs
+    that give the same body, rank. With `examples` (allowExecution), each body as applied
+    (under the user's signature, with the file's imports) first runs on the docstring's
+    examples in its sandbox and the ranker gets those signals. With `reviewer`
+    (reviewerTieBreak), each program's reviewer log-probability goes with them: it breaks
+    the ties between programs the execution features cannot tell apart, and where nothing
+    ran or nothing was judged it takes the place of the ranker's text score. Static defects
+    are those of each body as applied, under the user's signature. Calls the model
+    `proposed` as test inputs (`probeInputs`) run after the examples, for agreement.
+    Blocking: run it in a worker thread; setting `stop` makes it raise `RankingCancelled`
+    instead of ranking."""
+    preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
+    dropped = [c.dropped or "dropped" for c in preparation.dropped]
+    programs: list[str] = []
+    bodies: list[CandidateBody] = []
+    counts: list[int] = []
+    answers: list[list[int]] = []
+    by_key: dict[str, int] = {}
+    parameters = ctx.parameters
+    for group in preparation.groups:
+        body = candidate_body(
+            group.program, ctx.name, ctx.has_docstring, ctx.document_names, parameters
+        )
+        if body is None:
+            dropped.extend([f"no body for {ctx.name}()"] * group.count)
+            continue
+        key = dedupe_key(body.text)
+        if key in by_key:
+            counts[by_key[key]] += group.count
+            answers[by_key[key]].extend(group.indices)
+            continue
+        by_key[key] = len(programs)
+        programs.append(group.program)
+        bodies.append(body)
+        counts.append(group.count)
+        answers.append(list(group.indices))
+    # judged as applied: the body (with what it carries, reading the user's parameter names)
+    # under the user's own signature, beside the rest of the file; the examples run on that
+    # program, the ranker and the reviewer read the model's
+    applied = [to_program(body.text, ctx.prompt) for body in bodies]
+    run = run_examples(examples, ctx, applied, counts, stop, proposed)
+    if stop is not None and stop.is_set():
+        raise RankingCancelled
+    execution = run.signals
+    likelihood, reviewer_note = likelihood_signals(
+        reviewer,
+        ranker,
+        ctx,
+        programs,
+        judged=execution is not None and execution.judged,
+        stop=stop,
+    )
+    defects = static_defects(ctx.prompt, applied, ctx.name, ctx.names_outside)
+    signals = (
+        Signals(execution=execution, likelihood=likelihood)
+        if execution is not None or likelihood is not None
+        else None
+    )
+    ranked = (
+        ranker.rank(
+            ctx.prompt,
+            programs,
+            signals=signals,
+            counts=counts,
+            entry_point=ctx.name,
+            defects=defects,
+        )
+        if programs
+        else []
+    )
+    candidates = tuple(
+        RankedCandidate(
+            rank=position + 1,
+            score=sigmoid(score),
+            raw_score=score,
+            count=counts[index],
+            program=programs[index],
+            body=bodies[index].text,
+            examples=execution.summary(index) if execution is not None else None,
+            defect=defects[index],
+            own_body=bodies[index].own,
+            carried=bodies[index].carried,
+            answers=tuple(answers[index]),
+        )
+        for position, (index, score) in enumerate(ranked)
+    )
+    return RankedResult(
+        ctx.name,
+        candidates,
+        len(raws),
+        tuple(dropped),
+        execution=run.note,
+        examples=execution.cases if execution is not None else None,
+        execution_seconds=run.seconds,
+        reviewer=reviewer_note,
+    )
+
+
+def run_examples(
+    examples: ExampleRunner | None,
+    ctx: FunctionContext,
+    programs: Sequence[str],
+    counts: Sequence[int],
+    stop: threading.Event | None,
+    proposed: Sequence[str] = (),
+) -> ExampleRun:
+    """The candidates' run on the docstring's examples (and the `proposed` inputs), or why
+    there is none (logged)."""
+    if examples is None:
+        run = ExampleRun.skipped("allowExecution is off")
+    else:
+        try:
+            run = examples.run(ctx, programs, counts, stop, proposed)
+        except ExecutionCancelled:
+            raise RankingCancelled from None
+    if run.signals is None:
+        logger.info("%s(): %s", ctx.name, run.note)
+    else:
+        logger.info("%s(): %s in %.2f s", ctx.name, run.note, run.seconds)
+    return run
+
+
+def likelihood_signals(
+    scorer: LikelihoodScorer | None,
+    ranker: Ranker,
+    ctx: FunctionContext,
+    programs: Sequence[str],
+    *,
+    judged: bool,
+    stop: threading.Event | None,
+) -> tuple[list[tuple[float, float]] | None, str]:
+    """(coder, reviewer) per program for `Signals.likelihood`, or None, and a note saying
+    which (logged). Where the examples ran and judged (`judged`) the reviewer breaks the ties
+    the execution features leave; elsewhere it takes the place of the ranker's text score
+    (`ranker.order`). The coder score is computed only for a ranker with the
+    `likelihood` feature group (it is 0.0, and unused, otherwise). A scorer that fails to load
+    or score is logged and the programs are ranked without it; `stop` set before, between
+    chunks of programs or after scoring raises `RankingCancelled`."""
+    if scorer is None:
+        return None, REVIEWER_OFF
+    role = "reviewer tie-break" if judged else "reviewer order (nothing judged)"
+    both = "likelihood" in ranker.config.features
+    started = time.perf_counter()
+    values: list[tuple[float, float]] = []
+    try:
+        for first in range(0, len(programs), REVIEWER_CHUNK):
+            if stop is not None and stop.is_set():
+                raise RankingCancelled
+            chunk = programs[first : first + REVIEWER_CHUNK]
+            if both:
+                values += [(s.coder, s.reviewer) for s in scorer.score(ctx.prompt, ctx.name, chunk)]
+            else:
+                texts = [reviewer_text(ctx.prompt, ctx.name, program) for program in chunk]
+                values += [(0.0, mean) for mean, _tokens in scorer.score_texts(texts)]
+    except RankingCancelled:
+        raise
+    except Exception as exc:  # a model that cannot load or score: rank without it
+        logger.warning("%s(): reviewer scoring failed", ctx.name, exc_info=True)
+        return None, f"{role} failed ({type(exc).__name__}: {exc}); ranked without it"
+    if stop is not None and stop.is_set():
+        raise RankingCancelled
+    seconds = time.perf_counter() - started
+    plural = "" if len(programs) == 1 else "s"
+    note = f"{role}: scored {len(programs)} candidate{plural} in {seconds:.1f} s"
+    logger.info("%s(): %s", ctx.name, note)
+    return values, note

@@ -1,0 +1,105 @@
+"""Problems, slates and signals as the commands load them: problem sets merged from several
+specs, a pool's slates (an unlabelled pool labelled first, resumably), and the signals
+(execution on visible tests, likelihood feature files) that go with them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ranker.signals.types import Signals
+from train.jsonl import DataError
+from train.problems import Problem
+from train.slates import Slate, SlateSet
+
+Progress = Callable[[str, int, int], None]
+"""(stage, done, total)."""
+
+
+def load_problem_sets(specs: Sequence[str]) -> dict[str, Problem]:
+    """The problems of every spec (`train.loaders.load_problems`), later specs winning."""
+    from train.loaders import load_problems
+
+    merged: dict[str, Problem] = {}
+    for spec in specs:
+        merged.update(load_problems(spec))
+    return merged
+
+
+def default_labelled_path(pool: Path) -> Path:
+    """Where an unlabelled pool is labelled first: beside it, `<name>.labelled.jsonl`."""
+    return pool.with_name(pool.name.removesuffix(".gz").removesuffix(".jsonl") + ".labelled.jsonl")
+
+
+def load_slates(
+    pool_path: Path,
+    problems: dict[str, Problem],
+    label_into: Path | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> SlateSet:
+    """Slates of a labelled pool. An unlabelled pool is refused, or, with `label_into`, first
+    labelled there (resumable: finished labels are kept)."""
+    from train.pools import read_pool
+    from train.slates import build_slates
+
+    pool = read_pool(pool_path)
+    if not pool.labelled:
+        if label_into is None:
+            raise DataError(f"{pool_path} is not labelled: run `toppass-train label` first")
+        from train.labelling import default_cache_path, label_pool
+
+        total = [0]
+        done = [0]
+
+        def started(n: int) -> None:
+            total[0] = n
+            if progress is not None:
+                progress("labelling", 0, n)
+
+        def advanced(n: int) -> None:
+            done[0] += n
+            if progress is not None:
+                progress("labelling", done[0], total[0])
+
+        label_pool(
+            problems,
+            pool_path,
+            label_into,
+            workers=workers,
+            cache_path=default_cache_path(),
+            on_start=started,
+            on_progress=advanced,
+        )
+        pool = read_pool(label_into)
+    return build_slates(pool, problems)
+
+
+def slate_signals(
+    slates: Sequence[Slate],
+    problems: dict[str, Problem],
+    execution: bool,
+    likelihood: Sequence[Path] | None,
+    workers: int,
+    progress: Progress | None = None,
+) -> dict[str, Signals]:
+    """Signals per task: execution on visible tests (sandbox, cached) and likelihood rows
+    from feature files."""
+    from train.likelihood_features import read_likelihood_features
+    from train.signals import execution_signals, with_likelihood
+
+    signals: dict[str, Signals] = {}
+    if execution:
+        signals = execution_signals(
+            slates,
+            problems,
+            workers=workers,
+            progress=(lambda done, total: progress("visible tests", done, total))
+            if progress is not None
+            else None,
+        )
+    for path in likelihood or []:
+        if not path.is_file():
+            raise DataError(f"{path}: no such likelihood feature file")
+        signals = with_likelihood(slates, signals, read_likelihood_features(path))
+    return signals
