@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
+import typer
 
 
 def package_version() -> str:
@@ -13,9 +16,15 @@ def package_version() -> str:
 
 
 def print_version(value: bool) -> None:
-    """The `--version` option's callback, shared by both command-line tools."""
     if value:
-        import typer
-
         typer.echo(f"toppass {package_version()}")
         raise typer.Exit()
+
+
+VersionOption = Annotated[
+    bool,
+    typer.Option(
+        "--version", help="Print the version and exit.", is_eager=True, callback=print_version
+    ),
+]
+"""The `--version` option, shared by both command-line tools."""

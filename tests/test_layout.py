@@ -24,6 +24,7 @@ RANKER_ROOMS: dict[str, tuple[str, ...]] = {
     "ranker.sandbox": (),
     "ranker.local_models": (),
     "ranker.version": (),
+    "ranker.lazy": (),
     "ranker.signals.types": (),
     "ranker.examples": ("ranker.source",),
     "ranker.candidates": ("ranker.source",),
@@ -41,6 +42,7 @@ RANKER_ROOMS: dict[str, tuple[str, ...]] = {
         "ranker.signals.defects",
         "ranker.local_models",
         "ranker.source",
+        "ranker.lazy",
     ),
     "ranker.offer": ("ranker",),  # the top of ranker: may use every room
 }

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ranker.version import print_version
+from ranker.version import VersionOption
 
 app = typer.Typer(
     add_completion=False,
@@ -34,12 +34,7 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Address for --tcp.")] = "127.0.0.1",
     log_level: Annotated[str, typer.Option(help="Logging level for stderr.")] = "INFO",
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", help="Print the version and exit.", is_eager=True, callback=print_version
-        ),
-    ] = False,
+    version: VersionOption = False,
 ) -> None:
     """Start the server over stdio (the default, what editors use) or TCP."""
     if ctx.invoked_subcommand is not None:

@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ranker.version import print_version
+from ranker.version import VersionOption
 
 app = typer.Typer(
     add_completion=False,
@@ -78,12 +78,7 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 
 @app.callback()
 def main_options(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", help="Print the version and exit.", is_eager=True, callback=print_version
-        ),
-    ] = False,
+    version: VersionOption = False,
 ) -> None:
     """Train and evaluate toppass rankers."""
 
