@@ -26,6 +26,7 @@ from typing import Any
 from generation.prompts import chat_messages, completion_stops, completion_text, cut_at_stops
 from generation.provider import (
     Answer,
+    AnswersCallback,
     ProgressCallback,
     SamplingError,
     SamplingOptions,
@@ -58,7 +59,9 @@ class _AnswerTracker:
         deadline: float,
         cancel: threading.Event,
         on_row_done: Callable[[int], None],
+        on_answer: Callable[[Any], None] | None = None,
     ) -> None:
+        """`on_answer(ids)` gets each row's token ids (prompt included) the step it is done."""
         import torch
 
         self.tokenizer = tokenizer
@@ -68,6 +71,7 @@ class _AnswerTracker:
         self.deadline = deadline
         self.cancel = cancel
         self.on_row_done = on_row_done
+        self.on_answer = on_answer
         self.stopped_early = False
         self.eos = set(_as_list(tokenizer.eos_token_id))
 
@@ -82,11 +86,13 @@ class _AnswerTracker:
             if token in self.eos:
                 self.done[row] = True
                 newly += 1
-                continue
-            self.texts[row] += self.tokenizer.decode([token], skip_special_tokens=True)
-            if self._finished(self.texts[row]):
-                self.done[row] = True
-                newly += 1
+            else:
+                self.texts[row] += self.tokenizer.decode([token], skip_special_tokens=True)
+                if self._finished(self.texts[row]):
+                    self.done[row] = True
+                    newly += 1
+            if self.done[row] and self.on_answer is not None:
+                self.on_answer(input_ids[row])
         if newly:
             self.on_row_done(newly)
         if self.cancel.is_set() or time.monotonic() > self.deadline:
@@ -237,9 +243,14 @@ class LocalProvider:
             logger.info("loaded local model %s in %.1f s", self.name, time.monotonic() - started)
 
     async def sample(
-        self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
+        self,
+        prompt: SamplingPrompt,
+        n: int,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_answers: AnswersCallback | None = None,
     ) -> list[str]:
-        answers = await self._sample(prompt, n, on_progress, scored=False)
+        answers = await self._sample(prompt, n, on_progress, scored=False, on_answers=on_answers)
         return [answer.text for answer in answers]
 
     async def sample_scored(
@@ -256,10 +267,16 @@ class LocalProvider:
         n: int,
         on_progress: ProgressCallback | None,
         scored: bool,
+        on_answers: AnswersCallback | None = None,
     ) -> list[Answer]:
         if n < 1:
             return []
         loop = asyncio.get_running_loop()
+
+        def answered(text: str) -> None:  # runs in the worker thread
+            if on_answers is not None:
+                loop.call_soon_threadsafe(on_answers, [text])
+
         cancel = threading.Event()
         count = [0]
 
@@ -271,7 +288,9 @@ class LocalProvider:
         if on_progress is not None:
             on_progress(0, n)
         try:
-            return await asyncio.to_thread(self._sample_sync, prompt, n, cancel, rows_done, scored)
+            return await asyncio.to_thread(
+                self._sample_sync, prompt, n, cancel, rows_done, scored, answered
+            )
         except asyncio.CancelledError:
             cancel.set()  # the worker stops after the current decoding step
             raise
@@ -283,6 +302,7 @@ class LocalProvider:
         cancel: threading.Event,
         rows_done: Callable[[int], None],
         scored: bool = False,
+        answered: Callable[[str], None] | None = None,
     ) -> list[Answer]:
         self._ensure_loaded()
         # The budget is for sampling: loading the model (once per process) is not counted.
@@ -309,7 +329,15 @@ class LocalProvider:
                 if cancel.is_set():
                     break
                 rows = min(self.batch_size, n - start)
-                tracker = _AnswerTracker(tokenizer, rows, chat, deadline, cancel, rows_done)
+
+                def finished(ids: Any) -> None:
+                    if answered is not None:
+                        answer = tokenizer.decode(ids[prompt_length:], skip_special_tokens=True)
+                        answered(answer if chat else cut_at_stops(answer, completion_stops(prompt)))
+
+                tracker = _AnswerTracker(
+                    tokenizer, rows, chat, deadline, cancel, rows_done, finished
+                )
                 recorder = _TokenLogprobs(prompt_length) if scored else None
                 torch.manual_seed(seed + start)
                 with torch.inference_mode():

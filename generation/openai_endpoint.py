@@ -20,6 +20,7 @@ from typing import Any
 from generation.prompts import chat_messages, completion_stops, completion_text, cut_at_stops
 from generation.provider import (
     Answer,
+    AnswersCallback,
     ApiStyle,
     HonoursN,
     ProgressCallback,
@@ -98,9 +99,14 @@ class OpenAIProvider:
             self._client = None
 
     async def sample(
-        self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
+        self,
+        prompt: SamplingPrompt,
+        n: int,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_answers: AnswersCallback | None = None,
     ) -> list[str]:
-        answers = await self._sample(prompt, n, on_progress, logprobs=False)
+        answers = await self._sample(prompt, n, on_progress, logprobs=False, on_answers=on_answers)
         return [answer.text for answer in answers]
 
     async def sample_scored(
@@ -123,6 +129,7 @@ class OpenAIProvider:
         n: int,
         on_progress: ProgressCallback | None,
         logprobs: bool,
+        on_answers: AnswersCallback | None = None,
     ) -> list[Answer]:
         if n < 1:
             return []
@@ -135,6 +142,12 @@ class OpenAIProvider:
         def progress() -> None:
             if on_progress is not None:
                 on_progress(len(texts), n)
+
+        def got(answers: Sequence[Answer]) -> None:
+            texts.extend(answers)
+            progress()
+            if on_answers is not None and answers:
+                on_answers([answer.text for answer in answers])
 
         progress()
         if not self._ignores_n:
@@ -151,8 +164,7 @@ class OpenAIProvider:
                 else:
                     raise SamplingError(describe_error(exc, self.endpoint, self.model)) from exc
             else:
-                texts.extend(answers[:n])
-                progress()
+                got(answers[:n])
                 if len(answers) < n and self.honours_n == "auto" and n > 1:
                     logger.info(
                         "%s answered %d of n=%d; sending single seeded requests from now on",
@@ -166,7 +178,7 @@ class OpenAIProvider:
         missing = n - len(texts)
         if missing > 0:
             seeds = [seed + len(texts) + i for i in range(missing)]
-            await self._concurrent(client, prompt, seeds, deadline, texts, progress, logprobs)
+            await self._concurrent(client, prompt, seeds, deadline, texts, got, logprobs)
         return texts
 
     async def _concurrent(
@@ -176,11 +188,12 @@ class OpenAIProvider:
         seeds: list[int],
         deadline: float,
         texts: list[Answer],
-        progress: Callable[[], None],
+        got: Callable[[Sequence[Answer]], None],
         logprobs: bool,
     ) -> None:
-        """One n=1 request per seed, at most MAX_CONCURRENT_REQUESTS at once; appends answers
-        to `texts` as they arrive. Stops at the deadline with what it has."""
+        """One n=1 request per seed, at most MAX_CONCURRENT_REQUESTS at once; hands answers
+        to `got` as they arrive (`texts` holds all so far). Stops at the deadline with what it
+        has."""
         limit = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
 
         async def one(seed: int) -> list[Answer]:
@@ -193,8 +206,7 @@ class OpenAIProvider:
         try:
             for next_done in asyncio.as_completed(tasks, timeout=self._left(deadline)):
                 try:
-                    texts.extend(await next_done)
-                    progress()
+                    got(await next_done)
                 except asyncio.TimeoutError:
                     timed_out = True
                     break

@@ -19,6 +19,10 @@ from typing import Literal, Protocol
 ProgressCallback = Callable[[int, int], None]
 """Called with (answers received so far, answers requested)."""
 
+AnswersCallback = Callable[[Sequence[str]], None]
+"""Called with answers as they arrive, before `sample` returns them all (on the event loop):
+the server prepares, runs and embeds them while the rest are sampled."""
+
 ApiStyle = Literal["chat", "completions"]
 HonoursN = Literal["auto", "yes", "no"]
 
@@ -92,7 +96,12 @@ class Provider(Protocol):
     """Anything that samples `n` raw answers for a prompt."""
 
     async def sample(
-        self, prompt: SamplingPrompt, n: int, *, on_progress: ProgressCallback | None = None
+        self,
+        prompt: SamplingPrompt,
+        n: int,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_answers: AnswersCallback | None = None,
     ) -> list[str]: ...
 
     async def aclose(self) -> None: ...

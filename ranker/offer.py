@@ -13,10 +13,11 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ranker.candidates import dedupe_key, prepare_candidates, to_program
 from ranker.candidates.applied import CandidateBody, candidate_body
+from ranker.model.features import feature_matrix
 from ranker.model.ranker import Ranker
 from ranker.signals.defects import static_defects
 from ranker.signals.examples_run import ExampleRun, ExampleRunner
@@ -88,6 +89,83 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
+@dataclass
+class OfferedBodies:
+    """The distinct bodies a function's answers give, in order of first answer: the model's
+    program for each (what the ranker and the reviewer read), the body as applied, how many
+    answers gave it and which, and why the other answers give none."""
+
+    programs: list[str] = field(default_factory=list)
+    bodies: list[CandidateBody] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    answers: list[list[int]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def applied(self, ctx: FunctionContext) -> list[str]:
+        """Each body as applied: under the user's own signature, with the file's imports."""
+        return [to_program(body.text, ctx.prompt) for body in self.bodies]
+
+
+def offered_bodies(ctx: FunctionContext, raws: Sequence[str]) -> OfferedBodies:
+    """Prepare raw answers (the same module training uses) and turn each distinct program
+    into a body for this function (`candidate_body`: carrying the imports and helpers it
+    needs from around the model's function, reading the user's parameter names); programs
+    that give the same body are one offer."""
+    preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
+    offered = OfferedBodies(dropped=[c.dropped or "dropped" for c in preparation.dropped])
+    by_key: dict[str, int] = {}
+    parameters = ctx.parameters
+    for group in preparation.groups:
+        body = candidate_body(
+            group.program, ctx.name, ctx.has_docstring, ctx.document_names, parameters
+        )
+        if body is None:
+            offered.dropped.extend([f"no body for {ctx.name}()"] * group.count)
+            continue
+        key = dedupe_key(body.text)
+        if key in by_key:
+            offered.counts[by_key[key]] += group.count
+            offered.answers[by_key[key]].extend(group.indices)
+            continue
+        by_key[key] = len(offered.programs)
+        offered.programs.append(group.program)
+        offered.bodies.append(body)
+        offered.counts.append(group.count)
+        offered.answers.append(list(group.indices))
+    return offered
+
+
+def prewarm(
+    ranker: Ranker | None,
+    ctx: FunctionContext,
+    raws: Sequence[str],
+    examples: ExampleRunner | None = None,
+) -> None:
+    """Do now, for some of a request's answers, the work `rank_candidates` will ask again for
+    all of them: run their bodies on the docstring's examples (kept by the runner's cache)
+    and embed their programs where the ranker reads the text (kept by the ranker). Called as
+    answers arrive, so that when the last one does only its own work is left. Results are
+    not returned: only the caches change."""
+    offered = offered_bodies(ctx, raws)
+    if not offered.programs:
+        return
+    execution = None
+    if examples is not None:
+        execution = examples.run(ctx, offered.applied(ctx), offered.counts).signals
+    if ranker is None:
+        return
+    signals = Signals(execution=execution) if execution is not None else None
+    features = (
+        feature_matrix(len(offered.programs), signals, ranker.config.features)
+        if ranker.feature_names
+        else None
+    )
+    reads = ranker.reads_text(features) if features is not None else None
+    texts = [p for i, p in enumerate(offered.programs) if reads is None or reads[i]]
+    if texts:
+        ranker.pooled(ctx.prompt, texts)
+
+
 class RankingCancelled(Exception):
     """The request was cancelled while its candidates were prepared, run or ranked."""
 
@@ -114,35 +192,18 @@ def rank_candidates(
     `proposed` as test inputs (`probeInputs`) run after the examples, for agreement.
     Blocking: run it in a worker thread; setting `stop` makes it raise `RankingCancelled`
     instead of ranking."""
-    preparation = prepare_candidates(raws, ctx.prompt, ctx.name)
-    dropped = [c.dropped or "dropped" for c in preparation.dropped]
-    programs: list[str] = []
-    bodies: list[CandidateBody] = []
-    counts: list[int] = []
-    answers: list[list[int]] = []
-    by_key: dict[str, int] = {}
-    parameters = ctx.parameters
-    for group in preparation.groups:
-        body = candidate_body(
-            group.program, ctx.name, ctx.has_docstring, ctx.document_names, parameters
-        )
-        if body is None:
-            dropped.extend([f"no body for {ctx.name}()"] * group.count)
-            continue
-        key = dedupe_key(body.text)
-        if key in by_key:
-            counts[by_key[key]] += group.count
-            answers[by_key[key]].extend(group.indices)
-            continue
-        by_key[key] = len(programs)
-        programs.append(group.program)
-        bodies.append(body)
-        counts.append(group.count)
-        answers.append(list(group.indices))
+    offered = offered_bodies(ctx, raws)
+    programs, bodies, counts, answers = (
+        offered.programs,
+        offered.bodies,
+        offered.counts,
+        offered.answers,
+    )
+    dropped = offered.dropped
     # judged as applied: the body (with what it carries, reading the user's parameter names)
     # under the user's own signature, beside the rest of the file; the examples run on that
     # program, the ranker and the reviewer read the model's
-    applied = [to_program(body.text, ctx.prompt) for body in bodies]
+    applied = offered.applied(ctx)
     run = run_examples(examples, ctx, applied, counts, stop, proposed)
     if stop is not None and stop.is_set():
         raise RankingCancelled

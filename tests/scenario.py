@@ -84,7 +84,9 @@ class Answers:
     def __init__(self, answers: list[str]) -> None:
         self.answers = answers
 
-    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
+    async def sample(
+        self, prompt: Any, n: int, *, on_progress: Any = None, on_answers: Any = None
+    ) -> list[str]:
         return self.answers[:n]
 
     async def aclose(self) -> None:

@@ -397,7 +397,9 @@ class ProposingModel(Answers):
         self.calls = calls
         self.asked: list[int] = []
 
-    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
+    async def sample(
+        self, prompt: Any, n: int, *, on_progress: Any = None, on_answers: Any = None
+    ) -> list[str]:
         if prompt.inputs:
             self.asked.append(prompt.inputs)
             if isinstance(self.calls, Exception):

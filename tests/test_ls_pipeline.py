@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,9 @@ class CountingProvider:
         self.answers = answers
         self.calls = 0
 
-    async def sample(self, prompt: Any, n: int, *, on_progress: Any = None) -> list[str]:
+    async def sample(
+        self, prompt: Any, n: int, *, on_progress: Any = None, on_answers: Any = None
+    ) -> list[str]:
         self.calls += 1
         for i in range(n + 1):
             on_progress(i, n)
@@ -229,6 +232,60 @@ async def test_generate_reports_progress_and_ranks_off_the_loop(tiny_ranker):
         ("sampling 2/2", 90),
         ("ranking", 90),
     ]
+
+
+class TrickleProvider:
+    """Hands its answers over one at a time, as a backend that ignores `n` does."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+
+    async def sample(
+        self, prompt: Any, n: int, *, on_progress: Any = None, on_answers: Any = None
+    ) -> list[str]:
+        for answer in self.answers[:n]:
+            await asyncio.sleep(0.2)  # time for the worker to take the answer before the next
+            if on_answers is not None:
+                on_answers([answer])
+        return self.answers[:n]
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_answers_are_embedded_while_the_rest_are_sampled(tiny_ranker, monkeypatch):
+    ctx = function_at(SOURCE, 5)
+    assert ctx is not None
+    raws = [
+        "    return sorted(set(xs))\n",
+        "    return list(xs)\n",
+        "    return sorted(xs)\n",
+        "    return sorted(set(xs))\n",  # a duplicate: nothing new to embed
+    ]
+    tiny_ranker.forget_pooled()
+    embedded_on: list[str] = []
+    real_embed = tiny_ranker.embed
+
+    def spy(batch: Any) -> Any:
+        embedded_on.append(threading.current_thread().name)
+        return real_embed(batch)
+
+    monkeypatch.setattr(tiny_ranker, "embed", spy)
+
+    async def get_ranker() -> Ranker:
+        return tiny_ranker
+
+    result = await generate(ctx, TrickleProvider(raws), get_ranker, len(raws), lambda *_: None)
+    # the final ranking found every program embedded: the backbone ran only while sampling
+    assert embedded_on and set(embedded_on) == {"toppass-prewarm"}
+    tiny_ranker.forget_pooled()
+    again = rank_candidates(tiny_ranker, ctx, raws)  # from nothing kept: the same list
+    assert [(c.body, c.count) for c in result.candidates] == [
+        (c.body, c.count) for c in again.candidates
+    ]
+    assert [c.score for c in result.candidates] == pytest.approx(
+        [c.score for c in again.candidates]
+    )
 
 
 async def test_ranker_loader_loads_once_and_falls_back_to_untrained(

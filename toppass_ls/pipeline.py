@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from generation.factory import make_provider as build_provider
@@ -18,7 +18,7 @@ from generation.provider import Provider, SamplingOptions, SamplingPrompt
 from ranker.examples.proposed import proposed_calls
 from ranker.model.ranker import Ranker
 from ranker.model.shipped import load_ranker
-from ranker.offer import RankedResult, rank_candidates
+from ranker.offer import RankedResult, prewarm, rank_candidates
 from ranker.signals.examples_run import ExampleRunner
 from ranker.signals.likelihood import LikelihoodScorer
 from ranker.source import FunctionContext
@@ -105,6 +105,60 @@ def make_provider(settings: Settings) -> Provider:
     )
 
 
+class Prewarmer:
+    """A worker thread that does `ranker.offer.prewarm` for answers as they arrive, while the
+    rest are sampled: their bodies run on the examples and their programs are embedded, into
+    the runner's and the ranker's caches, so that ranking the whole list at the end finds
+    most of its work done. The ranker joins when it has loaded (`set_ranker`); answers that
+    came before are embedded then. `close` stops it after the chunk in hand."""
+
+    def __init__(self, ctx: FunctionContext, examples: ExampleRunner | None) -> None:
+        self.ctx = ctx
+        self.examples = examples
+        self._ranker: Ranker | None = None
+        self._pending: list[str] = []  # answers not yet warmed
+        self._waiting: list[str] = []  # warmed without the ranker: to embed once it loads
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="toppass-prewarm", daemon=True)
+        self._thread.start()
+
+    def add(self, answers: Sequence[str]) -> None:
+        with self._wake:
+            self._pending.extend(answers)
+            self._wake.notify()
+
+    def set_ranker(self, ranker: Ranker) -> None:
+        with self._wake:
+            self._ranker = ranker
+            self._pending.extend(self._waiting)
+            self._waiting.clear()
+            self._wake.notify()
+
+    def close(self) -> None:
+        """Stop taking work and wait for the chunk in hand (blocking: call it off the loop)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                chunk, self._pending = self._pending, []
+                ranker = self._ranker
+                if ranker is None:
+                    self._waiting.extend(chunk)
+            try:
+                prewarm(ranker, self.ctx, chunk, self.examples)
+            except Exception:  # the final ranking does the work again, and reports
+                logger.debug("prewarming %d answers failed", len(chunk), exc_info=True)
+
+
 async def generate(
     ctx: FunctionContext,
     provider: Provider,
@@ -137,8 +191,17 @@ async def generate(
     def on_progress(done: int, total: int) -> None:
         report(f"sampling {done}/{total}", int(90 * done / max(total, 1)))
 
+    warm = Prewarmer(ctx, examples)
+
+    def ranker_loaded(task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            warm.set_ranker(task.result())
+
+    ranker_task.add_done_callback(ranker_loaded)
     try:
-        raws = await provider.sample(sampling_prompt(ctx), samples, on_progress=on_progress)
+        raws = await provider.sample(
+            sampling_prompt(ctx), samples, on_progress=on_progress, on_answers=warm.add
+        )
         proposed = await inputs_task if inputs_task is not None else []
         steps = ", ".join(
             step
@@ -152,6 +215,7 @@ async def generate(
         report(steps, 90)
         loaded = await ranker_task
     finally:
+        await asyncio.to_thread(warm.close)
         if inputs_task is not None and not inputs_task.done():
             inputs_task.cancel()
         if not ranker_task.done():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,13 @@ logger = logging.getLogger(__name__)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
+
+POOLED_KEPT = 4096
+"""Pooled vectors a ranker with a frozen backbone keeps (384 floats each for MiniLM: 6 MB)."""
+
+
+def _pair_key(problem: str, candidate: str) -> str:
+    return hashlib.sha256(f"{len(problem)}:{problem}{candidate}".encode()).hexdigest()
 
 
 class ScoreHead(nn.Module):
@@ -76,6 +86,8 @@ class Ranker(nn.Module):
             self.hidden_size + len(self.feature_names), self.config.head_hidden, self.config.dropout
         )
         set_trainable_layers(self.backbone, self.config.trainable_layers)
+        self._pooled_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._pooled_lock = threading.Lock()
 
     def train(self, mode: bool = True) -> Ranker:
         super().train(mode)
@@ -127,6 +139,66 @@ class Ranker(nn.Module):
 
     # -- inference -----------------------------------------------------------------------
 
+    def reads_text(self, features: torch.Tensor | None) -> list[bool]:
+        """Per row of `features`, whether the head reads the text: always, except for a ranker
+        trained without text beside execution (`text_with_execution` false), on a program
+        whose examples ran. The backbone need not run for the others."""
+        if features is None or self.config.text_with_execution:
+            return [True] * (len(features) if features is not None else 0)
+        if "exec_available" not in self.feature_names:
+            return [True] * len(features)
+        ran = features[:, self.feature_names.index("exec_available")]
+        return [bool(value < 0.5) for value in ran.tolist()]
+
+    def pooled(self, problem: str, candidates: Sequence[str], batch_size: int = 32) -> torch.Tensor:
+        """Pooled backbone vectors `[N, H]` of (problem, candidate) pairs, in input order.
+        Batches group similar lengths so padding stays small. With a frozen backbone the
+        vectors are kept (the `POOLED_KEPT` most recently used), so a program seen before
+        costs nothing: the editor embeds answers as they arrive, and asks again at the end."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        keys = [_pair_key(problem, candidate) for candidate in candidates]
+        out = torch.zeros(len(candidates), self.hidden_size)
+        todo = []
+        for i, key in enumerate(keys):
+            kept = self._kept(key)
+            if kept is None:
+                todo.append(i)
+            else:
+                out[i] = kept
+        by_length = sorted(todo, key=lambda i: (len(candidates[i]), i))
+        for start in range(0, len(by_length), batch_size):
+            chunk = by_length[start : start + batch_size]
+            batch = self.encode([problem] * len(chunk), [candidates[i] for i in chunk])
+            vectors = self.embed(batch).float().cpu()
+            for row, i in enumerate(chunk):
+                out[i] = vectors[row]
+                self._keep(keys[i], vectors[row])
+        return out
+
+    def forget_pooled(self) -> None:
+        """Drop the kept pooled vectors (benchmarks measure the backbone with it)."""
+        with self._pooled_lock:
+            self._pooled_cache.clear()
+
+    def _kept(self, key: str) -> torch.Tensor | None:
+        if not self.config.backbone_frozen:
+            return None
+        with self._pooled_lock:
+            vector = self._pooled_cache.get(key)
+            if vector is not None:
+                self._pooled_cache.move_to_end(key)
+            return vector
+
+    def _keep(self, key: str, vector: torch.Tensor) -> None:
+        if not self.config.backbone_frozen:
+            return
+        with self._pooled_lock:
+            self._pooled_cache[key] = vector.clone()
+            self._pooled_cache.move_to_end(key)
+            while len(self._pooled_cache) > POOLED_KEPT:
+                self._pooled_cache.popitem(last=False)
+
     @torch.inference_mode()
     def score(
         self,
@@ -137,10 +209,8 @@ class Ranker(nn.Module):
     ) -> list[float]:
         """One score per candidate, in input order. `signals` (aligned with `candidates`) feed
         the feature groups of a ranker that has them; missing groups count as absent.
-        Identical candidates are scored once; batches group similar lengths so padding
-        stays small."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        Identical candidates are scored once, and the backbone runs only for programs whose
+        text the head reads (`reads_text`), once per program (`pooled`)."""
         features = None
         if self.feature_names:
             features = feature_matrix(len(candidates), signals, self.config.features)
@@ -151,21 +221,18 @@ class Ranker(nn.Module):
             for i, candidate in enumerate(candidates):
                 first.setdefault(candidate, i)
             unique = list(first)
-            by_length = sorted(range(len(unique)), key=lambda i: (len(unique[i]), i))
-            unique_scores = [0.0] * len(unique)
-            for start in range(0, len(by_length), batch_size):
-                chunk = by_length[start : start + batch_size]
-                batch = self.encode([problem] * len(chunk), [unique[i] for i in chunk])
-                chunk_features = None
-                if features is not None:
-                    rows = [first[unique[i]] for i in chunk]
-                    chunk_features = features[rows].to(self.device)
-                values = self(batch, chunk_features).float().tolist()
-                for i, value in zip(chunk, values, strict=True):
-                    unique_scores[i] = value
+            rows = [first[candidate] for candidate in unique]
+            unique_features = features[rows] if features is not None else None
+            reads = self.reads_text(unique_features) if unique_features is not None else None
+            read = [i for i in range(len(unique)) if reads is None or reads[i]]
+            pooled = torch.zeros(len(unique), self.hidden_size)
+            if read:
+                pooled[read] = self.pooled(problem, [unique[i] for i in read], batch_size)
+            head_features = unique_features.to(self.device) if unique_features is not None else None
+            values = self.score_pooled(pooled.to(self.device), head_features).float().tolist()
         finally:
             self.train(was_training)
-        lookup = dict(zip(unique, unique_scores, strict=True))
+        lookup = dict(zip(unique, values, strict=True))
         return [lookup[c] for c in candidates]
 
     def rank(
