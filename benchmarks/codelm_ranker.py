@@ -6,10 +6,9 @@ epoch is picked on the MBPP held-out problems, as `toppass-train fit --val-split
 
 Three steps. The middle one trains: the frozen bottom layers run once per program, their
 output kept (in memory, and in `--cache FILE` for the next seed), and each step runs only the
-trained top layers on it. On one H200, about 45 s an epoch for 8 of 30 layers. On 2 CPU
-cores: 22 min for the frozen pass over the MBPP and LDB HumanEval programs (3,714), then 5 min
-an epoch and 9 min to score LDB HumanEval (`--pools ldb --eval-best-only` scores the
-evaluation pools once, at the epoch the held-out problems pick):
+trained top layers on it (a GPU when present; on a CPU the frozen pass dominates, and
+`--pools ldb --eval-best-only` scores the evaluation pools once, at the epoch the held-out
+problems pick). Run times and results: docs/results.md and the default ranker's model card.
 
     python benchmarks/codelm_ranker.py prep runs/codelm/slates.json.gz \\
         --train ../shared/data/mbpp/mbpp.jsonl.gz:runs/ldb-mbpp.relabelled.jsonl.gz \\
@@ -22,12 +21,12 @@ evaluation pools once, at the epoch the held-out problems pick):
     python benchmarks/codelm_ranker.py report runs/codelm/slates.json.gz runs/codelm/scores.json \\
         [more seeds' scores ...] [--likelihood FILE ...] [--weights 1:1,2:1] [--all-epochs]
 
-`train` needs only torch, transformers and gguf (and this repository's `ranker.losses`), so
-it can run on a machine without the rest of toppass. `report` gives, per pool, ranked pass@1
-/ pass@3 of the scores alone ("text") and served as the editor serves execution-free scores
-(`ranker.order`: static defects last, log sample count added), beside random order,
-length-only and the oracle, and what the scores share with program length (mean
-within-problem Spearman): what the ranker learned, not only how well it did.
+`train` needs only torch, transformers and gguf (and this repository's `ranker.model.losses`
+and `ranker.local_models`), so it can run on a machine without the rest of toppass. `report`
+gives, per pool, ranked pass@1 / pass@3 of the scores alone ("text") and served as the editor
+serves execution-free scores (`ranker.order`: static defects last, log sample count added),
+beside random order, length-only and the oracle, and what the scores share with program length
+(mean within-problem Spearman): what the ranker learned, not only how well it did.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ reader gets (the standard library's `doctest` parser, an expected output that pa
 the HumanEval loader used before). Each canonical solution (prompt + canonical_solution) runs
 on every extracted example, one case each; a failure must be listed in the loader's
 `KNOWN_WRONG_EXAMPLES` (a docstring that is wrong), and each listed example must still be
-extracted and still fail. Exit code 1 otherwise. `--plus` checks HumanEval+'s prompts and
+extracted and still fail. Exit code 1 otherwise. Figures: docs/results.md, "Docstring
+examples read". `--plus` checks HumanEval+'s prompts and
 canonical solutions the same way; `--mbpp-plus` MBPP+'s raw prompts (a docstring with the
 task and one `assert`, no `def` line).
 

@@ -23,7 +23,8 @@ reviewer score where it is known) and, when the rankers have the likelihood feat
 to fit; rows join by program, so one file per pool is enough. Runs are kept under `--work` and reused when rerun (fit resumes).
 Besides pass@k, it reports what the execution-free scores share with program length and
 with each likelihood feature (mean within-problem Spearman), so a score can be read as what
-it learned, not only how well it did.
+it learned, not only how well it did. Figures: docs/results.md and the default ranker's
+model card (ranker/weights/default/README.md), which has the full tables and commands.
 """
 
 from __future__ import annotations

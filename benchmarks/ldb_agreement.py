@@ -10,6 +10,7 @@ whole program: fences and prose stripped, bodies joined to the prompt, prompt im
 helpers added) and raw (its `code` run as it is, as the pool's labeller did). A disagreement
 where the raw run agrees with the pool is caused by normalisation; one where the raw run
 disagrees too is an executor or test difference, listed one by one with both messages.
+Figures: docs/results.md, "Labels".
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ execution-free ranking on candidates from models the ranker was not trained on:
 
     python benchmarks/ldb_seed_pool.py runs/ldb-humaneval.relabelled.jsonl.gz runs/he-seeds.jsonl
     toppass-train eval --problems humaneval --pool runs/he-seeds.jsonl --no-execution
+
+Figures on this pool: docs/results.md.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ problem (both layouts of `ranker.signals.likelihood`), so lengths match real can
 the median. `max |d|` is the largest difference of a mean token log-probability from the first
 config's (the reference), over all programs and both scores. Also prints the model load time
 per precision. Other processes on the machine slow every row alike; the load average is printed.
+Figures: docs/results.md, "Speed".
 """
 
 from __future__ import annotations

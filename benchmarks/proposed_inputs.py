@@ -22,6 +22,7 @@ no-learning execution baseline beside it.
         [--inputs ../shared/data/mbpp/MbppPlus.jsonl.gz] [--k 8] [--ranker DIR ...] [--json]
 
 Runs are cached in the default visible-runs cache; embeddings in `toppass-train fit`'s cache.
+Figures: docs/results.md, "Test inputs a model proposes".
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ picked on the validation pool's ranked pass@1, as `toppass-train fit` does; the 
 (optimistic: chosen on the same pool) and the last epoch's value (not chosen). Random order,
 the oracle, length-only ordering and "degenerate bodies last" are measured on the same
 programs. For each trained variant it also reports the mean within-problem Spearman
-correlation of its scores with program length: how much of the ranking is length.
+correlation of its scores with program length: how much of the ranking is length. Figures:
+the default ranker's model card (ranker/weights/default/README.md), "Text-only ablations".
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ summarising); the rest of `added` is the feature matrix and the diverse order, a
 ranking alone varies by more than that on a loaded machine. The load average before and after
 is printed with it. With `--proposed N`, a third alternation also runs the candidates on N
 calls standing in for test inputs a model proposed (`probeInputs`; the request for them goes
-out while the candidates are sampled, so only the sandbox time is added here).
+out while the candidates are sampled, so only the sandbox time is added here). Figures:
+docs/results.md, "Speed".
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ apportioned among behaviour clusters by agreement. The same problems with their 
         --eval canaicode=problems.jsonl:pool.jsonl [--ranker DIR ...] [--json]
 
 `--eval` takes `[NAME=]PROBLEMS:POOL` as `benchmarks/fused_ranker.py` does. Runs are cached
-in the default visible-runs cache; embeddings in `toppass-train fit`'s cache.
+in the default visible-runs cache; embeddings in `toppass-train fit`'s cache. Figures:
+docs/results.md, "A function without examples: typed inputs".
 """
 
 from __future__ import annotations
