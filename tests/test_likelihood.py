@@ -156,10 +156,13 @@ def test_scores_match_the_full_model_and_ignore_batching(scorer):
         PROMPT + "    total = 0\n" + "    total += r\n" * 6 + "    return total\n",
         "def perimeter(r):\n    return 2 * r\n",
     ]
+    scorer.forget_scores()  # each batching computes every score (none kept from before)
     scorer.batch_size = 1
     one = scorer.score(PROMPT, "area", programs)
+    scorer.forget_scores()
     scorer.batch_size = 8
     batched = scorer.score(PROMPT, "area", programs)
+    scorer.forget_scores()
     scorer.batch_size = 3
     reversed_batch = scorer.score(PROMPT, "area", programs[::-1])[::-1]
     for a, b, c in zip(one, batched, reversed_batch, strict=True):
@@ -177,6 +180,22 @@ def test_scores_match_the_full_model_and_ignore_batching(scorer):
     assert [r.located for r in one] == [True, True, True, True, False]
     # different bodies, different scores: the body is what is scored
     assert len({round(r.coder, 6) for r in one}) == len(programs)
+
+
+def test_scores_are_kept_and_a_text_is_scored_once(scorer, monkeypatch):
+    texts = [reviewer_text(PROMPT, "area", PROMPT + BODY), reviewer_text(PROMPT, "area", WHOLE)]
+    scorer.forget_scores()
+    first = scorer.score_texts(texts)
+    scored: list[int] = []
+    real = scorer.mean_logprobs
+    monkeypatch.setattr(
+        scorer, "mean_logprobs", lambda encoded: scored.append(len(encoded)) or real(encoded)
+    )
+    again = scorer.score_texts([texts[1], texts[0], texts[1]])
+    assert scored == [0] and again == [first[1], first[0], first[1]]
+    new = reviewer_text(PROMPT, "area", PROMPT + "    return 1\n")
+    scorer.score_texts([texts[0], new])
+    assert scored == [0, 1]  # only the new text ran through the model
 
 
 def test_token_budget_bounds_every_sequence(scorer):

@@ -232,6 +232,22 @@ async def test_local_provider_samples_in_batches_with_progress(tiny_decoder_dir)
     assert again == texts  # same seed, same answers
 
 
+async def test_local_provider_runs_the_prompt_once_for_every_row(tiny_decoder_dir, monkeypatch):
+    import generation.local
+
+    options = SamplingOptions(max_tokens=8, seed=3, time_budget=120)
+    shared = LocalProvider(str(tiny_decoder_dir), options=options, batch_size=4)
+    handed: list[str] = []
+    texts = await shared.sample(PROMPT, 4, on_answers=handed.extend)
+    monkeypatch.setattr(generation.local, "_prompt_cache", lambda model, ids: None)
+    alone = await LocalProvider(str(tiny_decoder_dir), options=options, batch_size=4).sample(
+        PROMPT, 4
+    )
+    assert texts == alone  # the shared prompt cache changes nothing but the time
+    # rows that finished before the batch did were handed over as they finished, as returned
+    assert all(text in texts for text in handed)
+
+
 async def test_local_provider_time_budget_and_cancellation(tiny_decoder_dir):
     local = LocalProvider(
         str(tiny_decoder_dir), options=SamplingOptions(max_tokens=100_000, time_budget=1e-6)

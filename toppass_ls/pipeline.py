@@ -112,9 +112,15 @@ class Prewarmer:
     most of its work done. The ranker joins when it has loaded (`set_ranker`); answers that
     came before are embedded then. `close` stops it after the chunk in hand."""
 
-    def __init__(self, ctx: FunctionContext, examples: ExampleRunner | None) -> None:
+    def __init__(
+        self,
+        ctx: FunctionContext,
+        examples: ExampleRunner | None,
+        reviewer: LikelihoodScorer | None = None,
+    ) -> None:
         self.ctx = ctx
         self.examples = examples
+        self.reviewer = reviewer
         self._ranker: Ranker | None = None
         self._pending: list[str] = []  # answers not yet warmed
         self._waiting: list[str] = []  # warmed without the ranker: to embed once it loads
@@ -154,7 +160,7 @@ class Prewarmer:
                 if ranker is None:
                     self._waiting.extend(chunk)
             try:
-                prewarm(ranker, self.ctx, chunk, self.examples)
+                prewarm(ranker, self.ctx, chunk, self.examples, self.reviewer)
             except Exception:  # the final ranking does the work again, and reports
                 logger.debug("prewarming %d answers failed", len(chunk), exc_info=True)
 
@@ -191,7 +197,7 @@ async def generate(
     def on_progress(done: int, total: int) -> None:
         report(f"sampling {done}/{total}", int(90 * done / max(total, 1)))
 
-    warm = Prewarmer(ctx, examples)
+    warm = Prewarmer(ctx, examples, reviewer)
 
     def ranker_loaded(task: asyncio.Future[Any]) -> None:
         if not task.cancelled() and task.exception() is None:

@@ -137,10 +137,17 @@ def slate_embeddings(
     cache_dir: str | Path,
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    needed: Mapping[str, Sequence[bool]] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each slate's pooled backbone vectors `[n_programs, H]`, from (and into) the embedding
-    cache in `cache_dir` (`train.embeddings`); `progress(done, total)` over all programs."""
-    pairs = [(s.problem, p) for s in slates for p in s.programs]
+    cache in `cache_dir` (`train.embeddings`); `progress(done, total)` over the programs
+    embedded. With `needed` (task id -> per program), only those programs are embedded; the
+    others' vectors are zeros (the head does not read them)."""
+
+    def wanted(slate: Slate, index: int) -> bool:
+        return needed is None or slate.task_id not in needed or needed[slate.task_id][index]
+
+    pairs = [(s.problem, p) for s in slates for i, p in enumerate(s.programs) if wanted(s, i)]
     cache = EmbeddingCache(cache_dir, cache_namespace(ranker))
     done = 0
 
@@ -154,8 +161,12 @@ def slate_embeddings(
     result: dict[str, torch.Tensor] = {}
     offset = 0
     for slate in slates:
-        result[slate.task_id] = vectors[offset : offset + len(slate.programs)]
-        offset += len(slate.programs)
+        rows = [i for i in range(len(slate.programs)) if wanted(slate, i)]
+        slate_vectors = torch.zeros(len(slate.programs), ranker.hidden_size)
+        if rows:
+            slate_vectors[rows] = vectors[offset : offset + len(rows)].to(slate_vectors.dtype)
+        result[slate.task_id] = slate_vectors
+        offset += len(rows)
     return result
 
 
@@ -200,8 +211,11 @@ def _cached_ranker_scores(
     cache_dir: str | Path,
 ) -> list[list[float]]:
     total = sum(len(slate.programs) for slate in slates)
-    embeddings = slate_embeddings(ranker, slates, cache_dir, batch_size, progress)
-    scorer = SlateScorer(ranker, embeddings, slate_features(ranker, slates, signals))
+    features = slate_features(ranker, slates, signals)
+    # the backbone runs only for the programs whose text the head reads (Ranker.reads_text)
+    needed = {task: ranker.reads_text(f) for task, f in features.items()} if features else None
+    embeddings = slate_embeddings(ranker, slates, cache_dir, batch_size, progress, needed)
+    scorer = SlateScorer(ranker, embeddings, features)
     scores = score_all(scorer, slates)
     if progress is not None:
         progress(total, total)

@@ -49,6 +49,7 @@ import logging
 import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -70,6 +71,7 @@ dot, or nothing)."""
 DEFAULT_MAX_CONTEXT_TOKENS = 384
 DEFAULT_MAX_TARGET_TOKENS = 256
 DEFAULT_BATCH_SIZE = 4
+SCORES_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,7 @@ class LikelihoodScorer:
         self._tokenizer: Any = None
         self._bos: list[int] = []
         self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[tuple[int, ...], int], float] = OrderedDict()
 
     @property
     def name(self) -> str:
@@ -332,17 +335,13 @@ class LikelihoodScorer:
         if self._model is not None:
             return
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from ranker.local_models import MODEL_LOAD_LOCK, resolve_local_model
+        from ranker.local_models import load_causal_lm, resolve_local_model
 
         started = time.monotonic()
         folder, gguf = resolve_local_model(self.model_reference)
-        kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
         dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
-        with MODEL_LOAD_LOCK:
-            tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
-            model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, **kwargs)
+        tokenizer, model = load_causal_lm(folder, gguf, dtype)
         model.to(self.device).eval()
         if self.precision == "int8":
             # Activations are quantized per tensor: the MLP down-projections' inputs have
@@ -394,7 +393,7 @@ class LikelihoodScorer:
             self._ensure_loaded()
             encoded = [self.encode(t) for t, _ in coder_texts]
             encoded += [self.encode(t) for t in reviewer_texts]
-            means = self.mean_logprobs(encoded)
+            means = self._kept_means(encoded)
         n = len(programs)
         return [
             LikelihoodScores(
@@ -408,12 +407,32 @@ class LikelihoodScorer:
         ]
 
     def score_texts(self, texts: Sequence[ScoredText]) -> list[tuple[float, int]]:
-        """(mean log-probability, scored tokens) of arbitrary scored texts."""
+        """(mean log-probability, scored tokens) of arbitrary scored texts. The scores of the
+        `SCORES_KEPT` most recent distinct texts are kept: the server scores answers as they
+        arrive and asks again for all of them at the end."""
         with self._lock:
             self._ensure_loaded()
             encoded = [self.encode(t) for t in texts]
-            means = self.mean_logprobs(encoded)
+            means = self._kept_means(encoded)
         return [(m, e.target_tokens) for m, e in zip(means, encoded, strict=True)]
+
+    def forget_scores(self) -> None:
+        """Drop the kept scores (to measure, or compare batchings, from nothing)."""
+        with self._lock:
+            self._kept.clear()
+
+    def _kept_means(self, encoded: Sequence[_Encoded]) -> list[float]:
+        """`mean_logprobs`, computed only for sequences not scored before (lock held)."""
+        keys = [(tuple(e.ids), e.target_from) for e in encoded]
+        todo = {key: e for key, e in zip(keys, encoded, strict=True) if key not in self._kept}
+        for key, mean in zip(todo, self.mean_logprobs(list(todo.values())), strict=True):
+            self._kept[key] = mean
+        for key in keys:
+            self._kept.move_to_end(key)
+        means = [self._kept[key] for key in keys]
+        while len(self._kept) > SCORES_KEPT:
+            self._kept.popitem(last=False)
+        return means
 
     def mean_logprobs(self, encoded: Sequence[_Encoded]) -> list[float]:
         """Mean log-probability of each sequence's scored tokens; batches of similar length,
