@@ -181,6 +181,17 @@ def _reviewer_scores(
     return [(0.0, mean) for mean, _tokens in scorer.score_texts(texts)]
 
 
+def forget_prepared() -> None:
+    """Forget the answers prepared, the bodies made and the defects found so far (they are
+    remembered by content, for the answers' second pass; benchmarks start from nothing)."""
+    from ranker.candidates import applied, prepare
+    from ranker.signals import defects
+
+    for cached in (prepare._prepared, prepare.dedupe_key, applied._candidate_body):
+        cached.cache_clear()
+    defects._static_defect.cache_clear()
+
+
 class RankingCancelled(Exception):
     """The request was cancelled while its candidates were prepared, run or ranked."""
 

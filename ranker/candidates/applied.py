@@ -12,6 +12,7 @@ reads the user's, where renaming cannot change its meaning. Plain functions over
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import tokenize
 from collections.abc import Collection, Sequence
@@ -61,6 +62,23 @@ def candidate_body(
         as many under other names, the body reads the user's names instead
         (`renamed_parameters`), where that is certain to mean the same.
     """
+    return _candidate_body(
+        program,
+        name,
+        keep_user_docstring,
+        frozenset(defined) if defined is not None else None,
+        tuple(parameters) if parameters is not None else None,
+    )
+
+
+@functools.lru_cache(maxsize=4096)  # answers as they arrive, then all of them again
+def _candidate_body(
+    program: str,
+    name: str,
+    keep_user_docstring: bool,
+    defined: frozenset[str] | None,
+    parameters: tuple[str, ...] | None,
+) -> CandidateBody | None:
     try:
         tree = ast.parse(program)
     except (SyntaxError, ValueError):

@@ -10,6 +10,7 @@ Nothing is dropped silently: every candidate that does not make a program says w
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
 import textwrap
@@ -210,23 +211,37 @@ def to_program(code: str, prompt: str | None = None, entry_point: str | None = N
     return prompt.rstrip(" ") + ("" if prompt.endswith("\n") else "\n") + body + "\n"
 
 
+KEPT = 4096
+"""Answers (and programs) whose preparation is remembered: the server prepares answers as they
+arrive and all of them again at the end."""
+
+
 def prepare_candidate(
     raw: str, index: int = 0, prompt: str | None = None, entry_point: str | None = None
 ) -> PreparedCandidate:
     """Extract, join and parse-check one raw candidate."""
+    program, dropped = _prepared(raw, prompt, entry_point)
+    return PreparedCandidate(index, raw, program, dropped)
+
+
+@functools.lru_cache(maxsize=KEPT)
+def _prepared(
+    raw: str, prompt: str | None, entry_point: str | None
+) -> tuple[str | None, str | None]:
     code = extract_code(raw, entry_point)
     if not code.strip():
-        return PreparedCandidate(index, raw, None, "empty: no code in the answer")
+        return None, "empty: no code in the answer"
     program = to_program(code, prompt, entry_point)
     try:
         ast.parse(program)
     except SyntaxError as exc:
-        return PreparedCandidate(index, raw, None, f"syntax error: line {exc.lineno}: {exc.msg}")
+        return None, f"syntax error: line {exc.lineno}: {exc.msg}"
     except ValueError as exc:
-        return PreparedCandidate(index, raw, None, f"syntax error: {exc}")
-    return PreparedCandidate(index, raw, program)
+        return None, f"syntax error: {exc}"
+    return program, None
 
 
+@functools.lru_cache(maxsize=KEPT)
 def dedupe_key(program: str) -> str:
     """Programs with equal keys behave identically: same AST, so formatting and comments
     are ignored (docstrings are not)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
@@ -73,6 +74,16 @@ def static_defect(
     program: str,
     signature: EntrySignature | None,
     defined: Collection[str] | None = frozenset(),
+) -> str | None:
+    """Why `program` cannot pass, found without running it, or None (see `_static_defect`)."""
+    return _static_defect(program, signature, frozenset(defined) if defined is not None else None)
+
+
+@functools.lru_cache(maxsize=4096)  # answers as they arrive, then all of them again
+def _static_defect(
+    program: str,
+    signature: EntrySignature | None,
+    defined: frozenset[str] | None,
 ) -> str | None:
     """Why `program` cannot pass, found without running it, or None. `defined`: names the
     program may use without defining them (the rest of the user's file, where the program is
