@@ -57,6 +57,8 @@ class RankedCandidate:
     own_body: str | None = None
     carried: tuple[str, ...] = ()
     answers: tuple[int, ...] = ()  # positions of the raw answers it stands for
+    passed: int | None = None  # docstring examples it passes, where they ran and judged
+    behaviour: int | None = None  # its behaviour cluster (same results on every input run)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,25 @@ class RankedResult:
 
     def top(self, k: int) -> tuple[RankedCandidate, ...]:
         return self.candidates[:k]
+
+    @property
+    def warning(self) -> str | None:
+        """What the user must know before trusting any of the list: no candidate passes any of
+        the docstring's examples (or, with none run, every candidate has a certain defect)."""
+        if not self.candidates:
+            return None
+        n = len(self.candidates)
+        if self.examples and all(c.passed == 0 for c in self.candidates):
+            shown = "the example" if self.examples == 1 else f"any of the {self.examples} examples"
+            if n == 1:
+                return f"the only candidate fails {shown.replace('any of ', '')}"
+            return f"none of the {n} candidates passes {shown}"
+        if all(c.defect is not None for c in self.candidates):
+            first = self.candidates[0].defect
+            if n == 1:
+                return f"the only candidate cannot work as written ({first})"
+            return f"every one of the {n} candidates has a defect ({first}, ...)"
+        return None
 
     def empty_message(self) -> str:
         """Why nothing can be offered (for the user)."""
@@ -273,6 +294,10 @@ def rank_candidates(
             own_body=bodies[index].own,
             carried=bodies[index].carried,
             answers=tuple(answers[index]),
+            passed=execution.runs[index].passed
+            if execution is not None and execution.judged
+            else None,
+            behaviour=execution.clusters[index] if execution is not None else None,
         )
         for position, (index, score) in enumerate(ranked)
     )

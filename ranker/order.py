@@ -10,7 +10,8 @@ its static defect (`ranker.signals.defects`), and, where computed, its execution
    expected results): the head's score decides; a head trained with execution features reads
    them, and the shipped one reads nothing else there. Programs the features cannot tell apart
    are ordered by defects (last), then z(reviewer) where computed, plus log(count), scaled by
-   `TIE_BREAK` so that they never overturn a real difference. The list is then made diverse:
+   `TIE_BREAK` so that they never overturn a real difference; a body that does nothing (an
+   empty body, only `pass`) goes last whatever the examples say of the others. The list is then made diverse:
    the best program of each behaviour cluster comes before a second member of any cluster,
    but never ahead of a program that passes more examples (`diverse_order` with tiers).
 2. Programs ran on inputs with no expected results (inputs built from the parameter types, or
@@ -37,7 +38,7 @@ import bisect
 import math
 from collections.abc import Sequence
 
-from ranker.signals.types import ExecutionSignals, Signals
+from ranker.signals.types import EMPTY_BODY, ExecutionSignals, Signals
 
 
 def zscores(values: Sequence[float]) -> list[float]:
@@ -108,6 +109,9 @@ def serve_order(
     execution = signals.execution if signals is not None else None
     if diverse and execution is not None:
         order = diverse_order(order, execution.clusters, execution.tiers, execution.weights)
+        # diversity never lifts a program the scores put last for a certain defect
+        last = [i for i in order if scores[i] < -DEFECT_PENALTY / 2]
+        order = [i for i in order if scores[i] >= -DEFECT_PENALTY / 2] + last
     return order
 
 
@@ -160,10 +164,13 @@ def served_scores(
     tie = execution_free_scores([0.0] * len(head), counts, defects, reviewer)
     ascending = sorted(tie)
     n = max(len(tie), 1)
-    # each program's place in the tie-break order (equal values, equal places)
+    # each program's place in the tie-break order (equal values, equal places); a body that
+    # does nothing is certain to be wrong, whatever the examples say of the others
     return [
-        score + TIE_BREAK * bisect.bisect_left(ascending, value) / n
-        for score, value in zip(head, tie, strict=True)
+        score
+        + TIE_BREAK * bisect.bisect_left(ascending, value) / n
+        - (DEFECT_PENALTY if defect == EMPTY_BODY else 0.0)
+        for score, value, defect in zip(head, tie, defects, strict=True)
     ]
 
 

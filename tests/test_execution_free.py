@@ -159,6 +159,11 @@ def test_a_function_that_never_returns_a_value_where_the_prompt_says_it_does():
         static_defect(program("    def inner():\n        return 1\n    return inner()\n"), says)
         is None
     )
+    # but a body that only defines helpers returns nothing: their returns are their own
+    helpers_only = "    def inner():\n        return 1\n    key = lambda x: -x\n"
+    assert static_defect(program(helpers_only), says) == "total() returns nothing"
+    in_class = "    class Box:\n        def get(self):\n            return xs\n"
+    assert static_defect(program(in_class), says) == "total() returns nothing"
 
 
 def test_scores_add_log_counts_to_z_scores_and_put_defects_last():
@@ -197,13 +202,17 @@ def test_rank_without_execution_uses_counts_and_defects(tiny_encoder_dir):
 def test_served_scores_break_only_ties_by_defects_and_counts():
     head = [2.0, 2.0, 1.0, 2.0, 2.0]
     counts = [1, 3, 9, 50, 1]
-    defects = [None, None, None, "empty body", None]
+    defects = [None, None, None, "name 'x' is not defined", None]
     served = served_scores(head, counts, defects, executed=True)
     # among the tied four: the more often sampled first, the defect last, equal ties stay
     # equal; the program that scored lower stays lower however often it was sampled
     assert sorted(range(5), key=lambda i: (-served[i], i)) == [1, 0, 4, 3, 2]
     assert served[0] == served[4]
     assert served == pytest.approx(head, abs=1e-5)
+    # a body that does nothing is certain to fail: last, whatever the examples said
+    defects[3] = "empty body"
+    served = served_scores(head, counts, defects, executed=True)
+    assert sorted(range(5), key=lambda i: (-served[i], i)) == [1, 0, 4, 2, 3]
     assert served_scores(head, counts, defects, executed=False) == (
         execution_free_scores(head, counts, defects)
     )
@@ -276,8 +285,13 @@ def test_agreement_without_judged_examples_counts_behaviours_not_texts():
     )
     assert sorted(range(4), key=lambda i: -reviewed[i]) == [1, 0, 2, 3]
     judged = ExecutionSignals(1, runs, (0, 0, 1, 0), (0.8, 0.8, 0.2, 0.8))
+    # judged: the head decides; the defect (an empty body) puts that program last
+    expected = [
+        h - (DEFECT_PENALTY if d == "empty body" else 0.0)
+        for h, d in zip(head, defects, strict=True)
+    ]
     assert served_with_signals(head, counts, defects, Signals(judged)) == pytest.approx(
-        head, abs=1e-5
+        expected, abs=1e-5
     )
     with pytest.raises(ValueError, match="for 4 programs, not 3"):
         behaviour_counts(unjudged, counts[:3])

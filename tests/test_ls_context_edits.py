@@ -10,6 +10,7 @@ from ranker.source import function_at, split_lines
 from toppass_ls.edits import (
     action_title,
     body_edit,
+    distinct_previews,
     generate_title,
     indent_body,
     preview,
@@ -342,11 +343,12 @@ def test_titles_and_previews():
     assert action_title(2, 0.5, 3, "# why\nresult = []\nreturn result\n") == (
         "toppass #2 (0.50, x3): result = [] …"
     )
+    # where examples ran they decide the order, so they come first
     assert action_title(1, 0.97, 1, "return sorted(set(xs))\n", "3/3 examples") == (
-        "toppass #1 (0.97, 3/3 examples): return sorted(set(xs))"
+        "toppass #1 (3/3 examples, 0.97): return sorted(set(xs))"
     )
     assert action_title(3, 0.4, 2, "return xs\n", "0/3 examples") == (
-        "toppass #3 (0.40, x2, 0/3 examples): return xs"
+        "toppass #3 (0/3 examples, 0.40, x2): return xs"
     )
     assert action_title(4, 0.0, 1, "print(xs)\n", defect="spread() returns nothing") == (
         "toppass #4 (0.00, spread() returns nothing): print(xs)"
@@ -355,8 +357,29 @@ def test_titles_and_previews():
         "toppass #1 (0.90, +f): return f(xs)"
     )
     assert action_title(2, 0.8, 2, "return f(xs)\n", "1/1 examples", None, ("a", "b", "c")) == (
-        "toppass #2 (0.80, x2, 1/1 examples, +a, b, …): return f(xs)"
+        "toppass #2 (1/1 examples, 0.80, x2, +a, b, …): return f(xs)"
+    )
+    # one that behaved as an earlier candidate says so: why it comes after one scored lower
+    assert action_title(4, 0.8, 1, "return xs\n", "3/3 examples", behaves_as=1) == (
+        "toppass #4 (3/3 examples, 0.80, as #1): return xs"
     )
     long = "return " + "x + " * 30 + "x\n"
     assert len(preview(long)) <= 62 and preview(long).endswith(" …")
     assert preview("# only a comment\n") == ""
+
+
+def test_titles_of_a_list_tell_candidates_that_start_alike_apart():
+    bodies = [
+        "if not strings:\n    return None\nreturn max(strings, key=len)\n",
+        "if not strings:\n    return None\nlongest = strings[0]\nreturn longest\n",
+        "if not strings:\n    return None\nreturn sorted(strings, key=len)[-1]\n",
+        "return max(strings, key=len) if strings else None\n",
+    ]
+    assert distinct_previews(bodies) == [
+        "… return max(strings, key=len)",
+        "… longest = strings[0] …",
+        "… return sorted(strings, key=len)[-1]",
+        "return max(strings, key=len) if strings else None",
+    ]
+    # the same first line and then the same lines: shown where they first part
+    assert distinct_previews(["a = 1\nb = 2\n", "a = 1\nb = 3\n"]) == ["… b = 2", "… b = 3"]

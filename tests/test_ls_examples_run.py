@@ -20,7 +20,7 @@ from ranker.offer import RankingCancelled, rank_candidates
 from ranker.order import execution_free_scores
 from ranker.signals.examples_run import ExampleRunner, visible_tests
 from ranker.source import function_at
-from toppass_ls.edits import candidate_title
+from toppass_ls.edits import candidate_titles
 from toppass_ls.pipeline import generate
 
 RAWS = [WRONG, RIGHT, RAISES, RIGHT, RIGHT_TOO]
@@ -109,10 +109,13 @@ def test_featureless_ranker_gets_titles_and_the_diverse_order(plain_ranker, runn
     assert result.execution == "ran 4 candidates on 2 docstring examples"
     assert result.examples == 2
     assert {c.body: c.examples for c in result.candidates} == EXPECTED_EXAMPLES
-    for candidate in result.candidates:
+    for candidate, title in zip(
+        result.candidates, candidate_titles(result.candidates), strict=True
+    ):
+        # the examples decide the order: the title says how the candidate did on them first
         duplicates = ", x2" if candidate.count == 2 else ""
-        assert candidate_title(candidate).startswith(
-            f"toppass #{candidate.rank} ({candidate.score:.2f}{duplicates}, {candidate.examples}): "
+        assert title.startswith(
+            f"toppass #{candidate.rank} ({candidate.examples}, {candidate.score:.2f}{duplicates}"
         )
     # The score ignores execution, so which right program comes first is the ranker's call;
     # what execution guarantees is one candidate per behaviour before any repeat: the two
@@ -188,9 +191,10 @@ def test_setting_off_ranks_as_before(plain_ranker):
     assert result.execution == "examples not run: allowExecution is off"
     assert result.examples is None
     assert all(
-        c.examples is None and "examples" not in candidate_title(c) for c in result.candidates
+        c.examples is None and "examples" not in title
+        for c, title in zip(result.candidates, candidate_titles(result.candidates), strict=True)
     )
-    assert candidate_title(result.candidates[0]).startswith("toppass #1 (")
+    assert candidate_titles(result.candidates)[0].startswith("toppass #1 (")
     assert [c.count for c in result.candidates if c.body == "return sorted(set(xs))\n"] == [2]
 
 
@@ -211,7 +215,7 @@ def test_skipped_where_examples_cannot_run(plain_ranker, runner, line, raws, rea
     result = rank_candidates(plain_ranker, context(line), raws, runner)
     assert result.execution.startswith("examples not run: " + reason)
     assert len(result.candidates) == 1 and result.candidates[0].examples is None
-    assert "examples" not in candidate_title(result.candidates[0])
+    assert "examples" not in candidate_titles(result.candidates)[0]
 
 
 TYPED = (
@@ -257,7 +261,11 @@ def test_no_examples_but_typed_parameters_run_for_agreement(plain_ranker, runner
         head, [behaviour[c.examples] for c in result.candidates], [None] * len(programs)
     )
     assert [c.raw_score for c in result.candidates] == pytest.approx(expected)
-    assert all(f"{c.examples}): " in candidate_title(c) for c in result.candidates)
+    titles = candidate_titles(result.candidates)
+    assert all(
+        title.startswith(f"toppass #{c.rank} ({c.examples}, ")
+        for c, title in zip(result.candidates, titles, strict=True)
+    )
 
 
 def test_nothing_loads_in_the_sandbox_means_no_execution(plain_ranker, runner):

@@ -22,7 +22,7 @@ from ranker.model.shipped import UNTRAINED_WARNING, default_ranker_path, load_ra
 from ranker.offer import rank_candidates, sigmoid
 from ranker.order import DEFECT_PENALTY
 from ranker.source import function_at
-from toppass_ls.edits import candidate_json, candidate_title, indent_body
+from toppass_ls.edits import candidate_json, candidate_titles, indent_body
 from toppass_ls.pipeline import RankerLoader, generate, sampling_prompt
 
 SOURCE = '''import math
@@ -116,10 +116,13 @@ def test_a_candidate_using_a_name_nothing_defines_goes_last(tiny_ranker):
     assert result.candidates[-1].raw_score < -DEFECT_PENALTY / 2 < result.candidates[1].raw_score
     # the user sees why
     assert result.candidates[-1].defect == "name 'cube' is not defined"
-    assert candidate_title(result.candidates[-1]) == (
+    titles = candidate_titles(result.candidates)
+    assert titles[-1] == (
         "toppass #3 (0.00, x3, name 'cube' is not defined): return sum(cube(x) for x in xs)"
     )
-    assert candidate_json(result.candidates[-1])["defect"] == "name 'cube' is not defined"
+    assert candidate_json(result.candidates[-1], titles[-1])["defect"] == (
+        "name 'cube' is not defined"
+    )
     assert [c.defect for c in result.candidates[:2]] == [None, None]
     # a nested function may use its enclosing function's names: nothing is judged undefined
     inner = function_at(USES_THE_FILE, 18)
@@ -159,9 +162,10 @@ def test_a_body_is_judged_as_it_will_be_applied(tiny_ranker):
     assert result.candidates[-1].body == "xs = sorted(set(lst))\nreturn xs\n"
     helper = by_body["def _dedupe(xs):\n    return set(xs)\n\nreturn sorted(_dedupe(xs))\n"]
     assert helper.carried == ("_dedupe",) and helper.own_body == "return sorted(_dedupe(xs))\n"
-    assert candidate_title(helper).endswith(", +_dedupe): return sorted(_dedupe(xs))")
-    assert candidate_json(helper)["carried"] == ["_dedupe"]
-    assert candidate_json(helper)["body"] == helper.body
+    title = candidate_titles(result.candidates)[result.candidates.index(helper)]
+    assert title.endswith(", +_dedupe): return sorted(_dedupe(xs))")
+    assert candidate_json(helper, title)["carried"] == ["_dedupe"]
+    assert candidate_json(helper, title)["body"] == helper.body
     # applied, the helper is defined inside the user's function, after its docstring
     function = ast.parse(ctx.header + indent_body(helper.body, ctx.body_indent)).body[0]
     assert isinstance(function, ast.FunctionDef) and function.name == "unique_sorted"

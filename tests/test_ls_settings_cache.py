@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ranker.source import function_at
 from toppass_ls.cache import ResultCache, cache_key
 from toppass_ls.settings import (
     Settings,
@@ -59,7 +60,9 @@ def test_schema_lists_every_setting_once_with_type_default_and_description():
     }
     assert schema["timeBudget"]["exclusiveMinimum"] == 0
     assert "sandbox" in schema["allowExecution"]["description"]
-    assert schema["allowExecution"]["default"] is False
+    assert schema["allowExecution"]["default"] == "ask"  # consent, asked once per workspace
+    assert schema["allowExecution"]["type"] == ["boolean", "string"]
+    assert schema["allowExecution"]["enum"] == [True, False, "ask"]
     assert "docstring" in schema["reviewerTieBreak"]["description"]
     assert schema["reviewerTieBreak"]["default"] is False
     # the defaults in the schema are the defaults of the dataclasses
@@ -72,7 +75,7 @@ def test_defaults():
     assert settings.provider == "local" and settings.openai.model == "gpt-4o-mini"
     assert (settings.samples, settings.temperature, settings.max_tokens) == (16, 0.8, 384)
     assert (settings.time_budget, settings.top_k, settings.ranker_path) == (60.0, 5, None)
-    assert settings.inline_completion is False and settings.allow_execution is False
+    assert settings.inline_completion is False and settings.allow_execution == "ask"
     assert settings.reviewer_tie_break is False
 
 
@@ -132,6 +135,7 @@ def test_invalid_values_fall_back_per_key_with_a_message_naming_it():
     assert settings.time_budget == 60.0 and settings.openai.model == "gpt-4o-mini"
     assert settings.openai.api_key is None  # "" means unset for an optional string
     assert problems == [
+        "unknown setting 'somethingElse' (ignored)",
         "invalid setting provider = 'gpt' (must be one of local, openai); using the default 'local'",
         "invalid setting openai.model = None (must be a string, not null); using the default 'gpt-4o-mini'",
         "invalid setting samples = -3 (must be >= 1); using the default 16",
@@ -150,7 +154,51 @@ def test_updates_merge_over_earlier_settings():
     assert parse_settings(updated)[0].samples == 4
     assert parse_settings(updated)[0].openai.model == "b"
     assert merge(updated, {}) == updated
-    assert normalise("not a mapping") == {}
+    assert normalise("not a mapping") == (
+        {},
+        ["settings must be an object of keys and values, not a string"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "flat", "problem"),
+    [
+        # Lua's empty table arrives as []: an empty group, not a setting
+        ({"toppass": {"local": [], "samples": 4}}, {"samples": 4}, None),
+        ({"toppass": []}, {}, None),
+        (
+            {"toppass": {"openai": "http://x/v1"}},
+            {},
+            "ignoring setting openai: it must be an object of settings (openai.model, ...), not "
+            "a string",
+        ),
+        (
+            {"toppass": {"samples": 4}, "provider": "openai"},
+            {"samples": 4},
+            "ignoring provider beside the 'toppass' object (put them inside it)",
+        ),
+        (["provider", "openai"], {}, "settings must be an object of keys and values, not a list"),
+    ],
+)
+def test_settings_of_the_wrong_shape_are_named_not_dropped_silently(raw, flat, problem):
+    assert normalise(raw) == (flat, [problem] if problem else [])
+    _, problems = parse_settings(raw)
+    assert problems == ([problem] if problem else [])
+
+
+def test_unknown_keys_are_named_except_the_editors_own():
+    _, problems = parse_settings({"toppass": {"topk": 3, "serverPath": "toppass-ls"}})
+    assert problems == ["unknown setting 'topk' (ignored)"]
+
+
+def test_allow_execution_takes_true_false_or_ask():
+    assert parse_settings({"allowExecution": True})[0].allow_execution is True
+    assert parse_settings({"allowExecution": False})[0].allow_execution is False
+    settings, problems = parse_settings({"allowExecution": "yes"})
+    assert settings.allow_execution == "ask" and problems == [
+        "invalid setting allowExecution = 'yes' (must be true, false or \"ask\"); using the "
+        "default 'ask'"
+    ]
 
 
 def test_to_json_masks_the_api_key():
@@ -175,17 +223,31 @@ def test_readme_documents_every_setting_as_the_schema_does():
     assert table == settings_markdown()  # regenerate: toppass-ls settings-schema --markdown
 
 
-def test_cache_is_keyed_by_version_and_function_text_and_bounded():
+def test_cache_is_keyed_by_the_function_asked_for_and_bounded():
+    source = (
+        'def f(xs):\n    """Sum xs."""\n    raise NotImplementedError\n\n\ndef g():\n    pass\n'
+    )
+    ctx = function_at(source, 0)
+    assert ctx is not None
     cache: ResultCache[str] = ResultCache(capacity=2)
-    cache.put(cache_key("a", 1, "def f(): pass\n"), "r1")
-    assert cache.get(cache_key("a", 1, "def f(): pass\n")) == "r1"
-    assert cache.get(cache_key("a", 2, "def f(): pass\n")) is None  # document edited
-    assert cache.get(cache_key("a", 1, "def f(): return 1\n")) is None
-    cache.put(cache_key("b", 1, "x"), "r2")
-    cache.get(cache_key("a", 1, "def f(): pass\n"))  # a is now the most recent
-    cache.put(cache_key("c", 1, "x"), "r3")
-    assert cache.get(cache_key("b", 1, "x")) is None and len(cache) == 2
+    cache.put(cache_key("a", ctx), "r1")
+    # a candidate applied, the body typed over, another function edited: the same list
+    applied = source.replace("raise NotImplementedError", "return sum(xs)")
+    edited = applied.replace("pass", "return 1")
+    for text in (applied, edited):
+        again = function_at(text, 0)
+        assert again is not None and cache.get(cache_key("a", again)) == "r1"
+    # another signature or docstring asks for other candidates
+    for text in (source.replace("f(xs)", "f(xs, k)"), source.replace("Sum xs", "Sum ys")):
+        other = function_at(text, 0)
+        assert other is not None and cache.get(cache_key("a", other)) is None
+    g = function_at(source, 5)
+    assert g is not None
+    cache.put(cache_key("b", g), "r2")
+    cache.get(cache_key("a", ctx))  # a is now the most recent
+    cache.put(cache_key("c", g), "r3")
+    assert cache.get(cache_key("b", g)) is None and len(cache) == 2
     cache.forget_document("a")
-    assert len(cache) == 1 and cache.get(cache_key("c", 1, "x")) == "r3"
+    assert len(cache) == 1 and cache.get(cache_key("c", g)) == "r3"
     with pytest.raises(ValueError):
         ResultCache(capacity=0)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +43,14 @@ class Stats:
         return 0
 '''
 FUNCTION_LINE = 3  # `def unique_sorted`
+AUTOMATIC = types.CodeActionTriggerKind.Automatic
 BODY_LINE = 5
-SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "toppass_ls", "--stdio"])
+# the consent answers the server remembers go to a directory of the tests' own
+STATE_DIR = tempfile.mkdtemp(prefix="toppass-state-")
+SERVER = ClientServerConfig(
+    server_command=[sys.executable, "-m", "toppass_ls", "--stdio"],
+    server_env={**os.environ, "TOPPASS_STATE_DIR": STATE_DIR},
+)
 DEFAULTS = {key: entry["default"] for key, entry in settings_schema().items()}
 _documents = itertools.count()
 
@@ -92,6 +101,20 @@ class Editor:
             )
         )
 
+    def edit_text(self, text: str, uri: str | None = None) -> None:
+        """The user replaces the document's text (a full-text change)."""
+        document = self.documents[uri or self.uri]
+        document.apply_change(types.TextDocumentContentChangeWholeDocument(text))
+        document.version = (document.version or 0) + 1
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=document.uri, version=document.version
+                ),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text)],
+            )
+        )
+
     def text(self, uri: str | None = None) -> str:
         return self.documents[uri or self.uri].source
 
@@ -119,6 +142,8 @@ class Editor:
         return types.ApplyWorkspaceEditResult(applied=True)
 
     def message_request(self, params: types.ShowMessageRequestParams) -> Any:
+        if params.message.startswith("toppass: Run the candidates"):
+            return None  # the consent question: dismissed here, answered where it is tested
         self.message_requests.append(params)
         if self.choose is None or not params.actions:
             return None
@@ -143,6 +168,7 @@ def base_settings(fake: FakeOpenAI, ranker_dir: Path, mode: str = "honours-n") -
         "topK": 3,
         "timeBudget": 30,
         "rankerPath": str(ranker_dir),
+        "allowExecution": False,  # the consent question has tests of its own
     }
 
 
@@ -231,7 +257,7 @@ def progress_messages(client: LanguageClient) -> list[str]:
 
 def configure(editor: Editor, settings: dict[str, Any]) -> None:
     """Send every setting (defaults where `settings` has none): updates are merged."""
-    full = {**DEFAULTS, **settings_module.normalise(settings)}
+    full = {**DEFAULTS, **settings_module.normalise(settings)[0]}
     editor.client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"toppass": full})
     )
@@ -287,9 +313,22 @@ async def test_generate_offers_ranked_candidates_and_applies_the_choice(editor, 
     assert "NotImplementedError" not in text
     assert text.endswith("        return 0\n")  # the rest of the file is untouched
     assert editor.applied[0].label == summary["candidates"][1]["title"]
-    # the document changed: the old results are not offered for the new text
+    # the list lasts: after applying #2 the code actions still offer every candidate, and
+    # applying #1 replaces the body #2 put there
     after = await code_actions(editor, BODY_LINE, types.CodeActionTriggerKind.Automatic)
-    assert after == []
+    assert [a.title for a in after] == titles and len(fake.requests) == 1
+    assert after[0].edit is not None
+    editor.apply(types.ApplyWorkspaceEditParams(edit=after[0].edit))
+    first = summary["candidates"][0]["body"]
+    text = editor.text()
+    assert "".join("    " + line for line in first.splitlines(True)) in text
+    assert "".join("    " + line for line in chosen.splitlines(True)) not in text
+    assert text.count("def unique_sorted") == 1 and text.endswith("        return 0\n")
+    # typing elsewhere keeps it; changing the docstring asks for new candidates
+    editor.edit_text(text.replace("return 0", "return 1"))
+    assert [a.title for a in await code_actions(editor, BODY_LINE, AUTOMATIC)] == titles
+    editor.edit_text(editor.text().replace("increasing order", "decreasing order"))
+    assert await code_actions(editor, BODY_LINE, AUTOMATIC) == []
 
 
 async def test_code_action_edit_replaces_the_body(editor, fake):
@@ -462,12 +501,13 @@ async def test_bad_settings_fall_back_to_defaults_with_a_message(editor, fake, t
 )
 async def test_bad_initialization_options_are_reported_once_initialized(fresh_server):
     client = fresh_server
-    while len(client.messages) < 3:
+    while len(client.messages) < 4:
         await client.wait_for_notification(types.WINDOW_SHOW_MESSAGE)
     text = "\n".join(m.message for m in client.messages)
     for key in ("samples = 0", "provider = 'gpt'", "timeBudget = -1"):
         assert f"toppass: invalid setting {key}" in text
-    assert "unknownKey" not in text
+    # a typo is worth a message too
+    assert "toppass: unknown setting 'unknownKey' (ignored)" in text
 
 
 async def test_five_thousand_line_file(editor, fake):
@@ -599,7 +639,8 @@ async def test_allow_execution_runs_the_docstring_examples(editor, fake, tiny_ra
         "toppass: 3 ranked candidates for unique_sorted() (run on 1 docstring example)"
     )
     titles = [a.title for a in offer.actions or []]
-    assert all(re.search(r"^toppass #\d \(\d\.\d\d, x2, [01]/1 examples\): ", t) for t in titles)
+    # the examples decide the order: each title says how its candidate did on them first
+    assert all(re.search(r"^toppass #\d \([01]/1 examples, \d\.\d\d, x2", t) for t in titles)
     assert "running examples, ranking" in progress_messages(editor.client)
     ranked = await code_actions(editor, BODY_LINE, types.CodeActionTriggerKind.Automatic)
     assert [a.title for a in ranked] == titles
@@ -629,3 +670,92 @@ async def test_probe_inputs_asks_the_endpoint_for_test_inputs(editor, fake, tiny
     assert fake.requests and not any(
         "calls of unique_sorted()" in r.body["messages"][-1]["content"] for r in fake.requests
     )
+
+
+async def test_execution_is_asked_for_once_per_workspace_and_nothing_runs_without_a_yes(
+    editor, fake, tiny_ranker_dir, monkeypatch
+):
+    consent = Path(STATE_DIR) / "consent.json"
+    consent.unlink(missing_ok=True)
+    configure(editor, {**base_settings(fake, tiny_ranker_dir), "allowExecution": "ask"})
+    workspace = "file:///consent"  # files of their own: other tests' documents are elsewhere
+    answers = iter([1, None, 0])  # This time; dismissed; Always (the offers: none picked)
+    asked: list[types.ShowMessageRequestParams] = []
+
+    def answer(params: types.ShowMessageRequestParams) -> Any:
+        if not params.message.startswith("toppass: Run the candidates"):
+            return None
+        asked.append(params)
+        choice = next(answers)
+        return None if choice is None else (params.actions or [])[choice]
+
+    monkeypatch.setattr(editor, "message_request", answer)
+
+    async def generate_in_a_new_file(step: str) -> Any:
+        editor.uri = f"{workspace}/consent_{step}.py"  # a function not ranked before
+        editor.open(editor.uri, EXAMPLES_SOURCE)
+        return await run_generate(editor)
+
+    summary = await generate_in_a_new_file("this_time")  # runs, nothing remembered
+    assert [a.title for a in asked[0].actions or []] == ["Always", "This time", "Never"]
+    assert "unique_sorted()" in asked[0].message and "sandbox" in asked[0].message
+    assert summary["execution"].startswith("ran 4 candidates on 1 docstring example")
+    assert not consent.exists()
+    summary = await generate_in_a_new_file("dismissed")  # asked again; no answer, no run
+    assert len(asked) == 2 and summary["execution"] == "examples not run: allowExecution is off"
+    summary = await generate_in_a_new_file("always")  # runs, remembered for the workspace
+    assert len(asked) == 3 and summary["execution"].startswith("ran 4 candidates")
+    assert json.loads(consent.read_text()) == {workspace: "always"}
+    summary = await generate_in_a_new_file("remembered")  # not asked again
+    assert len(asked) == 3 and summary["execution"].startswith("ran 4 candidates")
+
+
+async def test_no_candidate_passing_is_said_before_the_list(editor, fake, tiny_ranker_dir):
+    editor.uri = editor.uri.replace(".py", "_none_pass.py")
+    editor.open(editor.uri, EXAMPLES_SOURCE)
+    editor.choose = None
+    fake.bodies = ("    return list(xs)\n", "    return xs[::-1]\n", "    pass\n")
+    try:
+        configure(editor, {**base_settings(fake, tiny_ranker_dir), "allowExecution": True})
+        summary = await run_generate(editor)
+    finally:
+        fake.bodies = FakeOpenAI.bodies
+    assert summary["warning"] == "none of the 3 candidates passes the example"
+    assert editor.message_requests[-1].message.startswith(
+        "toppass: none of the 3 candidates passes the example. 3 ranked candidates"
+    )
+    # the body that does nothing comes last, after the ones that at least try
+    assert summary["candidates"][-1]["body"] == "pass\n"
+    ranked = await code_actions(editor, BODY_LINE, AUTOMATIC)
+    assert ranked[0].title == "toppass: none of the 3 candidates passes the example"
+    assert ranked[0].disabled is not None and ranked[0].edit is None
+
+
+async def test_titles_tell_apart_candidates_that_start_alike(editor, fake, tiny_ranker_dir):
+    editor.uri = editor.uri.replace(".py", "_alike.py")
+    editor.open(editor.uri, SOURCE)
+    editor.choose = None
+    fake.bodies = (
+        "    if not xs:\n        return []\n    return sorted(set(xs))\n",
+        "    if not xs:\n        return []\n    out = sorted(set(xs))\n    return out\n",
+        "    if not xs:\n        return []\n    return list(dict.fromkeys(sorted(xs)))\n",
+    )
+    try:
+        configure(editor, base_settings(fake, tiny_ranker_dir))
+        summary = await run_generate(editor)
+    finally:
+        fake.bodies = FakeOpenAI.bodies
+    previews = sorted(c["title"].split("): ", 1)[1] for c in summary["candidates"])
+    assert previews == [
+        "… out = sorted(set(xs)) …",
+        "… return list(dict.fromkeys(sorted(xs)))",
+        "… return sorted(set(xs))",
+    ]
+
+
+async def test_the_log_goes_to_the_client_as_log_messages(editor, fake, tiny_ranker_dir):
+    editor.choose = None
+    configure(editor, base_settings(fake, tiny_ranker_dir))
+    await run_generate(editor)
+    logged = [m for m in editor.client.log_messages if "toppass_ls.server: settings:" in m.message]
+    assert logged and all(m.type == types.MessageType.Info for m in logged)

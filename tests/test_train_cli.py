@@ -263,3 +263,21 @@ def test_split_by_task_is_stable_and_disjoint():
     assert [s.task_id for s in split_by_task(list(reversed(slates)), 0.2)[1]] == [
         s.task_id for s in reversed(held)
     ]
+
+
+def test_progress_is_a_plain_line_at_intervals_where_stderr_is_not_a_terminal(monkeypatch):
+    import io
+
+    from train import cli
+
+    clock = iter([0.0, 1.0, 11.0, 12.0, 30.0, 31.0])
+    monkeypatch.setattr("time.monotonic", lambda: next(clock))
+    out = io.StringIO()
+    report = cli.plain_progress(out, every=10.0)
+    for done in (0, 5, 50, 60, 100, 100):
+        report("labelling", done, 100)
+    assert out.getvalue().splitlines() == [
+        "labelling: 0/100 (0%)",  # the first report
+        "labelling: 50/100 (50%)",  # ten seconds on
+        "labelling: 100/100 (100%)",  # done, once
+    ]

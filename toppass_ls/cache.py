@@ -1,8 +1,11 @@
-"""Ranked results per function, keyed by document URI, document version and function text.
+"""Ranked results per function, keyed by document URI, the function's qualified name and its
+header (decorators, signature and docstring): what the candidates were asked for.
 
-Any edit to the document gives it a new version, so stale results are never offered; an
-unchanged function in an unchanged document finds its results again (the code-action list
-shows them without sampling).
+The body is not part of the key: applying a candidate replaces it, and the list must then still
+offer the others (applying one replaces the previous); undo, typing in the body or edits
+elsewhere in the file keep the list too. Changing the signature or the docstring asks for new
+candidates. Settings that change what is sampled or how it is ranked clear the cache (the
+server does). A bounded LRU map.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
+from ranker.source import FunctionContext
+
 T = TypeVar("T")
 
-CacheKey = tuple[str, int | None, str]
+CacheKey = tuple[str, str, str]
 
 
-def cache_key(uri: str, version: int | None, function_text: str) -> CacheKey:
-    return (uri, version, function_text)
+def cache_key(uri: str, ctx: FunctionContext) -> CacheKey:
+    return (uri, ctx.qualname, ctx.header)
 
 
 class ResultCache(Generic[T]):

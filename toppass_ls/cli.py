@@ -62,9 +62,12 @@ def _quiet_libraries() -> None:
     transformers_logging.disable_progress_bar()
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"toppass-ls: {message}", err=True)
-    return typer.Exit(1)
+class SuggestError(Exception):
+    """A failure `suggest` reports: one line on stderr, or `{"error": ...}` with --json."""
+
+
+def _fail(message: str) -> SuggestError:
+    return SuggestError(message)
 
 
 def _target(target: str) -> tuple[Path, int]:
@@ -129,25 +132,14 @@ def suggest(
     log_level: Annotated[str, typer.Option(help="Logging level for stderr.")] = "WARNING",
 ) -> None:
     """Sample, rank and print the top K candidates for the function at FILE:LINE, exactly as
-    the server would offer them."""
+    the server would offer them. With --json, stdout is one JSON object, an `error` field in
+    it on failure (exit code 1)."""
     logging.basicConfig(level=log_level.upper(), format="%(name)s %(levelname)s %(message)s")
-    from ranker.source import function_at
-    from toppass_ls.edits import candidate_json
-    from toppass_ls.settings import parse_settings
-
-    path, line = _target(target)
-    raw: dict[str, Any] = {}
-    if settings_file is not None:
-        try:
-            raw = json.loads(settings_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise _fail(f"cannot read settings from {settings_file}: {exc}") from None
-    model_key = "local.model" if (provider or "") == "local" else "openai.model"
-    overrides = {
+    options = {
         "topK": top_k,
         "samples": samples,
         "provider": provider,
-        model_key: model,
+        "local.model" if (provider or "") == "local" else "openai.model": model,
         "openai.baseUrl": base_url,
         "openai.api": api,
         "rankerPath": ranker,
@@ -157,36 +149,63 @@ def suggest(
         "allowExecution": allow_execution,
         "reviewerTieBreak": reviewer_tie_break,
     }
-    from toppass_ls.settings import merge
+    try:
+        payload = _suggest(target, options, settings_file, as_json)
+    except SuggestError as exc:
+        if as_json:
+            typer.echo(json.dumps({"error": str(exc)}))
+        else:
+            typer.echo(f"toppass-ls: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if payload is not None:
+        typer.echo(json.dumps(payload, indent=2))
 
+
+def _suggest(
+    target: str, options: dict[str, Any], settings_file: Path | None, as_json: bool
+) -> dict[str, Any] | None:
+    """`suggest`'s work: the JSON payload with `as_json`, else None (printed already)."""
+    from ranker.source import function_at
+    from toppass_ls.edits import candidate_json, candidate_titles
+    from toppass_ls.settings import merge, parse_settings
+
+    path, line = _target(target)
+    raw: dict[str, Any] = {}
+    if settings_file is not None:
+        try:
+            raw = json.loads(settings_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise _fail(f"cannot read settings from {settings_file}: {exc}") from None
     settings, problems = parse_settings(
-        merge(merge({}, raw), {k: v for k, v in overrides.items() if v is not None})
+        merge(merge({}, raw), {k: v for k, v in options.items() if v is not None})
     )
     if problems:
         raise _fail(problems[0])
-    source = path.read_text(encoding="utf-8")
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"cannot read {path}: {exc}") from None
     ctx = function_at(source, line - 1)
     if ctx is None:
         raise _fail(f"no Python function at line {line} of {path}")
     _quiet_libraries()
     result, seconds = asyncio.run(_run(ctx, settings))
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "function": ctx.qualname,
-                    "seconds": round(seconds, 2),
-                    "sampled": result.sampled,
-                    "dropped": list(result.dropped),
-                    "execution": result.execution,
-                    "reviewer": result.reviewer,
-                    "candidates": [candidate_json(c) for c in result.top(settings.top_k)],
-                },
-                indent=2,
-            )
-        )
-        return
-    _print(ctx, result, settings.top_k, seconds)
+    if not as_json:
+        _print(ctx, result, settings.top_k, seconds)
+        return None
+    top = result.top(settings.top_k)
+    return {
+        "function": ctx.qualname,
+        "seconds": round(seconds, 2),
+        "sampled": result.sampled,
+        "dropped": list(result.dropped),
+        "execution": result.execution,
+        "reviewer": result.reviewer,
+        "warning": result.warning,
+        "candidates": [
+            candidate_json(c, t) for c, t in zip(top, candidate_titles(top), strict=True)
+        ],
+    }
 
 
 async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
@@ -201,7 +220,8 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
     console = Console(stderr=True)
     provider = make_provider(settings)
     rankers = RankerLoader()
-    examples = ExampleRunner() if settings.allow_execution else None
+    # a terminal cannot ask as an editor does: "ask" runs nothing; --allow-execution runs
+    examples = ExampleRunner() if settings.allow_execution is True else None
     reviewer = LikelihoodScorer() if settings.reviewer_tie_break else None
     started = time.perf_counter()
     try:
@@ -234,6 +254,8 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
 
 
 def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
+    """Each candidate as a whole function: highlighted on a terminal; as plain text, never
+    wrapped or cut, anywhere else (a file, a pipe), so what is printed is valid Python."""
     from rich.console import Console
     from rich.syntax import Syntax
 
@@ -245,18 +267,28 @@ def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
     shown = result.top(top_k)
     err.print(
         f"{ctx.qualname}(): {result.sampled} sampled, {len(result.candidates)} distinct, "
-        f"{len(result.dropped)} dropped, {seconds:.1f} s"
+        f"{len(result.dropped)} dropped, {seconds:.1f} s",
+        soft_wrap=True,
     )
+    if result.warning:
+        err.print(f"warning: {result.warning}", soft_wrap=True, style="bold yellow")
     err.print(result.execution, soft_wrap=True)
     if result.reviewer != REVIEWER_OFF:
         err.print(result.reviewer, soft_wrap=True)
     for candidate in shown:
-        duplicates = f"  x{candidate.count}" if candidate.count > 1 else ""
-        examples = f"  {candidate.examples}" if candidate.examples else ""
-        out.rule(
-            f"#{candidate.rank}  score {candidate.score:.2f}{duplicates}{examples}", align="left"
-        )
+        details = [f"score {candidate.score:.2f}"]
+        if candidate.count > 1:
+            details.append(f"x{candidate.count}")
+        if candidate.examples:
+            details.insert(0, candidate.examples)
+        if candidate.defect:
+            details.append(candidate.defect)
+        heading = f"#{candidate.rank}  " + "  ".join(details)
         code = ctx.header + indent_body(candidate.body, "    ")
+        if not out.is_terminal:
+            typer.echo(f"# {heading}\n{code.rstrip()}\n")
+            continue
+        out.rule(heading, align="left")
         out.print(
             Syntax(code.rstrip("\n"), "python", theme="ansi_dark", background_color="default")
         )

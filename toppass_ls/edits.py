@@ -71,16 +71,44 @@ def workspace_edit(
     return types.WorkspaceEdit(changes={uri: [edit]})
 
 
-def preview(body: str) -> str:
-    """First line of code in `body` (comments skipped), `…` when more follows, cut to fit."""
-    code = [x.strip() for x in body.splitlines() if x.strip() and not x.strip().startswith("#")]
+def _code_lines(body: str) -> list[str]:
+    return [x.strip() for x in body.splitlines() if x.strip() and not x.strip().startswith("#")]
+
+
+def preview(body: str, line: int = 0) -> str:
+    """A line of code in `body` (comments skipped; the first by default), `…` around it
+    where more comes before or after, cut to fit."""
+    code = _code_lines(body)
     if not code:
         return ""
-    text = code[0]
-    more = len(code) > 1
+    line = min(line, len(code) - 1)
+    text = code[line]
+    more = len(code) > line + 1
     if len(text) > PREVIEW_CHARS:
         text, more = text[: PREVIEW_CHARS - 1].rstrip(), True
-    return text + (" …" if more else "")
+    return ("… " if line else "") + text + (" …" if more else "")
+
+
+def distinct_previews(bodies: Sequence[str]) -> list[str]:
+    """A preview per body that tells it apart from the others: the first line of code, or,
+    where another body starts the same way, the first line where it differs from every body
+    that starts as it does (`… if not strings: …` is no use five times over)."""
+    lines = [_code_lines(body) for body in bodies]
+    previews = []
+    for i, mine in enumerate(lines):
+        alike = [other for j, other in enumerate(lines) if j != i and other[:1] == mine[:1]]
+        if not mine or not alike:
+            previews.append(preview(bodies[i]))
+            continue
+        apart = [
+            k for k in range(1, len(mine)) if all(other[k : k + 1] != [mine[k]] for other in alike)
+        ]
+        some = [
+            k for k in range(1, len(mine)) if any(other[k : k + 1] != [mine[k]] for other in alike)
+        ]
+        at = apart[0] if apart else (some[0] if some else 0)
+        previews.append(preview(bodies[i], at))
+    return previews
 
 
 CARRIED_SHOWN = 2  # carried names a title lists before `…`
@@ -94,44 +122,68 @@ def action_title(
     examples: str | None = None,
     defect: str | None = None,
     carried: Sequence[str] = (),
+    shown: str | None = None,
+    behaves_as: int | None = None,
 ) -> str:
     """e.g. `toppass #1 (0.93): return sorted(set(xs))`; `(0.93, x3)` for three merged
-    duplicates; `(0.93, x3, 2/3 examples)` when the candidates ran on the docstring's
-    examples; `(0.00, name 'cube' is not defined)` for a static defect; `(0.93, +is_prime,
-    math)` when the edit brings definitions the model wrote outside the function (`body` is
-    then the function's own body, which the title previews)."""
-    details = [f"{score:.2f}"]
+    duplicates; `(2/3 examples, 0.93, x3)` when the candidates ran on the docstring's
+    examples (they decide the order, so they come first); `(0.00, name 'cube' is not
+    defined)` for a static defect; `(0.93, +is_prime, math)` when the edit brings definitions
+    the model wrote outside the function (`body` is then the function's own body, which the
+    title previews); `(3/3 examples, 0.80, as #1)` for a candidate that behaved as #1 on every
+    input run, which is why one of another behaviour may come before it with a lower score.
+    `shown`: the preview to show instead of `body`'s first line."""
+    details = [] if examples is None else [examples]
+    details.append(f"{score:.2f}")
     if count > 1:
         details.append(f"x{count}")
-    if examples is not None:
-        details.append(examples)
+    if behaves_as is not None:
+        details.append(f"as #{behaves_as}")
     if defect is not None:
         details.append(defect)
     if carried:
-        shown = ", ".join(carried[:CARRIED_SHOWN])
-        details.append("+" + shown + (", …" if len(carried) > CARRIED_SHOWN else ""))
-    return f"toppass #{rank} ({', '.join(details)}): {preview(body)}"
+        names = ", ".join(carried[:CARRIED_SHOWN])
+        details.append("+" + names + (", …" if len(carried) > CARRIED_SHOWN else ""))
+    return (
+        f"toppass #{rank} ({', '.join(details)}): {shown if shown is not None else preview(body)}"
+    )
 
 
 def generate_title(name: str) -> str:
     return f"toppass: generate ranked candidates for `{name}()`"
 
 
-def candidate_title(candidate: RankedCandidate) -> str:
-    """The code action's title for a ranked candidate (`action_title`)."""
-    return action_title(
-        candidate.rank,
-        candidate.score,
-        candidate.count,
-        candidate.body if candidate.own_body is None else candidate.own_body,
-        candidate.examples,
-        candidate.defect,
-        candidate.carried,
-    )
+def candidate_titles(candidates: Sequence[RankedCandidate]) -> list[str]:
+    """The code actions' titles for a ranked list (`action_title`): previews that tell the
+    candidates apart, and each candidate that behaved as an earlier one says which."""
+    own = [c.body if c.own_body is None else c.own_body for c in candidates]
+    shown = distinct_previews(own)
+    first_of: dict[int, int] = {}
+    titles = []
+    for candidate, preview_text, body in zip(candidates, shown, own, strict=True):
+        behaves_as = None
+        if candidate.behaviour is not None:
+            behaves_as = first_of.setdefault(candidate.behaviour, candidate.rank)
+            behaves_as = None if behaves_as == candidate.rank else behaves_as
+        titles.append(
+            action_title(
+                candidate.rank,
+                candidate.score,
+                candidate.count,
+                body,
+                candidate.examples,
+                candidate.defect,
+                candidate.carried,
+                preview_text,
+                behaves_as,
+            )
+        )
+    return titles
 
 
-def candidate_json(candidate: RankedCandidate) -> dict[str, Any]:
-    """A ranked candidate as `suggest --json` and the server's messages give it."""
+def candidate_json(candidate: RankedCandidate, title: str) -> dict[str, Any]:
+    """A ranked candidate (with its title in the list, `candidate_titles`) as `suggest --json`
+    and the server's answers give it."""
     return {
         "rank": candidate.rank,
         "score": round(candidate.score, 4),
@@ -139,6 +191,6 @@ def candidate_json(candidate: RankedCandidate) -> dict[str, Any]:
         "examples": candidate.examples,
         "defect": candidate.defect,
         "carried": list(candidate.carried),
-        "title": candidate_title(candidate),
+        "title": title,
         "body": candidate.body,
     }

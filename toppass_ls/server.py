@@ -6,6 +6,7 @@ with `lsprotocol` types.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -19,15 +20,16 @@ from generation.local import LocalProvider
 from generation.provider import Provider, SamplingError
 from ranker.model.config import RankerConfigError
 from ranker.offer import RankedCandidate, RankedResult
-from ranker.signals.examples_run import ExampleRunner
+from ranker.signals.examples_run import ExampleRunner, docstring_examples, probes_for
 from ranker.signals.likelihood import LikelihoodScorer
 from ranker.source import FunctionContext, function_at, split_lines
 from toppass_ls import __version__
 from toppass_ls.cache import ResultCache, cache_key
+from toppass_ls.consent import ALWAYS, NEVER, QUESTION, THIS_TIME, ConsentStore
 from toppass_ls.edits import (
     body_edit,
     candidate_json,
-    candidate_title,
+    candidate_titles,
     generate_title,
     workspace_edit,
 )
@@ -38,7 +40,7 @@ from toppass_ls.pipeline import (
     provider_key,
 )
 from toppass_ls.progress import cancellable_progress
-from toppass_ls.settings import SECTION, Settings, merge, parse_settings, to_json
+from toppass_ls.settings import SECTION, Settings, normalise, parse_settings, to_json
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,44 @@ class ToppassProtocol(LanguageServerProtocol):
         super()._handle_cancel_notification(msg_id)
 
 
+class ClientLogHandler(logging.Handler):
+    """Log records to the client as `window/logMessage`, with the record's level as the
+    message type: editors keep them in their LSP log at that level (stderr, which Neovim logs
+    as [ERROR] line by line, is only for start-up failures). Safe from any thread."""
+
+    LEVELS = (
+        (logging.ERROR, types.MessageType.Error),
+        (logging.WARNING, types.MessageType.Warning),
+        (logging.INFO, types.MessageType.Info),
+    )
+
+    def __init__(self, server: LanguageServer, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.server = server
+        self.loop = loop
+        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("pygls"):
+            return  # its own messages about sending this one: no loop
+        kind = next((t for level, t in self.LEVELS if record.levelno >= level), None)
+        params = types.LogMessageParams(
+            type=kind or types.MessageType.Log, message=self.format(record)
+        )
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server is going away
+            self.loop.call_soon_threadsafe(self.server.window_log_message, params)
+
+
+def log_to_client(server: LanguageServer) -> None:
+    """From now on the server's log goes to the client (`ClientLogHandler`), not to stderr."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler:  # stderr, set up by `toppass-ls --stdio`
+            root.removeHandler(handler)
+    if not any(isinstance(h, ClientLogHandler) for h in root.handlers):
+        root.addHandler(ClientLogHandler(server, asyncio.get_running_loop()))
+
+
 class ToppassServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(name="toppass-ls", version=__version__, protocol_cls=ToppassProtocol)
@@ -77,13 +117,18 @@ class ToppassServer(LanguageServer):
         self._warmed: tuple[Any, ...] | None = None
         self._examples: ExampleRunner | None = None
         self._reviewer: LikelihoodScorer | None = None
+        self.consent = ConsentStore()
+        self.blocked: str | None = None  # why sampling must wait for the settings to be fixed
 
     # -- settings ------------------------------------------------------------------------
 
     def update_settings(self, update: Any) -> list[str]:
         """Lay client settings over the current ones; returns problem messages for the user."""
-        self.raw_settings = merge(self.raw_settings, update)
-        settings, problems = parse_settings(self.raw_settings)
+        flat, problems = normalise(update)
+        self.raw_settings = {**self.raw_settings, **flat}
+        settings, invalid = parse_settings(self.raw_settings)
+        problems += invalid
+        self.blocked = _blocking(settings, problems)
         if (
             provider_key(settings) != provider_key(self.settings)
             or settings.ranker_path != self.settings.ranker_path
@@ -93,7 +138,7 @@ class ToppassServer(LanguageServer):
         ):
             self.results.clear()
         self.settings = settings
-        if not settings.allow_execution and self._examples is not None:
+        if settings.allow_execution is False and self._examples is not None:
             runner, self._examples = self._examples, None
             self.in_background(asyncio.to_thread(runner.close))  # its workers stop
         if not settings.reviewer_tie_break and self._reviewer is not None:
@@ -130,14 +175,44 @@ class ToppassServer(LanguageServer):
             self._provider_key = key
         return self._provider
 
-    def example_runner(self) -> ExampleRunner | None:
-        """The sandbox that runs candidates on docstring examples, when `allowExecution` is
-        on (created on first use, kept for the session: its workers start once)."""
-        if not self.settings.allow_execution:
-            return None
+    def example_runner(self) -> ExampleRunner:
+        """The sandbox that runs candidates on docstring examples (created on first use, kept
+        for the session: its workers start once)."""
         if self._examples is None:
             self._examples = ExampleRunner()
         return self._examples
+
+    async def execution_for(self, uri: str, ctx: FunctionContext) -> ExampleRunner | None:
+        """The example runner when candidates for `ctx` may run: `allowExecution` true, or
+        "ask" and the user said yes (Always, remembered for the workspace, or This time). Asks
+        only where something would run; no code runs without a yes."""
+        allowed = self.settings.allow_execution
+        if allowed is False:
+            return None
+        if allowed is True:
+            return self.example_runner()
+        examples, reason = docstring_examples(ctx)
+        if not probes_for(ctx, examples, reason)[0]:
+            return None  # nothing to run: nothing to ask
+        workspace = self.workspace.root_uri or uri.rsplit("/", 1)[0]
+        remembered = self.consent.get(workspace)
+        if remembered is not None:
+            return self.example_runner() if remembered == "always" else None
+        try:
+            choice = await self.window_show_message_request_async(
+                types.ShowMessageRequestParams(
+                    type=types.MessageType.Info,
+                    message="toppass: " + QUESTION.format(name=ctx.name),
+                    actions=[types.MessageActionItem(title=t) for t in (ALWAYS, THIS_TIME, NEVER)],
+                )
+            )
+        except JsonRpcException as exc:  # no way to ask: nothing runs
+            logger.info("cannot ask whether to run the examples: %s", exc)
+            return None
+        answer = choice.title if choice is not None else None
+        if answer in (ALWAYS, NEVER):
+            self.consent.remember(workspace, "always" if answer == ALWAYS else "never")
+        return self.example_runner() if answer in (ALWAYS, THIS_TIME) else None
 
     def reviewer_scorer(self) -> LikelihoodScorer | None:
         """The likelihood model for the reviewer, when `reviewerTieBreak` is on (created on
@@ -190,13 +265,17 @@ class ToppassServer(LanguageServer):
     async def ranked_results(
         self, uri: str, version: int | None, ctx: FunctionContext
     ) -> RankedResult | None:
-        """Cached results for this function text and document version, else sample and rank
-        with cancellable progress. Failures are shown to the user and give None."""
-        key = cache_key(uri, version, ctx.text)
+        """Cached results for this function (`cache_key`), else sample and rank with
+        cancellable progress. Failures are shown to the user and give None."""
+        key = cache_key(uri, ctx)
         cached = self.results.get(key)
         if cached is not None:
             return cached
+        if self.blocked is not None:
+            self.show(types.MessageType.Error, self.blocked)
+            return None
         settings = self.settings
+        examples = await self.execution_for(uri, ctx)
         try:
             async with cancellable_progress(self, f"toppass: {ctx.name}()") as report:
                 result = await generate(
@@ -205,7 +284,7 @@ class ToppassServer(LanguageServer):
                     lambda: self.rankers.get(settings.ranker_path),
                     settings.samples,
                     report,
-                    self.example_runner(),
+                    examples,
                     self.reviewer_scorer(),
                     settings.probe_inputs,
                 )
@@ -240,15 +319,41 @@ class ToppassServer(LanguageServer):
     def ranked_actions(
         self, uri: str, ctx: FunctionContext, result: RankedResult
     ) -> list[types.CodeAction]:
-        return [
+        """The ranked candidates as code actions; when none can be trusted (`warning`), a
+        disabled action saying so comes first."""
+        top = result.top(self.settings.top_k)
+        actions = [
             types.CodeAction(
-                title=candidate_title(candidate),
+                title=title,
                 kind=ACTION_KIND,
-                is_preferred=True if candidate.rank == 1 else None,
+                is_preferred=True if candidate.rank == 1 and result.warning is None else None,
                 edit=self.candidate_edit(uri, ctx, candidate),
             )
-            for candidate in result.top(self.settings.top_k)
+            for candidate, title in zip(top, candidate_titles(top), strict=True)
         ]
+        if result.warning is not None:
+            warning = f"toppass: {result.warning}"
+            disabled = types.CodeActionDisabled(reason=warning)
+            actions.insert(0, types.CodeAction(title=warning, kind=ACTION_KIND, disabled=disabled))
+        return actions
+
+
+def _blocking(settings: Settings, problems: Sequence[str]) -> str | None:
+    """Why the openai provider must not sample: where its endpoint should be, the settings
+    came malformed (the group not an object, keys beside `toppass`, an invalid baseUrl), so
+    the key could go to an endpoint the user did not name (the default, or OPENAI_BASE_URL)."""
+    if settings.provider != "openai":
+        return None
+    lost = (
+        "ignoring setting openai",
+        "invalid setting openai.baseUrl",
+        "settings must be an object",
+        f"{SECTION!r} must be an object",
+    )
+    shape = [p for p in problems if p.startswith(lost) or "beside the" in p]
+    if not shape:
+        return None
+    return f"fix the settings before sampling ({shape[0]}); until then no request is sent"
 
 
 def _kind_requested(only: Sequence[str] | None) -> bool:
@@ -278,6 +383,7 @@ def create_server() -> ToppassServer:
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: ToppassServer, params: types.InitializedParams) -> None:
+        log_to_client(ls)
         for message in ls.pending_messages:
             ls.show(types.MessageType.Warning, message)
         ls.pending_messages.clear()
@@ -310,10 +416,10 @@ def create_server() -> ToppassServer:
         if not _kind_requested(params.context.only):
             return []
         uri = params.text_document.uri
-        version, ctx = _document_context(ls, uri, params.range.start.line)
+        _version, ctx = _document_context(ls, uri, params.range.start.line)
         if ctx is None:
             return []
-        cached = ls.results.get(cache_key(uri, version, ctx.text))
+        cached = ls.results.get(cache_key(uri, ctx))
         if cached is not None:
             return ls.ranked_actions(uri, ctx, cached)
         if params.context.trigger_kind != types.CodeActionTriggerKind.Invoked:
@@ -357,7 +463,7 @@ def create_server() -> ToppassServer:
         version, ctx = _document_context(ls, uri, params.position.line)
         if ctx is None:
             return None
-        result = ls.results.get(cache_key(uri, version, ctx.text))
+        result = ls.results.get(cache_key(uri, ctx))
         if result is None:
             if params.context.trigger_kind != types.InlineCompletionTriggerKind.Invoked:
                 return None
@@ -367,13 +473,12 @@ def create_server() -> ToppassServer:
         document = ls.workspace.get_text_document(uri)
         lines = split_lines(document.source)
         items = []
-        for candidate in result.top(ls.settings.top_k):
+        top = result.top(ls.settings.top_k)
+        for candidate, title in zip(top, candidate_titles(top), strict=True):
             edit = body_edit(ctx, candidate.body, lines, document.position_codec.client_num_units)
             items.append(
                 types.InlineCompletionItem(
-                    insert_text=edit.new_text,
-                    range=edit.range,
-                    filter_text=candidate_title(candidate),
+                    insert_text=edit.new_text, range=edit.range, filter_text=title
                 )
             )
         return types.InlineCompletionList(items=items)
@@ -413,9 +518,11 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
     if result is None:
         return None
     top = result.top(ls.settings.top_k)
+    titles = candidate_titles(top)
     summary: dict[str, Any] = {
         "function": ctx.name,
-        "candidates": [candidate_json(c) for c in top],
+        "warning": result.warning,
+        "candidates": [candidate_json(c, t) for c, t in zip(top, titles, strict=True)],
         "applied": None,
         "dropped": len(result.dropped),
         "sampled": result.sampled,
@@ -429,26 +536,33 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
             types.ShowMessageRequestParams(
                 type=types.MessageType.Info,
                 message=offer_message(ctx.name, len(top), result),
-                actions=[types.MessageActionItem(title=candidate_title(c)) for c in top],
+                actions=[types.MessageActionItem(title=title) for title in titles],
             )
         )
     except JsonRpcException as exc:  # a client without showMessageRequest: code actions remain
         logger.warning("window/showMessageRequest failed: %s", exc)
         return summary
     chosen = next(
-        (c for c in top if choice is not None and candidate_title(c) == choice.title), None
+        (
+            (c, title)
+            for c, title in zip(top, titles, strict=True)
+            if choice is not None and title == choice.title
+        ),
+        None,
     )
     if chosen is None:
         return summary
-    summary["applied"] = await _apply(ls, uri, version, ctx, chosen)
+    summary["applied"] = await _apply(ls, uri, version, ctx, *chosen)
     return summary
 
 
 def offer_message(name: str, shown: int, result: RankedResult) -> str:
-    """The showMessageRequest text: how many candidates, and on how many examples they ran."""
+    """The showMessageRequest text: how many candidates, on how many examples they ran, and
+    first, when none can be trusted, that none can (`RankedResult.warning`)."""
     plural = "" if result.examples == 1 else "s"
     ran = f" (run on {result.examples} docstring example{plural})" if result.examples else ""
-    return f"toppass: {shown} ranked candidates for {name}(){ran}"
+    warning = f"{result.warning}. " if result.warning else ""
+    return f"toppass: {warning}{shown} ranked candidates for {name}(){ran}"
 
 
 async def _apply(
@@ -457,6 +571,7 @@ async def _apply(
     version: int | None,
     ctx: FunctionContext,
     candidate: RankedCandidate,
+    title: str,
 ) -> int | None:
     """Apply one candidate; if the document changed meanwhile, only when the function itself
     is unchanged (found again by its text)."""
@@ -476,9 +591,7 @@ async def _apply(
             return None
     target = current or ctx
     response = await ls.workspace_apply_edit_async(
-        types.ApplyWorkspaceEditParams(
-            edit=ls.candidate_edit(uri, target, candidate), label=candidate_title(candidate)
-        )
+        types.ApplyWorkspaceEditParams(edit=ls.candidate_edit(uri, target, candidate), label=title)
     )
     if not response.applied:
         ls.show(

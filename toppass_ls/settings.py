@@ -5,8 +5,10 @@ Clients send camelCase keys, either wrapped (`{"toppass": {...}}`) or bare, nest
 setting is `toppass.` + its dotted key. `settings_schema()` is the source the VS Code
 `package.json` and the README are checked against.
 
-An invalid value falls back to that key's default and yields a problem message naming the key;
-unknown keys are ignored (and logged).
+An invalid value falls back to that key's default and yields a problem message naming the key,
+as do unknown keys (a typo is worth a message) and settings of the wrong shape (a group given as
+a string, keys beside a `toppass` object); a client's empty group (`[]`, which Lua's empty table
+encodes to) counts as empty.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ SECTION = "toppass"
 
 ProviderName = Literal["local", "openai"]
 
+EDITOR_ONLY_KEYS = frozenset({"serverPath", "serverArgs", "trace.server"})
+"""VS Code's own settings, in the same section: a client that sends the whole section sends
+them too; they are not the server's, and not unknown either."""
+
 
 def setting(
     default: Any,
@@ -32,7 +38,7 @@ def setting(
     *,
     kind: str,
     nullable: bool = False,
-    enum: tuple[str, ...] | None = None,
+    enum: tuple[Any, ...] | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
     exclusive_minimum: bool = False,
@@ -145,15 +151,17 @@ class Settings:
     log_file: str | None = setting(
         None, "Also write the server log to this file.", kind="string", nullable=True
     )
-    allow_execution: bool = setting(
-        False,
+    allow_execution: bool | Literal["ask"] = setting(
+        "ask",
         "Run each candidate on the examples in the function's docstring (>>> doctests, "
         "f(x) == y, Input:/Output: ...) inside the sandbox before ranking: the ranker uses the "
         "results and titles show them (3/3 examples). A function without examples runs on "
         "inputs built from its parameter types instead, and candidates that agree count "
         "together (agrees with 40%). Runs model-written code on this machine, confined (see "
-        "the README's threat model); never your other code or tests.",
-        kind="boolean",
+        'docs/sandbox.md); never your other code or tests. "ask": the first time it would '
+        "run in a workspace, ask (Always / This time / Never) and remember the answer.",
+        kind="consent",
+        enum=(True, False, "ask"),
     )
     probe_inputs: int = setting(
         0,
@@ -172,9 +180,9 @@ class Settings:
         "Score each candidate by how well it predicts the docstring (reviewer log-probability "
         "under the local SmolLM2-135M model). Where the examples ran, it orders candidates that "
         "behave the same on every example and probe; where nothing ran or nothing was judged, "
-        "it takes the place of the ranker's text score. The model loads once (~15-25 s); each "
-        "distinct candidate costs 0.3-1.4 s on 2 CPU cores. Measured ranked pass@1 on HumanEval "
-        "(LDB pool): 0.920 -> 0.933 with the examples, 0.626 -> 0.817 without execution.",
+        "it takes the place of the ranker's text score. The model loads once; each distinct "
+        "candidate then costs about a second of CPU, spent while the others are sampled "
+        "(figures: docs/results.md).",
         kind="boolean",
     )
 
@@ -216,8 +224,9 @@ def settings_schema() -> dict[str, dict[str, Any]]:
     schema: dict[str, dict[str, Any]] = {}
     for key, _path, f in LEAVES:
         meta = f.metadata
+        kind = ["boolean", "string"] if meta["kind"] == "consent" else meta["kind"]
         entry: dict[str, Any] = {
-            "type": [meta["kind"], "null"] if meta["nullable"] else meta["kind"],
+            "type": [kind, "null"] if meta["nullable"] else kind,
             "default": f.default,
             "description": meta["description"],
         }
@@ -231,12 +240,28 @@ def settings_schema() -> dict[str, dict[str, Any]]:
     return schema
 
 
-def normalise(raw: Any) -> dict[str, Any]:
-    """Client settings as a flat {dotted key: value} dict: unwraps `toppass`, flattens nesting."""
+GROUPS = ("openai", "local")
+
+
+def normalise(raw: Any) -> tuple[dict[str, Any], list[str]]:
+    """Client settings as a flat {dotted key: value} dict (unwraps `toppass`, flattens
+    nesting), and a problem message for each part of the wrong shape, which is left out."""
+    problems: list[str] = []
+    if raw is None or _empty_group(raw):
+        return {}, problems
     if not isinstance(raw, Mapping):
-        return {}
-    if isinstance(raw.get(SECTION), Mapping):
+        return {}, [f"settings must be an object of keys and values, not {_shape(raw)}"]
+    if SECTION in raw:
+        beside = sorted(str(key) for key in raw if key != SECTION)
+        if beside:
+            problems.append(
+                f"ignoring {', '.join(beside)} beside the {SECTION!r} object (put them inside it)"
+            )
         raw = raw[SECTION]
+        if raw is None or _empty_group(raw):
+            return {}, problems
+        if not isinstance(raw, Mapping):
+            return {}, [*problems, f"{SECTION!r} must be an object, not {_shape(raw)}"]
     flat: dict[str, Any] = {}
 
     def walk(node: Mapping[str, Any], prefix: str) -> None:
@@ -244,11 +269,28 @@ def normalise(raw: Any) -> dict[str, Any]:
             dotted = prefix + str(key)
             if isinstance(value, Mapping):
                 walk(value, dotted + ".")
+            elif dotted in GROUPS and _empty_group(value):
+                continue
+            elif dotted in GROUPS:
+                problems.append(
+                    f"ignoring setting {dotted}: it must be an object of settings "
+                    f"({dotted}.model, ...), not {_shape(value)}"
+                )
             else:
                 flat[dotted] = value
 
     walk(raw, "")
-    return flat
+    return flat, problems
+
+
+def _empty_group(value: Any) -> bool:
+    return isinstance(value, list | Mapping) and len(value) == 0
+
+
+def _shape(value: Any) -> str:
+    return {list: "a list", str: "a string", bool: "true or false"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
 
 
 def _check(value: Any, f: dataclasses.Field[Any]) -> tuple[Any, str | None]:
@@ -259,6 +301,10 @@ def _check(value: Any, f: dataclasses.Field[Any]) -> tuple[Any, str | None]:
         return (None, None) if meta["nullable"] else (None, f"must be a {kind}, not null")
     if kind == "boolean":
         return (value, None) if isinstance(value, bool) else (None, "must be true or false")
+    if kind == "consent":
+        if isinstance(value, bool) or value == "ask":
+            return value, None
+        return None, 'must be true, false or "ask"'
     if kind == "string":
         if not isinstance(value, str):
             return None, "must be a string"
@@ -284,13 +330,12 @@ def _check(value: Any, f: dataclasses.Field[Any]) -> tuple[Any, str | None]:
 def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
     """Settings from client JSON, and one problem message per invalid key (those keys keep
     their defaults)."""
-    flat = normalise(raw)
+    flat, problems = normalise(raw)
     known = {key for key, _, _ in LEAVES}
     for key in flat:
-        if key not in known:
-            logger.info("ignoring unknown setting %r", key)
+        if key not in known and key not in EDITOR_ONLY_KEYS:
+            problems.append(f"unknown setting {key!r} (ignored)")
     values: dict[tuple[str, ...], Any] = {}
-    problems: list[str] = []
     for key, path, f in LEAVES:
         if key not in flat:
             continue
@@ -317,8 +362,9 @@ def _build(cls: type, values: Mapping[tuple[str, ...], Any]) -> Any:
 
 
 def merge(base: Mapping[str, Any], update: Any) -> dict[str, Any]:
-    """Flat settings `base` with client settings `update` laid over them."""
-    return {**base, **normalise(update)}
+    """Flat settings `base` with client settings `update` laid over them (parts of the wrong
+    shape are left out here; `parse_settings` names them)."""
+    return {**base, **normalise(update)[0]}
 
 
 def to_json(settings: Settings) -> dict[str, Any]:

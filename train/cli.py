@@ -56,9 +56,18 @@ def user_errors() -> Iterator[None]:
         raise fail(str(exc)) from None
 
 
+PLAIN_PROGRESS_SECONDS = 10.0
+"""How often a long stage prints a progress line where stderr is not a terminal."""
+
+
 @contextmanager
 def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A `progress(stage, done, total)` callback drawing one bar per stage on stderr."""
+    """A `progress(stage, done, total)` callback drawing one bar per stage on stderr; where
+    stderr is not a terminal (a log file, CI), a plain line per stage every
+    `PLAIN_PROGRESS_SECONDS` and when it completes, since rich would draw only at the end."""
+    if not stderr.is_terminal:
+        yield plain_progress(stderr.file, PLAIN_PROGRESS_SECONDS)
+        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -81,6 +90,27 @@ def main_options(
     version: VersionOption = False,
 ) -> None:
     """Train and evaluate toppass rankers."""
+
+
+def plain_progress(out: Any, every: float) -> Callable[[str, int, int], None]:
+    """`progress(stage, done, total)` printing `stage: done/total (p%)` lines to `out`: a
+    stage's first report, then at most one each `every` seconds, and its completion."""
+    import time
+
+    last: dict[str, float] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        finished = total > 0 and done >= total
+        if stage in last and not finished and now - last[stage] < every:
+            return
+        if finished and last.get(stage) == float("inf"):
+            return  # its completion is printed already
+        last[stage] = float("inf") if finished else now
+        share = f" ({100 * done // total}%)" if total > 0 else ""
+        print(f"{stage}: {done}/{total}{share}", file=out, flush=True)
+
+    return report
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -244,15 +274,17 @@ def label(
     try:
         limits = Limits(timeout=timeout, memory=memory << 20)
         problem_set = load_problems(problems)
-        progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        with progress:
-            task = progress.add_task("labelling", total=None)
+        with progress_bar() as report:
+            counts = [0, 0]  # done, total
+
+            def started(total: int) -> None:
+                counts[1] = total
+                report("labelling", 0, total)
+
+            def advanced(n: int) -> None:
+                counts[0] += n
+                report("labelling", counts[0], counts[1])
+
             stats = label_pool(
                 problem_set,
                 pool,
@@ -261,8 +293,8 @@ def label(
                 limits=limits,
                 cache_path=None if no_cache else (cache or default_cache_path()),
                 strict=strict,
-                on_start=lambda total: progress.update(task, total=total),
-                on_progress=lambda n: progress.advance(task, n),
+                on_start=started,
+                on_progress=advanced,
             )
     except (DataError, SandboxError, ValueError) as exc:
         console.print(f"error: {exc}", highlight=False, markup=False)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
+from ranker.signals.types import EMPTY_BODY
 from ranker.source import (
     bound_names,
     find_function,
@@ -94,7 +95,7 @@ def _static_defect(
     except (SyntaxError, ValueError):
         return "does not parse"
     if signature is None:
-        return "empty body" if _does_nothing(tree.body) else None
+        return EMPTY_BODY if _does_nothing(tree.body) else None
     name, arity, returns_value = signature
     function = find_function(tree, name)
     if function is None:
@@ -103,7 +104,7 @@ def _static_defect(
     if arity is not None and takes != arity and function.args.vararg is None:
         return f"{name}() takes {takes} parameters, the prompt's {arity}"
     if _does_nothing(function.body):
-        return "empty body"
+        return EMPTY_BODY
     if defined is not None:
         undefined = _undefined_names(tree, function, defined)
         if undefined:
@@ -144,13 +145,20 @@ def _has_star_import(tree: ast.AST) -> bool:
 
 
 def _returns_value(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """`function` (or a function nested in it) has a `return` of something other than None,
-    or is a generator."""
-    return any(
-        (isinstance(node, ast.Return) and node.value is not None and not _is_none(node.value))
-        or isinstance(node, ast.Yield | ast.YieldFrom)
-        for node in ast.walk(function)
-    )
+    """`function` itself has a `return` of something other than None, or is a generator. A
+    `return` inside a function, lambda or class nested in it returns from that one, not from
+    `function`: a body that only defines helpers returns nothing."""
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Return) and node.value is not None and not _is_none(node.value):
+            return True
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            return True
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue  # its returns are its own
+        pending.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _does_nothing(body: Sequence[ast.stmt]) -> bool:

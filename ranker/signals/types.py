@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+EMPTY_BODY = "empty body"
+"""The static defect of a function whose body does nothing (`ranker.signals.defects`): certain,
+so it goes last even where examples ran (`ranker.order`)."""
+
 
 @dataclass(frozen=True)
 class ProgramRun:

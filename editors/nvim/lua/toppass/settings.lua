@@ -48,9 +48,10 @@ return {
   -- Input:/Output: ...) inside the sandbox before ranking: the ranker uses the results and
   -- titles show them (3/3 examples). A function without examples runs on inputs built from its
   -- parameter types instead, and candidates that agree count together (agrees with 40%). Runs
-  -- model-written code on this machine, confined (see the README's threat model); never your
-  -- other code or tests.
-  allowExecution = false,
+  -- model-written code on this machine, confined (see docs/sandbox.md); never your other code
+  -- or tests. "ask": the first time it would run in a workspace, ask (Always / This time /
+  -- Never) and remember the answer. One of: true, false, "ask".
+  allowExecution = "ask",
   -- When the candidates run (needs allowExecution), also ask the model for this many test
   -- inputs of the function (one more request, sent while the candidates are sampled; CodeT-
   -- style) and run every candidate on the calls it proposes, in the sandbox, for agreement
@@ -60,8 +61,7 @@ return {
   -- Score each candidate by how well it predicts the docstring (reviewer log-probability under
   -- the local SmolLM2-135M model). Where the examples ran, it orders candidates that behave the
   -- same on every example and probe; where nothing ran or nothing was judged, it takes the
-  -- place of the ranker's text score. The model loads once (~15-25 s); each distinct candidate
-  -- costs 0.3-1.4 s on 2 CPU cores. Measured ranked pass@1 on HumanEval (LDB pool): 0.920 ->
-  -- 0.933 with the examples, 0.626 -> 0.817 without execution.
+  -- place of the ranker's text score. The model loads once; each distinct candidate then costs
+  -- about a second of CPU, spent while the others are sampled (figures: docs/results.md).
   reviewerTieBreak = false,
 }
