@@ -397,6 +397,24 @@ def test_suggest_prints_ranked_candidates(tmp_path, tiny_encoder_dir):
         )
         assert failed.returncode == 1
         assert failed.stderr.strip() == f"toppass-ls: no Python function at line 1 of {source}"
+        # with --json, a failure is one JSON object too, and the exit code says it failed
+        failed_json = subprocess.run(
+            [*command[:4], f"{source}:1", "--json"], capture_output=True, text=True, env=env
+        )
+        assert failed_json.returncode == 1
+        assert json.loads(failed_json.stdout) == {
+            "error": f"no Python function at line 1 of {source}"
+        }
+        # piped, a long line of code is printed whole: the output is valid Python
+        long_line = "    return sorted(set(xs))  # " + "x" * 150 + "\n"
+        fake.bodies = (long_line,)
+        piped = subprocess.run(
+            [*command, "--top-k", "1"], capture_output=True, text=True, env=env, check=True
+        )
+        fake.bodies = FakeOpenAI.bodies
+        code = piped.stdout.split("\n", 1)[1]  # after the `# #1 ...` heading line
+        assert long_line.strip() in code
+        compile(code, "<suggested>", "exec")
         refused = subprocess.run(
             [*command, "--base-url", "http://127.0.0.1:9/v1"],
             capture_output=True,
