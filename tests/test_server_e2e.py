@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -759,3 +761,173 @@ async def test_the_log_goes_to_the_client_as_log_messages(editor, fake, tiny_ran
     await run_generate(editor)
     logged = [m for m in editor.client.log_messages if "toppass_ls.server: settings:" in m.message]
     assert logged and all(m.type == types.MessageType.Info for m in logged)
+
+
+async def test_a_document_closed_while_sampling_gets_no_edit(
+    editor, fake, tiny_ranker_dir, monkeypatch
+):
+    monkeypatch.setattr(fake, "slow_seconds", 1.0)  # answers, but after the close
+    configure(editor, base_settings(fake, tiny_ranker_dir, "slow"))
+    pending = asyncio.ensure_future(run_generate(editor))
+    assert await asyncio.to_thread(fake.wait_for, lambda f: len(f.requests) == 1)
+    editor.client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(editor.uri))
+    )
+    summary = await pending
+    assert summary["applied"] is None and editor.applied == []
+    assert any(
+        "was closed while sampling; nothing applied" in m.message for m in editor.client.messages
+    )
+
+
+def lsp_offset(text: str, position: types.Position) -> int:
+    """A position's offset in `text` by LSP's rules (lines end at LF, CRLF or CR only; the
+    text here has ASCII only before the position, so columns are characters)."""
+    lines = re.split(r"(?<=\r\n)|(?<=\n)(?<!\r\n)|(?<=\r)(?!\n)", text)
+    return sum(len(line) for line in lines[: position.line]) + position.character
+
+
+async def test_positions_follow_lsp_line_breaks_not_other_separators(editor, fake, tiny_ranker_dir):
+    # a form feed, U+2028 and U+0085 above the function: Python's splitlines breaks at each
+    source = "# a form feed \f, a line separator \u2028 and a next line \x85 here\n" + SOURCE
+    editor.uri = editor.uri.replace(".py", "_separators.py")
+    editor.open(editor.uri, source)
+    configure(editor, base_settings(fake, tiny_ranker_dir))
+    # an incremental change below them: `raise NotImplementedError` becomes `pass`
+    start = source.index("raise NotImplementedError")
+    line = source[:start].count("\n")
+    column = start - source.rfind("\n", 0, start) - 1
+    edit = types.Range(
+        types.Position(line, column),
+        types.Position(line, column + len("raise NotImplementedError")),
+    )
+    editor.client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=editor.uri, version=2),
+            content_changes=[types.TextDocumentContentChangePartial(range=edit, text="pass")],
+        )
+    )
+    text = source.replace("raise NotImplementedError", "pass")
+    editor.choose = None
+    summary = await run_generate(editor, FUNCTION_LINE + 1)
+    ranked = await code_actions(editor, BODY_LINE + 1, AUTOMATIC)
+    change = ranked[0].edit.document_changes[0].edits[0]  # type: ignore[union-attr]
+    start_at, end_at = lsp_offset(text, change.range.start), lsp_offset(text, change.range.end)
+    applied = text[:start_at] + change.new_text + text[end_at:]
+    # exactly the body replaced: the server's copy of the document kept step with the client's
+    body = summary["candidates"][0]["body"]
+    indented = "".join("    " + x for x in body.splitlines(True)).rstrip("\n")
+    assert applied == text.replace("    pass\n", indented + "\n", 1)
+
+
+async def test_edits_keep_the_files_line_breaks(editor, fake, tiny_ranker_dir):
+    editor.uri = editor.uri.replace(".py", "_crlf.py")
+    editor.open(editor.uri, SOURCE.replace("\n", "\r\n"))
+    configure(editor, base_settings(fake, tiny_ranker_dir))
+    summary = await run_generate(editor)  # choose #1: applied
+    assert summary["applied"] == 1
+    text = editor.text()
+    assert "\r\n" in text and re.search(r"(?<!\r)\n", text) is None, repr(text)
+
+
+def test_requests_with_invalid_positions_are_answered() -> None:
+    """Raw JSON-RPC (a typed client would refuse to send these): a code-action request at
+    line -1, 2**31 or null gets an InvalidParams answer, and the server goes on serving."""
+    server = subprocess.Popen(
+        SERVER.server_command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=SERVER.server_env,
+    )
+    assert server.stdin is not None and server.stdout is not None
+
+    def send(message: dict[str, Any]) -> None:
+        body = json.dumps(message).encode()
+        server.stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # type: ignore[union-attr]
+        server.stdin.flush()  # type: ignore[union-attr]
+
+    def answer_to(msg_id: int) -> dict[str, Any]:
+        while True:
+            length = 0
+            while (header := server.stdout.readline().strip()) != b"":  # type: ignore[union-attr]
+                if header.lower().startswith(b"content-length:"):
+                    length = int(header.split(b":")[1])
+            message = json.loads(server.stdout.read(length))  # type: ignore[union-attr]
+            if message.get("id") == msg_id and "method" not in message:
+                return message
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+        answer_to(1)
+        send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        document = {"uri": "file:///x.py", "languageId": "python", "version": 1}
+        document["text"] = "def f(x):\n    return x\n"
+        send(
+            {
+                "jsonrpc": "2.0",
+                "method": "textDocument/didOpen",
+                "params": {"textDocument": document},
+            }
+        )
+        for msg_id, line in ((10, -1), (11, 2**31), (12, None)):
+            position = {"line": line, "character": 0}
+            params = {
+                "textDocument": {"uri": "file:///x.py"},
+                "range": {"start": position, "end": position},
+                "context": {"diagnostics": []},
+            }
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": msg_id,
+                    "method": "textDocument/codeAction",
+                    "params": params,
+                }
+            )
+            assert answer_to(msg_id)["error"]["code"] == -32602  # InvalidParams
+        position = {"line": 1, "character": 4}
+        params = {
+            "textDocument": {"uri": "file:///x.py"},
+            "range": {"start": position, "end": position},
+            "context": {"diagnostics": [], "triggerKind": 2},
+        }
+        send({"jsonrpc": "2.0", "id": 13, "method": "textDocument/codeAction", "params": params})
+        assert answer_to(13)["result"] == []  # still serving
+    finally:
+        server.kill()
+        server.wait()
+
+
+async def test_a_damaged_ranker_is_named_and_nan_never_leaves_the_ranker(
+    editor, fake, tiny_ranker_dir, tmp_path
+):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_ranker_dir, damaged)
+    (damaged / "model.safetensors").write_bytes(b"not safetensors")
+    configure(editor, {**base_settings(fake, tiny_ranker_dir), "rankerPath": str(damaged)})
+    editor.choose = None
+    assert await run_generate(editor) is None
+    errors = [m.message for m in editor.client.messages if m.type == types.MessageType.Error]
+    assert any("cannot load the ranker" in m and "safetensors" in m for m in errors), errors
+    # a head that gives NaN: valid JSON, finite scores, and a defect still last
+    nan = tmp_path / "nan"
+    shutil.copytree(tiny_ranker_dir, nan)
+    state = load_file(str(nan / "model.safetensors"))
+    save_file(
+        {k: torch.full_like(v, float("nan")) for k, v in state.items()},
+        str(nan / "model.safetensors"),
+    )
+    fake.bodies = ("    return sorted(set(xs))\n", "    pass\n")
+    try:
+        configure(editor, {**base_settings(fake, tiny_ranker_dir), "rankerPath": str(nan)})
+        summary = await run_generate(editor)
+    finally:
+        fake.bodies = FakeOpenAI.bodies
+    assert all(math.isfinite(c["score"]) for c in summary["candidates"])
+    assert summary["candidates"][-1]["defect"] == "empty body"

@@ -27,15 +27,28 @@ def indent_body(body: str, indent: str) -> str:
     return "".join(indent + line if line.strip() else line for line in body.splitlines(True))
 
 
+def line_break(source: str) -> str:
+    """The line break a document uses (its first: CRLF, CR or LF), for the text an edit puts
+    into it."""
+    for index, char in enumerate(source):
+        if char == "\r":
+            return "\r\n" if source[index + 1 : index + 2] == "\n" else "\r"
+        if char == "\n":
+            return "\n"
+    return "\n"
+
+
 def body_edit(
     ctx: FunctionContext,
     body: str,
     lines: list[str],
     units: Callable[[str], int] = utf16_units,
+    newline: str = "\n",
 ) -> types.TextEdit:
     """Replace the body of `ctx` in a document of `lines` with `body` (column-0 text).
 
-    `units` measures a string in the client's position encoding.
+    `units` measures a string in the client's position encoding; `newline` is the document's
+    line break (`line_break`), which the new text keeps.
     """
     new_text = indent_body(body, ctx.body_indent).rstrip("\n")
     line, column = ctx.replace_start
@@ -49,6 +62,7 @@ def body_edit(
         new_text = "\n" + new_text
     else:
         start = types.Position(line, 0)
+    new_text = new_text.replace("\n", newline)
     return types.TextEdit(range=types.Range(start=start, end=end), new_text=new_text)
 
 

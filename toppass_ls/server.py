@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import JsonRPCNotification
+from pygls.workspace import TextDocument
 
 from generation.local import LocalProvider
 from generation.provider import Provider, SamplingError
@@ -31,6 +34,7 @@ from toppass_ls.edits import (
     candidate_json,
     candidate_titles,
     generate_title,
+    line_break,
     workspace_edit,
 )
 from toppass_ls.pipeline import (
@@ -62,6 +66,48 @@ class ToppassProtocol(LanguageServerProtocol):
             logger.info("request %s cancelled by the client", msg_id)
             task.cancel()
         super()._handle_cancel_notification(msg_id)
+
+    def structure_message(self, data: Any) -> Any:
+        """pygls drops a request whose params do not decode (a position of -1, 2**31 or null),
+        and the client waits forever: answer it with the error instead."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                logger.warning("%s request %s: invalid params", data["method"], data["id"])
+                self._send_response(data["id"], error=exc.to_response_error())
+            return JsonRPCNotification(method=UNREADABLE, jsonrpc="2.0", params=None)
+
+
+UNREADABLE = "$/toppass/unreadable"
+"""What an undecodable message becomes once answered: a notification nothing handles."""
+
+
+class LspTextDocument(TextDocument):
+    """A document whose lines end where LSP says they do: at LF, CRLF or CR only. pygls
+    splits with `str.splitlines`, which also breaks at form feeds, U+2028, U+0085 and other
+    separators, so an incremental change after one of those landed on the wrong line."""
+
+    @property
+    def lines(self) -> Sequence[str]:
+        parts = _LINE_BREAK.split(self.source)
+        lines = [text + end for text, end in zip(parts[::2], [*parts[1::2], ""], strict=True)]
+        return tuple(lines if lines[-1] else lines[:-1])
+
+
+_LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
+
+
+def use_lsp_line_breaks(workspace: Any) -> None:
+    """Have `workspace` make `LspTextDocument`s (pygls offers no other hook than this one)."""
+    original = workspace._create_text_document
+
+    def create(*args: Any, **kwargs: Any) -> TextDocument:
+        document = original(*args, **kwargs)
+        document.__class__ = LspTextDocument
+        return document
+
+    workspace._create_text_document = create
 
 
 class ClientLogHandler(logging.Handler):
@@ -294,6 +340,10 @@ class ToppassServer(LanguageServer):
         except RankerConfigError as exc:
             self.show(types.MessageType.Error, f"cannot load the ranker: {exc}")
             return None
+        except Exception as exc:  # a failure of the server's own: said, not swallowed
+            logger.exception("generating for %s() failed", ctx.name)
+            self.show(types.MessageType.Error, f"{ctx.name}(): {type(exc).__name__}: {exc}")
+            return None
         if self.rankers.warning:
             self.window_log_message(
                 types.LogMessageParams(type=types.MessageType.Warning, message=self.rankers.warning)
@@ -313,6 +363,7 @@ class ToppassServer(LanguageServer):
             candidate.body,
             split_lines(document.source),
             document.position_codec.client_num_units,
+            line_break(document.source),
         )
         return workspace_edit(uri, document.version, edit, self.document_changes_supported())
 
@@ -379,6 +430,7 @@ def create_server() -> ToppassServer:
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: ToppassServer, params: types.InitializeParams) -> None:
+        use_lsp_line_breaks(ls.workspace)
         ls.pending_messages += ls.update_settings(params.initialization_options or {})
 
     @server.feature(types.INITIALIZED)
@@ -475,7 +527,13 @@ def create_server() -> ToppassServer:
         items = []
         top = result.top(ls.settings.top_k)
         for candidate, title in zip(top, candidate_titles(top), strict=True):
-            edit = body_edit(ctx, candidate.body, lines, document.position_codec.client_num_units)
+            edit = body_edit(
+                ctx,
+                candidate.body,
+                lines,
+                document.position_codec.client_num_units,
+                line_break(document.source),
+            )
             items.append(
                 types.InlineCompletionItem(
                     insert_text=edit.new_text, range=edit.range, filter_text=title
@@ -574,7 +632,13 @@ async def _apply(
     title: str,
 ) -> int | None:
     """Apply one candidate; if the document changed meanwhile, only when the function itself
-    is unchanged (found again by its text)."""
+    is unchanged (found again by its text); never to a document closed meanwhile."""
+    if uri not in ls.workspace.text_documents:
+        ls.show(
+            types.MessageType.Warning,
+            f"{uri.rsplit('/', 1)[-1]} was closed while sampling; nothing applied",
+        )
+        return None
     current_version, current = _document_context(ls, uri, ctx.def_line)
     if current_version != version and (current is None or current.text != ctx.text):
         document = ls.workspace.get_text_document(uri)

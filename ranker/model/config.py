@@ -161,8 +161,12 @@ class RankerConfig:
             raise RankerConfigError(f"ranker config not found: {path}")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RankerConfigError(f"{path} is not valid JSON: {exc}") from None
+        except OSError as exc:
+            raise RankerConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if not isinstance(data, dict):
+            raise RankerConfigError(f"{path} must hold a JSON object, not {type(data).__name__}")
         return cls.from_dict(data)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -32,6 +33,17 @@ CARD_FILE = "README.md"
 
 POOLED_KEPT = 4096
 """Pooled vectors a ranker with a frozen backbone keeps (384 floats each for MiniLM: 6 MB)."""
+
+
+def finite(scores: Sequence[float]) -> list[float]:
+    """`scores` with every NaN or infinity replaced by a score below all finite ones (a
+    damaged head must not put its NaN first, nor send `NaN` into JSON)."""
+    kept = [s for s in scores if math.isfinite(s)]
+    floor = (min(kept) - 1.0) if kept else 0.0
+    bad = len(scores) - len(kept)
+    if bad:
+        logger.warning("the ranker gave %d non-finite score(s); they rank last", bad)
+    return [s if math.isfinite(s) else floor for s in scores]
 
 
 def _pair_key(problem: str, candidate: str) -> str:
@@ -253,7 +265,7 @@ class Ranker(nn.Module):
         `static_defects` of the candidates for the function `entry_point` (default: the
         prompt's last `def`), `counts` to 1 each; `diverse` off keeps the plain score order."""
         scores = served_with_signals(
-            self.score(problem, candidates, signals, batch_size=batch_size),
+            finite(self.score(problem, candidates, signals, batch_size=batch_size)),
             counts if counts is not None else [1] * len(candidates),
             defects if defects is not None else static_defects(problem, candidates, entry_point),
             signals,
@@ -298,8 +310,18 @@ class Ranker(nn.Module):
         if not weights.is_file():
             raise RankerConfigError(f"ranker weights not found: {weights}")
         ranker = cls(config)
-        state = load_file(str(weights))
-        missing, unexpected = ranker.load_state_dict(state, strict=False)
+        try:
+            state = load_file(str(weights))
+        except Exception as exc:  # safetensors raises its own error types for damaged files
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RankerConfigError(
+                f"{weights} is not a readable safetensors file: {first}"
+            ) from None
+        try:
+            missing, unexpected = ranker.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # a tensor of the wrong shape
+            first = str(exc).strip().splitlines()[-1].strip()
+            raise RankerConfigError(f"{weights} does not match its config: {first}") from None
         missing_head = [k for k in missing if k.startswith("head.")]
         if missing_head or unexpected or (not config.backbone_frozen and missing):
             raise RankerConfigError(
