@@ -157,7 +157,7 @@ def generate(
         str, typer.Option(help="Problem set: a benchmark name, NAME:PATH or a problem file.")
     ],
     out: Annotated[Path, typer.Option(help="Pool to append answers to (resumed if present).")],
-    n: Annotated[int, typer.Option("--n", help="Answers per problem.")] = 10,
+    n: Annotated[int, typer.Option("--n", help="Answers per problem.", min=1)] = 10,
     provider: Annotated[str, typer.Option(help="local (SmolLM2 by default) or openai.")] = "local",
     model: Annotated[
         str | None,
@@ -250,9 +250,16 @@ def label(
     ],
     pool: Annotated[Path, typer.Option(help="candidate pool, JSONL (.gz)")],
     out: Annotated[Path, typer.Option(help="labelled pool to append to (resumed if present)")],
-    workers: Annotated[int, typer.Option(help="candidates run at once")] = os.cpu_count() or 1,
-    timeout: Annotated[float, typer.Option(help="seconds per candidate (stdio: per test)")] = 3.0,
-    memory: Annotated[int, typer.Option(help="address-space limit per candidate, MiB")] = 4096,
+    workers: Annotated[
+        int, typer.Option(help="candidates run at once", min=1, max=256)
+    ] = os.cpu_count() or 1,
+    timeout: Annotated[
+        float,
+        typer.Option(help="seconds per candidate (stdio: per test), at most an hour", max=3600.0),
+    ] = 3.0,
+    memory: Annotated[
+        int, typer.Option(help="address-space limit per candidate, MiB (at least 64)", min=64)
+    ] = 4096,
     cache: Annotated[
         Path | None,
         typer.Option(help="verdict cache (default: ~/.cache/toppass/label-cache.jsonl)"),
@@ -272,8 +279,12 @@ def label(
 
     console = stderr
     try:
+        if not timeout > 0:  # click's range lets nan through
+            raise ValueError(f"--timeout must be a number of seconds above 0, got {timeout!r}")
+        _check_output_paths(pool, out, None if no_cache else cache)
         limits = Limits(timeout=timeout, memory=memory << 20)
         problem_set = load_problems(problems)
+        _check_tests_compile(problem_set)
         with progress_bar() as report:
             counts = [0, 0]  # done, total
 
@@ -409,7 +420,9 @@ def fit(
         float,
         typer.Option(help="Chance a training problem's text is hidden from the head."),
     ] = 0.0,
-    workers: Annotated[int, typer.Option(help="Programs run at once.")] = os.cpu_count() or 1,
+    workers: Annotated[
+        int, typer.Option(help="Programs run at once.", min=1, max=256)
+    ] = os.cpu_count() or 1,
     epochs: Annotated[int, typer.Option(help="Passes over the training problems.")] = 30,
     lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = 1e-3,
     batch_problems: Annotated[int, typer.Option(help="Problems per step.")] = 16,
@@ -527,7 +540,9 @@ def evaluate(
         ),
     ] = True,
     likelihood: LikelihoodOption = None,
-    workers: Annotated[int, typer.Option(help="Programs run at once.")] = os.cpu_count() or 1,
+    workers: Annotated[
+        int, typer.Option(help="Programs run at once.", min=1, max=256)
+    ] = os.cpu_count() or 1,
     labelled_out: Annotated[
         Path | None,
         typer.Option(
@@ -537,9 +552,10 @@ def evaluate(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap resamples for the 95% interval.")
+        int,
+        typer.Option(help="Bootstrap resamples for the 95% interval (0: no interval).", min=0),
     ] = 1000,
-    batch_size: Annotated[int, typer.Option(help="Scoring batch size.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Scoring batch size.", min=1)] = 32,
     cache_dir: Annotated[
         Path | None,
         typer.Option(
@@ -642,7 +658,28 @@ def _print_table(evaluations: list[Any], console: Console) -> None:
 def _load_problems(specs: list[str]) -> dict[str, Any]:
     from train.data import load_problem_sets
 
-    return load_problem_sets(specs)
+    problems = load_problem_sets(specs)
+    _check_tests_compile(problems)
+    return problems
+
+
+def _check_tests_compile(problems: dict[str, Any]) -> None:
+    """A problem whose tests do not compile would label every candidate failed: refuse."""
+    from train.data import tests_that_do_not_compile
+
+    broken = tests_that_do_not_compile(problems)
+    if broken:
+        task, reason = broken[0]
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise ValueError(f"the tests of {task} do not compile: {reason}{more}")
+
+
+def _check_output_paths(pool: Path, out: Path, cache: Path | None) -> None:
+    if out.exists() and pool.exists() and out.resolve() == pool.resolve():
+        raise ValueError(f"--out must not be the pool it labels ({pool}): choose another file")
+    for option, path in (("--out", out), ("--cache", cache)):
+        if path is not None and path.is_dir():
+            raise ValueError(f"{option} {path} is a directory; give a file path")
 
 
 def _slates(

@@ -103,3 +103,24 @@ def slate_signals(
             raise DataError(f"{path}: no such likelihood feature file")
         signals = with_likelihood(slates, signals, read_likelihood_features(path))
     return signals
+
+
+def tests_that_do_not_compile(problems: dict[str, Problem]) -> list[tuple[str, str]]:
+    """(task id, why) for each function problem whose tests or visible tests are not valid
+    Python: every candidate would fail them, whatever it does."""
+    broken = []
+    for task, problem in problems.items():
+        for what, source in (
+            ("tests", problem.tests),
+            ("setup", problem.setup),
+            *(("visible test", test) for test in problem.visible_tests),
+        ):
+            try:
+                compile(source, f"<{task} {what}>", "exec")
+            except SyntaxError as exc:
+                broken.append((task, f"{what}: line {exc.lineno}: {exc.msg}"))
+                break
+            except ValueError as exc:  # a null byte
+                broken.append((task, f"{what}: {exc}"))
+                break
+    return broken

@@ -114,9 +114,19 @@ def evaluate_scores(
         ranked={k: sum(v) / n for k, v in per_problem.items()},
         random={k: v / n for k, v in rand.items()},
         oracle=best / n,
-        ranked_ci95={k: bootstrap_interval(v, bootstrap, seed) for k, v in per_problem.items()},
+        ranked_ci95=intervals(per_problem, bootstrap, seed),
         per_problem=per_problem,
     )
+
+
+def intervals(
+    per_problem: dict[int, list[float]], resamples: int, seed: int
+) -> dict[int, tuple[float, float]]:
+    """The 95% interval of each k's mean; none with no resamples (0: intervals off), rather
+    than an interval of zero width that would claim a certainty the run did not measure."""
+    if resamples <= 0:
+        return {}
+    return {k: bootstrap_interval(v, resamples, seed) for k, v in per_problem.items()}
 
 
 def bootstrap_interval(
@@ -338,6 +348,6 @@ def evaluate_orders(
         ranked={k: sum(v) / n for k, v in per_problem.items()},
         random=rand,
         oracle=sum(oracle(slate.labels) for slate, _ in kept) / n,
-        ranked_ci95={k: bootstrap_interval(v, bootstrap, seed) for k, v in per_problem.items()},
+        ranked_ci95=intervals(per_problem, bootstrap, seed),
         per_problem=per_problem,
     )

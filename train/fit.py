@@ -73,6 +73,24 @@ class FitConfig:
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     data: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Values no run can use fail here, with one line naming the option."""
+        for name in ("epochs", "batch_problems", "max_candidates", "embed_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise FitError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name, high in (("lr", 10.0), ("backbone_lr", 10.0)):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and 0 < value <= high):
+                raise FitError(f"{name} must be a number in (0, {high:g}], got {value!r}")
+        for name in ("weight_decay", "group_dropout", "text_dropout"):
+            value = getattr(self, name)
+            low, high = (0.0, 1.0) if name != "weight_decay" else (0.0, 10.0)
+            if not (
+                isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
+            ):
+                raise FitError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
+
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["ranker"] = self.ranker.to_dict()

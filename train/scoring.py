@@ -18,9 +18,17 @@ from train.slates import Slate
 
 
 def resolve_device(device: str) -> torch.device:
+    """`auto` (CUDA where there is one, else the CPU) or a torch device name; an unknown or
+    absent device is a ValueError naming it."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {device!r} (auto, cpu, cuda, cuda:1, mps ...)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: no CUDA device is available here (use cpu)")
+    return resolved
 
 
 class SlateScorer:
