@@ -18,15 +18,19 @@ def make_provider(
     api_key: str | None = None,
     api: str = "chat",
     honours_n: str = "auto",
+    device: str = "cpu",
+    batch_size: int = 16,
 ) -> Provider:
     """A `LocalProvider` (`kind` "local"; `model`: a model directory or `.gguf` file, None for
     the shipped SmolLM2) or an `OpenAIProvider` ("openai"; `model` required; `base_url` and
     `api_key` None read OPENAI_BASE_URL / OPENAI_API_KEY). Nothing loads or connects until the
-    first sample. Bad arguments raise ValueError with one line naming them."""
+    first sample; `device` is where a local model runs (cpu, cuda), `batch_size` how many
+    answers it samples at once (more on a GPU). Bad arguments raise
+    ValueError with one line naming them."""
     if kind == "local":
         from generation.local import LocalProvider
 
-        return LocalProvider(model, options=options)
+        return LocalProvider(model, options=options, device=device, batch_size=batch_size)
     if kind != "openai":
         raise ValueError(f"provider must be one of {', '.join(PROVIDERS)}, got {kind!r}")
     if not model:

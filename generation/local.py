@@ -96,10 +96,11 @@ class _AnswerTracker:
                 self.on_answer(input_ids[row])
         if newly:
             self.on_row_done(newly)
+        # generate combines this with tensors on the model's device (a GPU's, too)
         if self.cancel.is_set() or time.monotonic() > self.deadline:
             self.stopped_early = not bool(self.done.all())
-            return torch.ones_like(self.done)
-        return self.done.clone()
+            return torch.ones_like(self.done).to(input_ids.device)
+        return self.done.to(input_ids.device)
 
     def _finished(self, text: str) -> bool:
         if self.chat:
@@ -168,7 +169,16 @@ def _with_prefix(prefix: Any, rows: int) -> dict[str, Any]:
         return {}
     cache = copy.deepcopy(prefix)
     cache.batch_repeat_interleave(rows)
-    return {"cache": cache}
+    return {_cache_argument(): cache}
+
+
+def _cache_argument() -> str:
+    """`generate`'s name for a given cache: `cache` from transformers 5.25 on (which calls
+    `past_key_values` deprecated), `past_key_values` before (which knows no `cache`)."""
+    import transformers
+    from packaging.version import Version
+
+    return "cache" if Version(transformers.__version__) >= Version("5.25") else "past_key_values"
 
 
 def new_token_limit(model: Any, prompt_length: int, max_tokens: int) -> int:

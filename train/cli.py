@@ -176,6 +176,13 @@ def generate(
     task: Annotated[
         list[str] | None, typer.Option(help="Only these task ids (repeatable).")
     ] = None,
+    device: Annotated[
+        str, typer.Option(help="local: where the model runs (cpu, cuda, cuda:1 ...).")
+    ] = "cpu",
+    batch_size: Annotated[
+        int,
+        typer.Option(help="local: answers sampled at once (16 on a CPU; more on a GPU).", min=1),
+    ] = 16,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Sample N candidates per problem with the provider code the server uses (API key from
@@ -200,8 +207,19 @@ def generate(
         options = SamplingOptions(temperature, max_tokens, time_budget, seed)
         if provider == "openai" and model is None:
             raise ValueError("--provider openai needs --model")
+        if provider == "local":
+            from train.scoring import resolve_device
+
+            device = str(resolve_device(device))  # an unknown device: one line, before loading
         sampler: Any = make_provider(
-            provider, options, model=model, base_url=base_url, api=api, honours_n=honours_n
+            provider,
+            options,
+            model=model,
+            base_url=base_url,
+            api=api,
+            honours_n=honours_n,
+            device=device,
+            batch_size=batch_size,
         )
         model_name, api_name = (
             (str(sampler.name), "local") if provider == "local" else (str(model), api)
