@@ -388,7 +388,9 @@ def settings_markdown() -> str:
     for key, entry in settings_schema().items():
         kind = entry["type"] if isinstance(entry["type"], str) else " or ".join(entry["type"])
         if "enum" in entry:
-            kind = " / ".join(f"`{v}`" for v in entry["enum"])
+            kind = " / ".join(
+                f"`{v if isinstance(v, str) else json.dumps(v)}`" for v in entry["enum"]
+            )
         rows.append(
             f"| `{key}` | {kind} | `{json.dumps(entry['default'])}` | {entry['description']} |"
         )
