@@ -41,17 +41,28 @@ def features(sandbox):
 
 
 def assert_no_leftovers() -> None:
-    """Only the workers themselves may remain (a worker's parent is this test process). A
-    leftover is a sandbox process below one of ours or orphaned to init; sandboxes of other
-    processes on the machine (a concurrent run) are not ours to judge."""
+    """Only the workers themselves may remain (a worker's parent is this test process), each
+    with its spawner (a child it starts before any job). A leftover is a sandbox process
+    below one of ours or orphaned to init; sandboxes of other processes on the machine (a
+    concurrent run) are not ours to judge."""
     procs = sandbox_processes()
     ours = {pid for pid in procs if _descends_from(pid, os.getpid(), procs)}
+    workers = {pid for pid, ppid in procs.items() if ppid == os.getpid()}
     strays = {
         pid: ppid
         for pid, ppid in procs.items()
-        if ppid != os.getpid() and (ppid == 1 or pid in ours)
+        if ppid != os.getpid()
+        and (ppid == 1 or pid in ours)
+        and not (ppid in workers and process_name(pid) == "toppass-spawn")
     }
     assert not strays, f"processes left behind: {strays}"
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _descends_from(pid: int, ancestor: int, procs: dict[int, int]) -> bool:

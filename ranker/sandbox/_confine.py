@@ -21,6 +21,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -118,6 +119,7 @@ def enter_user_namespace() -> None:
 # ---------------------------------------------------------------- process attributes
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -137,6 +139,17 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
             ctypes.c_ulong(arg5),
         )
     )
+
+
+def set_parent_death_signal(signal: int) -> None:
+    prctl(PR_SET_PDEATHSIG, signal)
+
+
+def set_process_name(name: str) -> None:
+    """The name `ps` and /proc/<pid>/comm show (15 bytes at most): tells the sandbox's
+    processes apart, since they all run the worker's command line."""
+    buffer = ctypes.create_string_buffer(name.encode()[:15])
+    prctl(PR_SET_NAME, ctypes.addressof(buffer))
 
 
 def set_child_subreaper() -> None:

@@ -1,19 +1,34 @@
-"""The sandbox worker: a small, long-lived interpreter that forks one confined child per job.
+"""The sandbox worker: a small, long-lived interpreter that runs one job at a time in two
+confined processes, the candidate's and the judge's.
 
 Started by `ranker.sandbox.pool` as `python -s -B _worker.py` with a minimal environment; it
-imports only the standard library and its two sibling modules, never the ranker package (no
+imports only the standard library and its sibling modules, never the ranker package (no
 torch, no threads, cheap to fork). Protocol: JSON lines on stdin/stdout. The first line is the
 configuration; the worker answers with the features it could enable, then one result line per
 job line. It exits when stdin closes (so it dies with its host).
 
-Per job: a fresh directory, a fresh PID namespace where permitted (the job's process is its
-init, so every process it leaves behind dies with it), then in the child: a new session,
-stdin from /dev/null, stdout/stderr to files in the job directory, resource limits, all
-capabilities dropped, Landlock (read-only system and Python directories, read-write job
-directory, no TCP, no signals or abstract sockets outside), seccomp (no new processes, no
-signals or tracing of others, unix sockets only), then the harness. The verdict comes back on
-a private pipe, each message prefixed with a per-job random token; exit codes and output are
-never read as verdicts. A wall-clock deadline kills the whole namespace or process group.
+Two processes per worker, so that a candidate never shares memory with anything that saw a
+test. The worker itself (the judge side) reads jobs and forks, per job, the *judge*
+(`_harness.py`: runs the tests, holds the expected values). Before its first job it forked
+the *spawner*, which only ever receives programs, reads each into a buffer it wipes after
+use, and forks per job the *candidate's process* (`_candidate.py`: loads the program and
+answers the judge over a socket pair made for that job). So the candidate's memory is a copy
+of a process that never held a test, an expected value, the verdict channel's token or
+another candidate's program; walking frames or the heap finds nothing to copy.
+
+Per job, the spawner creates a fresh directory for the candidate, which is the only place it
+may write (Landlock): not the worker's directory, not another job's. After the job it kills
+what is left, removes the directory and checks that the worker's directory is as it was; a
+worker whose directory was touched (files left or changed beside the jobs, possible only
+where Landlock is off) is retired by the pool and replaced, never reused.
+
+Each confined process: a new session and PID namespace where permitted (what it leaves behind
+dies with it), stdin from /dev/null, resource limits, all capabilities dropped, Landlock (read
+the system and Python directories; the candidate writes its own directory, the judge nothing),
+seccomp (no new processes except for a stdin/stdout program's runs, no signals or tracing of
+others, unix sockets only); the candidate also gets a fresh IPC namespace. The judge's verdict
+comes back on a private pipe, each message prefixed with a per-job random token; exit codes
+and output are never read as verdicts. A wall-clock deadline kills both.
 """
 
 from __future__ import annotations
@@ -26,18 +41,22 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 if __package__:
-    from ranker.sandbox import _confine, _harness
+    from ranker.sandbox import _candidate, _confine, _harness, _plain
 else:  # started as a script by the pool: siblings are importable from this directory
+    import _candidate  # type: ignore[no-redef]
     import _confine  # type: ignore[no-redef]
     import _harness  # type: ignore[no-redef]
+    import _plain  # type: ignore[no-redef]
 
 GRACE_SECONDS = 0.5
+SPAWNER_SLACK_SECONDS = 10.0  # the spawner answers by its own deadline: this catches a stuck one
 MAX_VERDICT_BYTES = 8 << 20
 _PRELOAD = [
     "array",
@@ -71,7 +90,7 @@ _PRELOAD = [
     "unicodedata",
     "traceback",
 ]
-_CASE_CACHE: dict[str, tuple[Any, bool, bool]] = {}
+_CASE_CACHE: dict[str, tuple[Any, bool]] = {}
 
 
 class Worker:
@@ -81,9 +100,9 @@ class Worker:
         self.features: dict[str, Any] = {}
         self.root = tempfile.mkdtemp(prefix="toppass-sandbox-", dir=config.get("tmpdir"))
         os.chmod(self.root, 0o700)
-        self.jobs = 0
         self.real_root = os.geteuid() == 0  # before a user namespace makes everyone uid 0
         self.user_processes = _count_user_processes()
+        self.max_message = max(1 << 20, int(self.limits.get("file_size", 64 << 20)))
         try:
             _confine.set_child_subreaper()
             self.features["subreaper"] = True
@@ -91,18 +110,22 @@ class Worker:
             self.features["subreaper"] = False
         self._namespaces(isolate)
         self.library_roots = _library_roots()
-        self.ruleset = -1
+        self.reads = [*self.library_roots, "/usr", "/lib", "/lib64", "/lib32", "/bin"]
+        self.reads += ["/etc/ld.so.cache", "/etc/localtime", "/dev/urandom", "/dev/random"]
+        self.reads += ["/dev/zero", "/sys/devices/system/cpu"]
+        self.judge_ruleset = -1
         abi = _confine.landlock_abi() if isolate.get("landlock", True) else 0
         if abi:
             try:
-                reads = [*self.library_roots, "/usr", "/lib", "/lib64", "/lib32", "/bin"]
-                reads += ["/etc/ld.so.cache", "/etc/localtime", "/dev/urandom", "/dev/random"]
-                reads += ["/dev/zero", "/sys/devices/system/cpu"]
-                self.ruleset = _confine.landlock_ruleset(reads, [self.root, "/dev/null"], abi)
+                self.judge_ruleset = _confine.landlock_ruleset(self.reads, ["/dev/null"], abi)
             except OSError:
                 abi = 0
+        self.landlock_abi = abi
         self.features["landlock"] = abi
         self.features["seccomp"] = bool(isolate.get("seccomp", True)) and _probe_seccomp()
+        self.features["ipc_namespace"] = bool(isolate.get("pid_namespace", True)) and _probe(
+            lambda: _confine.unshare(_confine.CLONE_NEWIPC)
+        )
         self.features["drop_capabilities"] = os.geteuid() == 0
         for name in _PRELOAD:
             with contextlib.suppress(ImportError):
@@ -112,6 +135,9 @@ class Worker:
             _confine.seccomp_program_for(1)  # the job's pid in its PID namespace
         gc.collect()
         gc.freeze()  # children share these pages: keep the collector from touching them
+        self.root_state = _directory_state(self.root)
+        self.spawner = SpawnerLink.start(self)
+        self.jobs = 0
 
     def _namespaces(self, isolate: dict[str, Any]) -> None:
         self.features.update(user_namespace=False, network_namespace=False, pid_namespace=False)
@@ -140,13 +166,28 @@ class Worker:
                     os.close(self.own_pidns)
                 self.own_pidns = -1
 
+    def fork_confined(self) -> int:
+        """fork(), the child in a PID namespace of its own where permitted."""
+        entered = False
+        try:
+            if self.own_pidns >= 0:
+                _confine.unshare(_confine.CLONE_NEWPID)
+                entered = True
+            return os.fork()
+        finally:
+            if entered:
+                with contextlib.suppress(OSError):
+                    _confine.setns(self.own_pidns, _confine.CLONE_NEWPID)
+
     # ------------------------------------------------------------ one job
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
+        self.jobs += 1
         mode = job.get("mode", "function")
         cases: list[Any] = job.get("cases", [])
         timeout = float(job.get("timeout", 3.0))
+        compiled: list[Any] = []
         if mode == "function":
             try:
                 compiled = [_compile_case(str(case)) for case in cases]
@@ -154,108 +195,508 @@ class Worker:
                 return _result("error", f"test code does not compile: {_harness.describe(exc)}")
             budget = timeout
         else:
-            compiled = []
             budget = timeout * max(1, len(cases))
-        self.jobs += 1
-        jobdir = os.path.join(self.root, f"job{self.jobs}")
-        os.mkdir(jobdir, 0o700)
-        token = os.urandom(16).hex().encode()
-        read_end, write_end = os.pipe()
-        entered = False
+        judge_end, candidate_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            if self.own_pidns >= 0:
-                _confine.unshare(_confine.CLONE_NEWPID)
-                entered = True
-            pid = os.fork()
-            if pid == 0:
-                _child(self, job, compiled, jobdir, write_end, token, budget)
-        finally:
-            if entered:
-                _confine.setns(self.own_pidns, _confine.CLONE_NEWPID)
-        os.close(write_end)
-        try:
-            events, status, timed_out, note = self._watch(
-                pid, read_end, token, budget + GRACE_SECONDS
+            self.spawner.start_job(
+                candidate_end.fileno(),
+                {"mode": mode, "timeout": timeout, "budget": budget},
+                str(job.get("program", "")),
             )
         finally:
+            candidate_end.close()
+        token = os.urandom(16).hex().encode()
+        read_end, write_end = os.pipe()
+        try:
+            pid = self.fork_confined()
+            if pid == 0:
+                _judge_child(self, job, compiled, judge_end.fileno(), write_end, token, budget)
+        finally:
+            judge_end.close()
+            os.close(write_end)
+        try:
+            events, status, timed_out, note = _watch(pid, read_end, token, budget + GRACE_SECONDS)
+        finally:
             os.close(read_end)
-            self._clean_up(pid, jobdir)
-        result = _verdict(events, status, timed_out, note, len(cases))
+            _end_tree(pid, spare=self.spawner.pid)
+        candidate = self.spawner.finish(budget + GRACE_SECONDS + SPAWNER_SLACK_SECONDS)
+        result = _verdict(events, status, timed_out, note, len(cases), candidate)
+        if candidate is None:
+            result.update(sandbox_error=True, retire=True)
+            result["message"] = (result["message"] + "; the spawner did not answer").lstrip("; ")
+        elif candidate.get("touched"):
+            result["retire"] = True  # the next candidate gets a fresh worker
         result["seconds"] = round(time.monotonic() - started, 4)
         return result
 
-    def _watch(
-        self, pid: int, read_end: int, token: bytes, budget: float
-    ) -> tuple[list[dict[str, Any]], int | None, bool, str]:
-        """Collect the child's messages until it exits or the deadline passes."""
+    def close(self) -> None:
+        self.spawner.close()
+        _reap()
+
+
+# ---------------------------------------------------------------- the spawner
+
+
+class SpawnerLink:
+    """The worker's end of the spawner: hands it a job's program and its end of the job's
+    socket pair, tells it when the judge is done, reads what became of the candidate."""
+
+    def __init__(self, pid: int, control: socket.socket) -> None:
+        self.pid = pid
+        self.control = control
+        self._buffer = b""
+
+    @classmethod
+    def start(cls, worker: Worker) -> SpawnerLink:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            Spawner(worker, theirs, parent).serve()
+        theirs.close()
+        return cls(pid, ours)
+
+    def start_job(self, fd: int, header: dict[str, Any], program: str) -> None:
+        data = program.encode("utf-8", "surrogatepass")
+        head = json.dumps({**header, "size": len(data)}).encode()
+        socket.send_fds(self.control, [b"J"], [fd])
+        self.control.sendall(len(head).to_bytes(4, "big") + head + data)
+
+    def finish(self, wait: float) -> dict[str, Any] | None:
+        """Tell the spawner the judge is done; what it reports of the candidate's process
+        (None if it does not answer)."""
+        deadline = time.monotonic() + wait
+        try:
+            self.control.sendall(b"F")
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.control], [], [], remaining)[0]:
+                    return None
+                chunk = self.control.recv(1 << 16)
+                if not chunk:
+                    return None
+                self._buffer += chunk
+        except OSError:
+            return None
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        report: dict[str, Any] = json.loads(line)
+        return report
+
+    def close(self) -> None:
+        self.control.close()  # the spawner exits when its control socket closes
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+class Spawner:
+    """Runs in its own process, forked from the worker before any job. Per job: a fresh
+    directory, the candidate's process confined to it, then cleanup and the check that the
+    worker's directory is untouched."""
+
+    def __init__(self, worker: Worker, control: socket.socket, parent: int) -> None:
+        self.worker = worker
+        self.control = control
+        self.parent = parent
+        self.buffer = bytearray(1 << 16)
+
+    def serve(self) -> NoReturn:
+        status = 0
+        try:
+            _confine.set_parent_death_signal(signal.SIGKILL)
+            if os.getppid() != self.parent:
+                os._exit(0)
+            with contextlib.suppress(OSError):
+                _confine.set_process_name("toppass-spawn")
+            with contextlib.suppress(OSError):
+                _confine.set_child_subreaper()  # not inherited across fork
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(devnull, 0)  # the host's pipes belong to the worker alone: its EOF
+            os.dup2(devnull, 1)  # must not wait for this process
+            os.close(devnull)
+            while True:
+                job = self._receive()
+                if job is None:
+                    break
+                report = self._run(*job)
+                self.control.sendall(json.dumps(report).encode() + b"\n")
+        except BaseException:
+            status = 1
+        finally:
+            _reap()
+            os._exit(status)
+
+    def _read_exactly(self, view: memoryview) -> bool:
+        while view:
+            count = self.control.recv_into(view)
+            if count == 0:
+                return False
+            view = view[count:]
+        return True
+
+    def _receive(self) -> tuple[int, dict[str, Any], int] | None:
+        """The next job: (socket fd, header, program length in `self.buffer`)."""
+        try:
+            marker, fds, _, _ = socket.recv_fds(self.control, 1, 1)
+        except OSError:
+            return None
+        if marker != b"J" or len(fds) != 1:
+            return None
+        size = bytearray(4)
+        if not self._read_exactly(memoryview(size)):
+            return None
+        head = bytearray(int.from_bytes(size, "big"))
+        if not self._read_exactly(memoryview(head)):
+            return None
+        header = json.loads(head)
+        length = int(header["size"])
+        if length > len(self.buffer):
+            self._wipe(len(self.buffer))
+            self.buffer = bytearray(max(length, 2 * len(self.buffer)))
+        if not self._read_exactly(memoryview(self.buffer)[:length]):
+            return None
+        return fds[0], header, length
+
+    def _wipe(self, length: int) -> None:
+        """Zero the program just handed on: the next candidate's process starts as a copy of
+        this one and must not find it."""
+        self.buffer[:length] = bytes(length)
+
+    def _run(self, fd: int, header: dict[str, Any], length: int) -> dict[str, Any]:
+        worker = self.worker
+        budget = float(header["budget"])
+        jobdir = tempfile.mkdtemp(prefix="job-", dir=worker.root)
+        ruleset = -1
+        report: dict[str, Any] = {"status": None, "timed_out": False, "touched": False}
+        try:
+            if worker.landlock_abi:
+                ruleset = _confine.landlock_ruleset(
+                    worker.reads, [jobdir, "/dev/null"], worker.landlock_abi
+                )
+            pid = worker.fork_confined()
+            if pid == 0:
+                program = bytes(self.buffer[:length]).decode("utf-8", "surrogatepass")
+                self._wipe(len(self.buffer))
+                _candidate_child(worker, header, program, jobdir, fd, ruleset, budget)
+        except OSError as exc:
+            os.close(fd)
+            self._wipe(length)
+            if ruleset >= 0:
+                os.close(ruleset)
+            report.update(note=f"could not start the candidate: {_harness.describe(exc)}")
+            report["touched"] = not _clean_up_directory(jobdir) or not self._pristine()
+            return report
+        self._wipe(length)
+        os.close(fd)
+        if ruleset >= 0:
+            os.close(ruleset)
+        status, timed_out = self._watch(pid, budget + GRACE_SECONDS + 1.0)
+        removed = _clean_up(pid, jobdir)
+        report.update(status=status, timed_out=timed_out)
+        report["touched"] = not removed or not self._pristine()
+        return report
+
+    def _watch(self, pid: int, budget: float) -> tuple[int | None, bool]:
+        """Wait until the worker says the judge is done (killing the candidate's process at
+        its deadline, if it is still running then). Exactly one "done" byte comes per job,
+        so it is always read here, never taken for the next job. Returns (wait status,
+        deadline passed)."""
         deadline = time.monotonic() + budget
         pidfd = os.pidfd_open(pid)
-        poller = select.poll()
-        poller.register(read_end, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        poller.register(0, 0)  # POLLHUP when the host goes away
-        data = bytearray()
-        note = ""
+        status: int | None = None
         timed_out = False
-        pipe_open = True
         try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            poller.register(self.control, select.POLLIN)
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
+                wait = None if status is not None else max(deadline - time.monotonic(), 0)
+                ready = dict(poller.poll(None if wait is None else wait * 1000))
+                if self.control.fileno() in ready:
+                    if self.control.recv(1) != b"F":  # the worker is gone
+                        _end_tree(pid)
+                        raise SystemExit(0)
                     break
-                ready = dict(poller.poll(remaining * 1000))
-                if ready.get(0, 0) & (select.POLLHUP | select.POLLERR):
-                    os.kill(pid, signal.SIGKILL)
-                    raise SystemExit(0)
-                if pipe_open and read_end in ready:
-                    chunk = os.read(read_end, 65536)
-                    if not chunk:
-                        pipe_open = False
-                        poller.unregister(read_end)
-                    elif len(data) + len(chunk) > MAX_VERDICT_BYTES:
-                        note = "too many result messages"
-                        break
-                    else:
-                        data += chunk
-                if pidfd in ready:
-                    break
-            _kill_tree(pid)
-            _, status = os.waitpid(pid, 0)
-            while True:  # whatever is still in the pipe
-                try:
-                    ready_now = select.select([read_end], [], [], 0)[0]
-                    chunk = os.read(read_end, 65536) if ready_now else b""
-                except OSError:
-                    chunk = b""
-                if not chunk or len(data) > MAX_VERDICT_BYTES:
-                    break
-                data += chunk
+                if status is None and (pidfd in ready or time.monotonic() >= deadline):
+                    timed_out = pidfd not in ready
+                    _kill_tree(pid)
+                    _, status = os.waitpid(pid, 0)
+                    poller.unregister(pidfd)
         finally:
             os.close(pidfd)
-        events = []
-        for line in bytes(data).split(b"\n"):
-            if line.startswith(token):
-                try:
-                    events.append(json.loads(line[len(token) :]))
-                except ValueError:
-                    continue
-        return events, status, timed_out, note
+        if status is None:
+            _kill_tree(pid)
+            _, status = os.waitpid(pid, 0)
+        return status, timed_out
 
-    def _clean_up(self, pid: int, jobdir: str) -> None:
-        """Kill and reap everything the job left (reparented to us as subreaper) and remove
-        its directory."""
-        _kill_tree(pid)
-        for _ in range(50):
-            leftovers = _own_children()
-            for child in leftovers:
-                with contextlib.suppress(OSError):
-                    os.kill(child, signal.SIGKILL)
-            _reap()
-            if not leftovers:
+    def _pristine(self) -> bool:
+        """The worker's directory holds nothing and is as it was at start."""
+        return _directory_state(self.worker.root) == self.worker.root_state and not os.listdir(
+            self.worker.root
+        )
+
+
+def _directory_state(path: str) -> tuple[int, int, int, int]:
+    info = os.lstat(path)
+    return info.st_ino, info.st_mode, info.st_uid, info.st_dev
+
+
+# ---------------------------------------------------------------- the confined processes
+
+
+def _confine_here(worker: Worker, budget: float, ruleset: int, *, ipc: bool, seccomp: bool) -> None:
+    """Limits, capabilities, Landlock and (if asked) seccomp for this process."""
+    limits = worker.limits
+    rlimits = [
+        (resource.RLIMIT_CPU, int(budget) + 2),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_FSIZE, int(limits.get("file_size", 64 << 20))),
+        (resource.RLIMIT_NOFILE, int(limits.get("open_files", 256))),
+    ]
+    if limits.get("memory"):
+        rlimits.append((resource.RLIMIT_AS, int(limits["memory"])))
+    if limits.get("processes") and not worker.features.get("seccomp") and not worker.real_root:
+        # RLIMIT_NPROC counts every process of the user: allow this many more than the user
+        # had when the worker started (root ignores it; seccomp forbids forks anyway)
+        rlimits.append((resource.RLIMIT_NPROC, worker.user_processes + int(limits["processes"])))
+    if ipc:
+        _confine.unshare(_confine.CLONE_NEWIPC)  # System V segments die with the job
+    _confine.set_limits(rlimits)
+    if worker.features.get("drop_capabilities"):
+        _confine.drop_capabilities()
+    _confine.set_no_new_privs()
+    if ruleset >= 0:
+        _confine.landlock_restrict(ruleset)
+        os.close(ruleset)
+    if seccomp:
+        _confine.install_seccomp()
+
+
+def _environment(home: str) -> None:
+    os.environ.clear()
+    os.environ.update(
+        HOME=home,
+        TMPDIR=home,
+        PATH="/usr/bin:/bin",
+        LANG="C.UTF-8",
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
+    tempfile.tempdir = home
+
+
+def _candidate_child(
+    worker: Worker,
+    header: dict[str, Any],
+    program: str,
+    jobdir: str,
+    channel_fd: int,
+    ruleset: int,
+    budget: float,
+) -> NoReturn:
+    """Confine this process to the job's directory and serve the judge; never returns."""
+    status = 70
+    try:
+        _confine.set_parent_death_signal(signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            _confine.set_process_name("toppass-cand")
+        channel_fd, ruleset = _setup_fds(jobdir, [channel_fd, ruleset])
+        os.chdir(jobdir)
+        _environment(jobdir)
+        seccomp = bool(worker.features.get("seccomp"))
+        function_mode = header.get("mode", "function") == "function"
+        _confine_here(
+            worker,
+            budget,
+            ruleset,
+            ipc=bool(worker.features.get("ipc_namespace")),
+            seccomp=seccomp and function_mode,
+        )
+        channel = _plain.Channel(channel_fd, worker.max_message)
+        if function_mode:
+            _candidate.serve_function(program, channel, float(header.get("timeout", 3.0)))
+        else:
+
+            def confine_run() -> None:
+                os.close(channel_fd)  # a run talks to no one
+                if seccomp:
+                    _confine.install_seccomp()
+
+            _candidate.serve_stdio(
+                program,
+                channel,
+                max_output=int(worker.limits.get("file_size", 64 << 20)),
+                repr_limit=1 << 16,
+                confine_run=confine_run,
+            )
+        status = 0
+    except BaseException:
+        status = 71
+    finally:
+        os._exit(status)
+
+
+def _judge_child(
+    worker: Worker,
+    job: dict[str, Any],
+    compiled: list[Any],
+    channel_fd: int,
+    write_end: int,
+    token: bytes,
+    budget: float,
+) -> NoReturn:
+    """Confine this process (it writes nothing) and run the tests; never returns."""
+    status = 70
+    try:
+        _confine.set_parent_death_signal(signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            _confine.set_process_name("toppass-judge")
+        channel_fd, verdict_fd, ruleset = _setup_fds(
+            None, [channel_fd, write_end, worker.judge_ruleset]
+        )
+        write = os.write
+        dumps = json.dumps
+
+        def send(event: dict[str, Any]) -> None:
+            data = token + dumps(event).encode("utf-8", "surrogateescape") + b"\n"
+            while data:
+                data = data[write(verdict_fd, data) :]
+
+        os.chdir("/")
+        _environment("/nonexistent")
+        _confine_here(
+            worker, budget, ruleset, ipc=False, seccomp=bool(worker.features.get("seccomp"))
+        )
+        channel = _plain.Channel(channel_fd, worker.max_message)
+        repr_limit = int(job.get("repr_limit", 200))
+        try:
+            if job.get("mode", "function") == "function":
+                _harness.judge_function(
+                    channel,
+                    str(job.get("setup", "")),
+                    compiled,
+                    send,
+                    timeout=float(job.get("timeout", 3.0)),
+                    case_timeout=job.get("case_timeout"),
+                    stop_on_failure=bool(job.get("stop_on_failure", True)),
+                    capture_stdout=bool(job.get("capture_stdout", False)),
+                    repr_limit=repr_limit,
+                )
+            else:
+                _harness.judge_stdio(
+                    channel,
+                    list(job.get("cases", [])),
+                    send,
+                    timeout=float(job.get("timeout", 3.0)),
+                    stop_on_failure=bool(job.get("stop_on_failure", True)),
+                    compare=str(job.get("compare", "tokens")),
+                    repr_limit=repr_limit,
+                )
+        except Exception as exc:  # a fault of the judge itself: say where, for the report
+            import traceback
+
+            where = traceback.extract_tb(exc.__traceback__)[-1:]
+            place = f" at {where[0].name}:{where[0].lineno}" if where else ""
+            send({"event": "judge_error", "message": f"{_harness.describe(exc)}{place}"})
+        status = 0
+    except BaseException:
+        status = 71
+    finally:
+        os._exit(status)
+
+
+def _setup_fds(out_dir: str | None, keep: list[int]) -> list[int]:
+    """New session; 0 from /dev/null; 1 and 2 to files in `out_dir` (or /dev/null); each fd
+    of `keep` (-1: none) moved to a high, unpredictable descriptor; every other descriptor
+    closed. Returns the new numbers of `keep`, in order."""
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    if out_dir is None:
+        out = err = devnull
+    else:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        out = os.open(os.path.join(out_dir, "stdout"), flags, 0o600)
+        err = os.open(os.path.join(out_dir, "stderr"), flags, 0o600)
+    os.dup2(devnull, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    base = 200 + int.from_bytes(os.urandom(1), "little") % 50
+    moved = []
+    for offset, fd in enumerate(keep):
+        if fd < 0:
+            moved.append(-1)
+            continue
+        os.dup2(fd, base + offset, inheritable=False)
+        moved.append(base + offset)
+    low = 3
+    for fd in sorted(set(moved) - {-1}):
+        os.closerange(low, fd)  # close_range(2) where the kernel has it
+        low = fd + 1
+    os.closerange(low, 1 << 20)
+    return moved
+
+
+# ---------------------------------------------------------------- watching the judge
+
+
+def _watch(
+    pid: int, read_end: int, token: bytes, budget: float
+) -> tuple[list[dict[str, Any]], int | None, bool, str]:
+    """Collect the judge's messages until it exits or the deadline passes."""
+    deadline = time.monotonic() + budget
+    pidfd = os.pidfd_open(pid)
+    poller = select.poll()
+    poller.register(read_end, select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    poller.register(0, 0)  # POLLHUP when the host goes away
+    data = bytearray()
+    note = ""
+    timed_out = False
+    pipe_open = True
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
                 break
-            time.sleep(0.002)
-        shutil.rmtree(jobdir, onerror=_force_remove)
+            ready = dict(poller.poll(remaining * 1000))
+            if ready.get(0, 0) & (select.POLLHUP | select.POLLERR):
+                os.kill(pid, signal.SIGKILL)
+                raise SystemExit(0)
+            if pipe_open and read_end in ready:
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    pipe_open = False
+                    poller.unregister(read_end)
+                elif len(data) + len(chunk) > MAX_VERDICT_BYTES:
+                    note = "too many result messages"
+                    break
+                else:
+                    data += chunk
+            if pidfd in ready:
+                break
+        _kill_tree(pid)
+        _, status = os.waitpid(pid, 0)
+        while True:  # whatever is still in the pipe
+            try:
+                ready_now = select.select([read_end], [], [], 0)[0]
+                chunk = os.read(read_end, 65536) if ready_now else b""
+            except OSError:
+                chunk = b""
+            if not chunk or len(data) > MAX_VERDICT_BYTES:
+                break
+            data += chunk
+    finally:
+        os.close(pidfd)
+    events = []
+    for line in bytes(data).split(b"\n"):
+        if line.startswith(token):
+            try:
+                events.append(json.loads(line[len(token) :]))
+            except ValueError:
+                continue
+    return events, status, timed_out, note
 
 
 def _compile_case(source: str) -> Any:
@@ -279,6 +720,20 @@ def _library_roots() -> tuple[str, ...]:
     found = {r for r in roots if r and os.path.isdir(r)}
     found |= {os.path.realpath(r) for r in found}
     return tuple(sorted(found - {here}))
+
+
+def _probe(action: Any) -> bool:
+    """Whether `action` succeeds in a throwaway child."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            action()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _probe_seccomp() -> bool:
@@ -322,6 +777,33 @@ def _kill_tree(pid: int) -> None:
             kill(pid, signal.SIGKILL)
 
 
+def _end_tree(pid: int, spare: int = -1) -> None:
+    """Kill a job process (already reaped or not), what it left behind (our children but
+    `spare`), and reap them."""
+    _kill_tree(pid)
+    for _ in range(50):
+        leftovers = [child for child in _own_children() if child != spare]
+        for child in leftovers:
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
+        _reap()
+        if not leftovers:
+            return
+        time.sleep(0.002)
+
+
+def _clean_up(pid: int, jobdir: str) -> bool:
+    """Kill and reap everything the job left (reparented to us as subreaper) and remove
+    its directory. Whether all of that worked."""
+    _end_tree(pid)
+    return not _own_children() and _clean_up_directory(jobdir)
+
+
+def _clean_up_directory(jobdir: str) -> bool:
+    shutil.rmtree(jobdir, onerror=_force_remove)
+    return not os.path.lexists(jobdir)
+
+
 def _own_children() -> list[int]:
     me = str(os.getpid())
     children = []
@@ -358,139 +840,30 @@ def _force_remove(function: Any, path: str, excinfo: Any) -> None:
         pass
 
 
-# ---------------------------------------------------------------- the child
-
-
-def _child(
-    worker: Worker,
-    job: dict[str, Any],
-    compiled: list[Any],
-    jobdir: str,
-    write_end: int,
-    token: bytes,
-    budget: float,
-) -> None:
-    """Confine this process and run the harness; never returns."""
-    status = 70
-    try:
-        verdict_fd = _setup_fds(jobdir, write_end, worker.ruleset)
-        write = os.write
-        dumps = json.dumps
-
-        def send(event: dict[str, Any]) -> None:
-            data = token + dumps(event).encode("utf-8", "surrogateescape") + b"\n"
-            while data:
-                data = data[write(verdict_fd, data) :]
-
-        os.chdir(jobdir)
-        os.environ.clear()
-        os.environ.update(
-            HOME=jobdir,
-            TMPDIR=jobdir,
-            PATH="/usr/bin:/bin",
-            LANG="C.UTF-8",
-            OMP_NUM_THREADS="1",
-            OPENBLAS_NUM_THREADS="1",
-            MKL_NUM_THREADS="1",
-        )
-        tempfile.tempdir = jobdir
-        limits = worker.limits
-        cpu = int(budget) + 2
-        rlimits = [
-            (resource.RLIMIT_CPU, cpu),
-            (resource.RLIMIT_CORE, 0),
-            (resource.RLIMIT_FSIZE, int(limits.get("file_size", 64 << 20))),
-            (resource.RLIMIT_NOFILE, int(limits.get("open_files", 256))),
-        ]
-        if limits.get("memory"):
-            rlimits.append((resource.RLIMIT_AS, int(limits["memory"])))
-        if limits.get("processes") and not worker.features.get("seccomp") and not worker.real_root:
-            # RLIMIT_NPROC counts every process of the user: allow this many more than the
-            # user had when the worker started (root ignores it; seccomp forbids forks anyway)
-            rlimits.append(
-                (resource.RLIMIT_NPROC, worker.user_processes + int(limits["processes"]))
-            )
-        _confine.set_limits(rlimits)
-        if worker.features.get("drop_capabilities"):
-            _confine.drop_capabilities()
-        _confine.set_no_new_privs()
-        if worker.ruleset >= 0:
-            _confine.landlock_restrict(worker.ruleset)
-            os.close(worker.ruleset)
-        seccomp = worker.features.get("seccomp")
-        repr_limit = int(job.get("repr_limit", 200))
-        if job.get("mode", "function") == "function":
-            if seccomp:
-                _confine.install_seccomp()
-            _harness.run_function_cases(
-                str(job.get("program", "")),
-                str(job.get("setup", "")),
-                compiled,
-                send,
-                timeout=float(job.get("timeout", 3.0)),
-                case_timeout=job.get("case_timeout"),
-                stop_on_failure=bool(job.get("stop_on_failure", True)),
-                capture_stdout=bool(job.get("capture_stdout", False)),
-                repr_limit=repr_limit,
-                library_roots=(*worker.library_roots, "<frozen "),
-            )
-        else:
-
-            def confine_run() -> None:
-                os.close(verdict_fd)
-                if seccomp:
-                    _confine.install_seccomp()
-
-            _harness.run_stdio_cases(
-                str(job.get("program", "")),
-                list(job.get("cases", [])),
-                send,
-                timeout=float(job.get("timeout", 3.0)),
-                stop_on_failure=bool(job.get("stop_on_failure", True)),
-                compare=str(job.get("compare", "tokens")),
-                repr_limit=repr_limit,
-                max_output=int(limits.get("file_size", 64 << 20)),
-                confine_run=confine_run,
-            )
-        status = 0
-    except BaseException:
-        status = 71
-    finally:
-        os._exit(status)
-
-
-def _setup_fds(jobdir: str, write_end: int, keep_fd: int) -> int:
-    """New session; 0 from /dev/null, 1 and 2 to files in the job directory; the verdict pipe
-    moved to a high descriptor; every other descriptor but `keep_fd` closed."""
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    out = os.open(os.path.join(jobdir, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    err = os.open(os.path.join(jobdir, "stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(devnull, 0)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    target = 200 + int.from_bytes(os.urandom(1), "little") % 50
-    os.dup2(write_end, target, inheritable=False)
-    low = 3
-    for fd in sorted({target, keep_fd} - {-1}):
-        os.closerange(low, fd)  # close_range(2) where the kernel has it
-        low = fd + 1
-    os.closerange(low, 1 << 20)
-    return target
-
-
 def _verdict(
-    events: list[dict[str, Any]], status: int | None, timed_out: bool, note: str, n_cases: int
+    events: list[dict[str, Any]],
+    status: int | None,
+    timed_out: bool,
+    note: str,
+    n_cases: int,
+    candidate: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """The job's result from the judge's events; where the judge says the candidate's
+    process went away, what the spawner saw of it says why."""
     cases = [e for e in events if e.get("event") == "case"]
     for case in cases:
         case.pop("event", None)
+    kinds = {e.get("event") for e in events}
     errors = [e for e in events if e.get("event") == "error"]
-    done = any(e.get("event") == "done" for e in events)
+    if "judge_error" in kinds:
+        fault = next(e for e in events if e.get("event") == "judge_error")
+        return _result(
+            "error", f"sandbox judge: {fault.get('message', '')}", cases, sandbox_error=True
+        )
     if errors:
         outcome = "timeout" if errors[0].get("timeout") else "error"
         return _result(outcome, str(errors[0].get("message", "")), cases)
-    if done:
+    if "done" in kinds:
         failing = next((c for c in cases if c.get("outcome") != "passed"), None)
         if failing is None and len(cases) == n_cases:
             return _result("passed", "", cases)
@@ -498,26 +871,65 @@ def _verdict(
             return _result("error", "not every case reported", cases)
         message = f"case {failing.get('index')}: {failing.get('message', '')}"
         return _result(str(failing.get("outcome")), message, cases)
+    if "gone" in kinds:
+        gone = next(e for e in events if e.get("event") == "gone")
+        return _candidate_ended(candidate, str(gone.get("message") or ""), cases)
     if timed_out:
         return _result("timeout", "timed out (killed)", cases)
     if note:
         return _result("error", note, cases)
-    if status is not None and os.WIFSIGNALED(status):
+    if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
+        return _result("timeout", "CPU time limit exceeded", cases)
+    code = _describe_status(status)
+    return _result("error", f"the judge ended ({code}) before the tests finished", cases, True)
+
+
+def _candidate_ended(
+    candidate: dict[str, Any] | None, message: str, cases: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The candidate's process went away before the tests finished: why, from its status."""
+    if candidate is None:
+        return _result("error", message or "the candidate's process ended", cases)
+    status = candidate.get("status")
+    if candidate.get("timed_out"):
+        return _result("timeout", "timed out (killed)", cases)
+    if type(status) is int and os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         if sig == signal.SIGXCPU:
             return _result("timeout", "CPU time limit exceeded", cases)
         if sig == signal.SIGXFSZ:
             return _result("error", "file size limit exceeded (SIGXFSZ)", cases)
-        return _result("error", f"killed by {name}", cases)
-    code = os.waitstatus_to_exitcode(status) if status is not None else None
-    return _result("error", f"exited (status {code}) before the tests finished", cases)
+        if sig == signal.SIGKILL and message:  # killed by us after it broke the protocol
+            return _result("error", message, cases)
+        return _result("error", f"killed by {_signal_name(sig)}", cases)
+    if type(status) is int:
+        code = os.waitstatus_to_exitcode(status)
+        return _result("error", f"exited (status {code}) before the tests finished", cases)
+    return _result("error", message or str(candidate.get("note", "")) or "no candidate", cases)
+
+
+def _signal_name(sig: int) -> str:
+    return signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+
+
+def _describe_status(status: int | None) -> str:
+    if status is None:
+        return "no status"
+    if os.WIFSIGNALED(status):
+        return f"killed by {_signal_name(os.WTERMSIG(status))}"
+    return f"status {os.waitstatus_to_exitcode(status)}"
 
 
 def _result(
-    outcome: str, message: str, cases: list[dict[str, Any]] | None = None
+    outcome: str,
+    message: str,
+    cases: list[dict[str, Any]] | None = None,
+    sandbox_error: bool = False,
 ) -> dict[str, Any]:
-    return {"outcome": outcome, "message": message[:500], "cases": cases or []}
+    result: dict[str, Any] = {"outcome": outcome, "message": message[:500], "cases": cases or []}
+    if sandbox_error:
+        result["sandbox_error"] = True
+    return result
 
 
 def main() -> None:
@@ -547,10 +959,12 @@ def main() -> None:
                 result = worker.run(job)
             except SystemExit:
                 raise
-            except Exception as exc:  # a bug or a bad job: answer, keep serving
+            except Exception as exc:  # a fault of the sandbox: answer, and be replaced
                 result = _result("error", f"sandbox worker: {_harness.describe(exc)}")
+                result.update(sandbox_error=True, retire=True)
             reply(result)
     finally:
+        worker.close()
         _reap()
         shutil.rmtree(worker.root, onerror=_force_remove)
 

@@ -164,10 +164,15 @@ class CaseResult:
 
 @dataclass(frozen=True)
 class ExecResult:
+    """A job's verdict. `sandbox_error` marks an ERROR that is the sandbox's own fault (a
+    worker that died or stopped answering, a fault in the judge), not the candidate's: such
+    a verdict says nothing about the program and must not be cached."""
+
     outcome: Outcome
     message: str = ""
     cases: tuple[CaseResult, ...] = field(default=())
     seconds: float = 0.0
+    sandbox_error: bool = False
 
     @property
     def passed(self) -> bool:
@@ -190,10 +195,11 @@ class ExecResult:
             message=str(data.get("message", "")),
             cases=tuple(CaseResult.from_wire(c) for c in data.get("cases", [])),
             seconds=float(data.get("seconds", 0.0)),
+            sandbox_error=bool(data.get("sandbox_error", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "outcome": self.outcome.value,
             "message": self.message,
             "seconds": self.seconds,
@@ -202,7 +208,11 @@ class ExecResult:
                 for c in self.cases
             ],
         }
+        if self.sandbox_error:
+            out["sandbox_error"] = True
+        return out
 
 
 def error_result(message: str) -> ExecResult:
-    return ExecResult(Outcome.ERROR, message)
+    """The sandbox failed to judge the job (not the candidate's fault)."""
+    return ExecResult(Outcome.ERROR, message, sandbox_error=True)

@@ -1,9 +1,11 @@
 """The host side of the sandbox: a pool of worker processes and the calls that feed them.
 
 Each worker (`_worker.py`) is a fresh interpreter, never a fork of the caller, so the caller
-may hold threads, a GPU or a language-server loop. A worker runs one job at a time by forking
-a confined child; a pool of N workers runs N jobs at once. A worker that dies or stops
-answering is replaced and its job reported as ERROR.
+may hold threads, a GPU or a language-server loop. A worker runs one job at a time in two
+confined processes of its own (the candidate's and the judge's); a pool of N workers runs N
+jobs at once. A worker that dies or stops answering is replaced and its job reported as an
+ERROR marked `sandbox_error`; one that reports its state touched by a job is retired after
+answering and replaced before the next job.
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ class _WorkerProcess:
         if reply is None:
             self.stop()
             return error_result("the sandbox worker died or stopped answering (restarted)")
+        if reply.get("retire"):
+            log.info("sandbox worker retired after a job touched its state")
+            self.stop()  # the next job starts a fresh one
         return ExecResult.from_wire(reply)
 
     def stop(self) -> None:
