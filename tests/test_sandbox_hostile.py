@@ -8,6 +8,7 @@ the worker reports the feature in force, and skipped with the reason where it is
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import signal
@@ -42,19 +43,36 @@ def features(sandbox):
 
 def assert_no_leftovers() -> None:
     """Only the workers themselves may remain (a worker's parent is this test process), each
-    with its spawner (a child it starts before any job). A leftover is a sandbox process
-    below one of ours or orphaned to init; sandboxes of other processes on the machine (a
-    concurrent run) are not ours to judge."""
+    with what it keeps ready between jobs: its spawner, the next job's judge, and the
+    spawner's next candidate process, one of each and none with children of its own. A
+    leftover is any other sandbox process below one of ours or orphaned to init; sandboxes
+    of other processes on the machine (a concurrent run) are not ours to judge."""
     procs = sandbox_processes()
     ours = {pid for pid in procs if _descends_from(pid, os.getpid(), procs)}
     workers = {pid for pid, ppid in procs.items() if ppid == os.getpid()}
-    strays = {
-        pid: ppid
-        for pid, ppid in procs.items()
-        if ppid != os.getpid()
-        and (ppid == 1 or pid in ours)
-        and not (ppid in workers and process_name(pid) == "toppass-spawn")
+    expected = {"toppass-spawn": workers, "toppass-judge": workers}
+    spawners = {
+        pid for pid in ours if procs[pid] in workers and process_name(pid) == "toppass-spawn"
     }
+    expected["toppass-cand"] = spawners
+    kept: dict[tuple[int, str], int] = {}
+    strays = {}
+    for pid, ppid in procs.items():
+        if ppid == os.getpid() or not (ppid == 1 or pid in ours):
+            continue
+        name = process_name(pid)
+        if ppid in expected.get(name, set()) and (ppid, name) not in kept:
+            kept[(ppid, name)] = pid
+        else:
+            strays[pid] = (ppid, name)
+    childless = {pid for (_, name), pid in kept.items() if name != "toppass-spawn"}
+    strays.update(
+        {
+            pid: (ppid, "child of a waiting process")
+            for pid, ppid in procs.items()
+            if ppid in childless
+        }
+    )
     assert not strays, f"processes left behind: {strays}"
 
 
@@ -439,12 +457,20 @@ def test_background_processes_are_killed(isolation):
 
 
 def test_scratch_directories_are_removed(tmp_path):
+    """A job's directory is gone when its result is back, whatever it left there; the only
+    thing in the worker's directory then is the next job's, fresh and empty."""
     with Sandbox(workers=1, limits=LIMITS) as box:
-        program = "import os\nos.makedirs('a/b', exist_ok=True)\nopen('a/b/f', 'w').write('x')\nos.chmod('a', 0)"
-        assert box.run(FunctionJob(program, ["assert True"])).passed
+        program = "import os\nos.makedirs('a/b', exist_ok=True)\nopen('a/b/f', 'w').write('x')\nos.chmod('a', 0)\nwhere = os.getcwd"
+        result = box.run(FunctionJob(program, ["where()"]))
+        assert result.passed
+        jobdir = Path(ast.literal_eval(result.cases[0].value))
         roots = box.scratch_directories
-        assert roots and all(Path(root).is_dir() for root in roots)
-        assert all(os.listdir(root) == [] for root in roots)  # the job's directory is gone
+        assert len(roots) == 1 and jobdir.parent == Path(roots[0])
+        assert not jobdir.exists()
+        (following,) = Path(roots[0]).iterdir()
+        assert following != jobdir
+        left = {(p.name, p.stat().st_size) for p in following.iterdir()}
+        assert left <= {("stderr", 0), ("stdout", 0)}  # its process opens them when it starts
     assert not any(Path(root).exists() for root in roots)
 
 

@@ -154,32 +154,29 @@ class FunctionServer:
         reply: dict[str, Any] = {"seq": seq}
         real_stdout = sys.stdout
         try:
-            if remaining <= 0:
-                raise CaseTimeout()
-            if buffer is not None:
-                sys.stdout = buffer
-            _set_alarm(remaining)
-            result = work()
-            if op == "repr" and type(result) is str:
-                result = result[: max(int(message.get("limit", 200)), 16)]
-            reply["value"] = _plain.encode(result, self.registry.handle)
-            if call is not None:
-                back = self._changed_arguments(message, call)
-                if back:
-                    reply["back"] = back
-            _set_alarm(0)
+            try:
+                if remaining <= 0:
+                    raise CaseTimeout()
+                if buffer is not None:
+                    sys.stdout = buffer
+                _set_alarm(remaining)
+                result = work()
+                if op == "repr" and type(result) is str:
+                    result = result[: max(int(message.get("limit", 200)), 16)]
+                reply["value"] = _plain.encode(result, self.registry.handle)
+                if call is not None:
+                    back = self._changed_arguments(message, call)
+                    if back:
+                        reply["back"] = back
+            finally:
+                _set_alarm(0)
+                sys.stdout = real_stdout
         except CaseTimeout:
-            _set_alarm(0)
             reply = {"seq": seq, "timeout": True}
         except _plain.PlainError as exc:
-            _set_alarm(0)
             reply = {"seq": seq, "error": f"the answer is not plain data: {exc}"}
-        except BaseException as exc:
-            _set_alarm(0)
+        except BaseException as exc:  # what the candidate's code raised, for the tests
             reply = {"seq": seq, "raised": _exception(exc, self.registry)}
-        finally:
-            _set_alarm(0)
-            sys.stdout = real_stdout
         if buffer is not None and type(capture) is int:
             reply["stdout"] = buffer.getvalue()[:capture]
         return reply

@@ -185,10 +185,25 @@ class _CapData(ctypes.Structure):
     ]
 
 
-def drop_capabilities() -> None:
+def drop_capabilities(bounding: bool = True) -> None:
     """Give up every capability (bounding, ambient, effective, permitted, inheritable): a root
     process keeps uid 0 but can no longer mount, reboot, load modules, override file
-    permissions or raise its resource limits."""
+    permissions or raise its resource limits. `bounding=False` leaves the bounding set to a
+    parent that emptied it already (`drop_bounding_set`): it is inherited, and emptying it
+    is most of the cost."""
+    if bounding:
+        drop_bounding_set()
+    with contextlib.suppress(OSError):  # kernels before 4.3 have no ambient set
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data))
+
+
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set, so that no execve (of a set-user-ID root program
+    or a file with capabilities) can give any capability back. The effective set, which
+    the caller may still need, is untouched."""
     for cap in range(last_capability() + 1):
         try:
             prctl(PR_CAPBSET_DROP, cap)
@@ -196,11 +211,6 @@ def drop_capabilities() -> None:
             if exc.errno == errno.EINVAL:  # past the last capability this kernel knows
                 break
             raise
-    with contextlib.suppress(OSError):  # kernels before 4.3 have no ambient set
-        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (_CapData * 2)()
-    _check(_libc.capset(ctypes.byref(header), data))
 
 
 def set_limits(limits: Iterable[tuple[int, int]]) -> None:

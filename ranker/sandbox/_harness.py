@@ -123,7 +123,10 @@ def compile_case(source: str, filename: str = "<tests>") -> tuple[types.CodeType
 
 
 class Link:
-    """The judge's side of the channel to the candidate's process."""
+    """The judge's side of the channel to the candidate's process. A timeout (SIGALRM) may
+    interrupt a send that is still waiting for room in the socket (a request of more than
+    its buffer, to a candidate still busy with an earlier one): the channel is then out of
+    step and the next exchange fails, which only ends the job sooner."""
 
     def __init__(self, channel: _plain.Channel, repr_limit: int = 200) -> None:
         self.channel = channel
@@ -141,12 +144,7 @@ class Link:
         if self.capture is not None:
             message["out"] = self.capture
         try:
-            # a timeout must not cut a message in half: the alarm waits until it is sent
-            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
-            try:
-                self.channel.send(message)
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGALRM])
+            self.channel.send(message)
         except OSError as exc:
             raise CandidateGone(f"the candidate's process is gone ({describe(exc)})") from None
         while True:

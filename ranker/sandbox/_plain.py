@@ -217,6 +217,8 @@ def encode(
 ) -> list[Any]:
     """`value` as tokens. An object that is not plain data becomes `{"H": handle(obj)}`, or
     raises PlainError when `handle` is None (or raises it)."""
+    if type(value) in _ATOMS or (type(value) is int and value.bit_length() <= _BIG_INT_BITS):
+        return [value]  # most answers
     out: list[Any] = []
     memo: dict[int, int] = {}  # id(container) -> its index
     open_immutable: set[int] = set()
@@ -371,6 +373,8 @@ def decode(
     module for a module marker (PlainError when None)."""
     if type(tokens) is not list or not tokens:
         raise PlainError("a value is a non-empty token list")
+    if len(tokens) == 1 and (type(tokens[0]) in _ATOMS or type(tokens[0]) is int):
+        return tokens[0]  # most answers
     table: list[Any] = []
     frames: list[_Frame] = []
     result: list[Any] = []
@@ -661,6 +665,7 @@ class Channel:
         self.fd = fd
         self.max_bytes = max_bytes
         self._buffer = bytearray()
+        self._chunk = bytearray(1 << 16)  # reused: a fresh large buffer per read costs a map
 
     def send(self, message: dict[str, Any]) -> None:
         import json
@@ -694,9 +699,9 @@ class Channel:
                         raise ChannelError("a message that is not an object")
                     return message
             try:
-                chunk = os.read(self.fd, 1 << 20)
+                count = os.readv(self.fd, [self._chunk])
             except ConnectionResetError:
-                chunk = b""
-            if not chunk:
+                count = 0
+            if not count:
                 return None
-            self._buffer += chunk
+            self._buffer += memoryview(self._chunk)[:count]

@@ -58,6 +58,8 @@ else:  # started as a script by the pool: siblings are importable from this dire
 GRACE_SECONDS = 0.5
 SPAWNER_SLACK_SECONDS = 10.0  # the spawner answers by its own deadline: this catches a stuck one
 MAX_VERDICT_BYTES = 8 << 20
+_LAST = b', "last": true}'  # ends the judge's final message
+_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 _PRELOAD = [
     "array",
     "bisect",
@@ -127,6 +129,12 @@ class Worker:
             lambda: _confine.unshare(_confine.CLONE_NEWIPC)
         )
         self.features["drop_capabilities"] = os.geteuid() == 0
+        self.bounding_dropped = False
+        if self.features["drop_capabilities"]:
+            # once here rather than in every child: children inherit the empty set
+            with contextlib.suppress(OSError):
+                _confine.drop_bounding_set()
+                self.bounding_dropped = True
         for name in _PRELOAD:
             with contextlib.suppress(ImportError):
                 __import__(name)
@@ -136,8 +144,8 @@ class Worker:
         gc.collect()
         gc.freeze()  # children share these pages: keep the collector from touching them
         self.root_state = _directory_state(self.root)
+        self.judge: PreparedJudge | None = None
         self.spawner = SpawnerLink.start(self)
-        self.jobs = 0
 
     def _namespaces(self, isolate: dict[str, Any]) -> None:
         self.features.update(user_namespace=False, network_namespace=False, pid_namespace=False)
@@ -166,85 +174,142 @@ class Worker:
                     os.close(self.own_pidns)
                 self.own_pidns = -1
 
-    def fork_confined(self) -> int:
-        """fork(), the child in a PID namespace of its own where permitted."""
+    def fork_confined(self, name: str) -> int:
+        """fork(), the child in a PID namespace of its own where permitted and named `name`
+        from its first instant (`ps`, /proc/<pid>/comm), so the sandbox's processes can be
+        told apart: they all run the worker's command line."""
         entered = False
+        own_name = _process_name()
+        pid = -1
         try:
+            with contextlib.suppress(OSError):
+                _confine.set_process_name(name)
             if self.own_pidns >= 0:
                 _confine.unshare(_confine.CLONE_NEWPID)
                 entered = True
-            return os.fork()
+            pid = os.fork()
+            return pid
         finally:
-            if entered:
-                with contextlib.suppress(OSError):
-                    _confine.setns(self.own_pidns, _confine.CLONE_NEWPID)
+            if pid != 0:  # the parent: its own name and PID namespace back
+                if own_name:
+                    with contextlib.suppress(OSError):
+                        _confine.set_process_name(own_name)
+                if entered:
+                    with contextlib.suppress(OSError):
+                        _confine.setns(self.own_pidns, _confine.CLONE_NEWPID)
 
     # ------------------------------------------------------------ one job
 
+    def prepare(self) -> None:
+        """Have the next job's judge ready: forked, confined, waiting for its job, connected
+        to the candidate's process the spawner prepared (so a job starts without a fork)."""
+        if self.judge is not None:
+            return
+        fd = self.spawner.next_channel(SPAWNER_SLACK_SECONDS)
+        if fd is None:
+            raise RuntimeError("the spawner did not prepare a candidate process")
+        try:
+            self.judge = PreparedJudge.fork(self, fd)
+        finally:
+            os.close(fd)
+
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
-        self.jobs += 1
         mode = job.get("mode", "function")
         cases: list[Any] = job.get("cases", [])
         timeout = float(job.get("timeout", 3.0))
-        compiled: list[Any] = []
-        if mode == "function":
-            try:
-                compiled = [_compile_case(str(case)) for case in cases]
-            except (SyntaxError, ValueError) as exc:
-                return _result("error", f"test code does not compile: {_harness.describe(exc)}")
-            budget = timeout
-        else:
-            budget = timeout * max(1, len(cases))
-        judge_end, candidate_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        budget = timeout if mode == "function" else timeout * max(1, len(cases))
+        self.prepare()
+        judge, self.judge = self.judge, None
+        assert judge is not None
+        self.spawner.start_job(budget)
         try:
-            self.spawner.start_job(
-                candidate_end.fileno(),
-                {"mode": mode, "timeout": timeout, "budget": budget},
-                str(job.get("program", "")),
+            judge.give(job)
+            if mode == "function":  # for the judges forked after this one (same tests, often)
+                for case in cases:
+                    with contextlib.suppress(SyntaxError, ValueError):
+                        _compile_case(str(case))
+            events, status, timed_out, note = _watch(
+                judge.pid, judge.verdicts, judge.token, budget + GRACE_SECONDS, self.spawner.done
             )
         finally:
-            candidate_end.close()
-        token = os.urandom(16).hex().encode()
-        read_end, write_end = os.pipe()
-        try:
-            pid = self.fork_confined()
-            if pid == 0:
-                _judge_child(self, job, compiled, judge_end.fileno(), write_end, token, budget)
-        finally:
-            judge_end.close()
-            os.close(write_end)
-        try:
-            events, status, timed_out, note = _watch(pid, read_end, token, budget + GRACE_SECONDS)
-        finally:
-            os.close(read_end)
-            _end_tree(pid, spare=self.spawner.pid)
-        candidate = self.spawner.finish(budget + GRACE_SECONDS + SPAWNER_SLACK_SECONDS)
+            os.close(judge.verdicts)
+            _end_tree(judge.pid, spare=self.spawner.pid)
+            self.spawner.done()
+        candidate = self.spawner.report(budget + GRACE_SECONDS + SPAWNER_SLACK_SECONDS)
         result = _verdict(events, status, timed_out, note, len(cases), candidate)
         if candidate is None:
             result.update(sandbox_error=True, retire=True)
             result["message"] = (result["message"] + "; the spawner did not answer").lstrip("; ")
         elif candidate.get("touched"):
             result["retire"] = True  # the next candidate gets a fresh worker
+        elif candidate.get("early"):  # its process was gone before its job: not its fault
+            result.update(sandbox_error=True, retire=True)
         result["seconds"] = round(time.monotonic() - started, 4)
         return result
 
     def close(self) -> None:
+        if self.judge is not None:
+            _end_tree(self.judge.pid, spare=self.spawner.pid)
+            os.close(self.judge.verdicts)
+            os.close(self.judge.jobs)
+            self.judge = None
         self.spawner.close()
         _reap()
+
+
+class PreparedJudge:
+    """A judge process waiting for its job on a pipe; its verdict comes on another."""
+
+    def __init__(self, pid: int, jobs: int, verdicts: int, token: bytes) -> None:
+        self.pid = pid
+        self.jobs = jobs
+        self.verdicts = verdicts
+        self.token = token
+
+    @classmethod
+    def fork(cls, worker: Worker, channel_fd: int) -> PreparedJudge:
+        token = os.urandom(16).hex().encode()
+        job_read, job_write = os.pipe()
+        verdict_read, verdict_write = os.pipe()
+        try:
+            pid = worker.fork_confined("toppass-judge")
+            if pid == 0:
+                os.close(job_write)
+                os.close(verdict_read)
+                _judge_child(worker, channel_fd, job_read, verdict_write, token)
+        finally:
+            os.close(job_read)
+            os.close(verdict_write)
+        return cls(pid, job_write, verdict_read, token)
+
+    def give(self, job: dict[str, Any]) -> None:
+        data = json.dumps(job).encode("utf-8", "surrogatepass")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.jobs, view) :]
+        except OSError:
+            pass  # the judge is gone: its (missing) verdict says so
+        finally:
+            os.close(self.jobs)
 
 
 # ---------------------------------------------------------------- the spawner
 
 
 class SpawnerLink:
-    """The worker's end of the spawner: hands it a job's program and its end of the job's
-    socket pair, tells it when the judge is done, reads what became of the candidate."""
+    """The worker's end of the spawner. Lines both ways: the spawner sends `N` with the
+    judge's end of the next job's socket pair attached, and a report per job; the worker
+    sends `J <budget>` when a job starts and `F` when its judge is done."""
 
     def __init__(self, pid: int, control: socket.socket) -> None:
         self.pid = pid
         self.control = control
         self._buffer = b""
+        self._fds: list[int] = []
+        self._lines: list[bytes] = []
+        self._told = False
 
     @classmethod
     def start(cls, worker: Worker) -> SpawnerLink:
@@ -257,48 +322,73 @@ class SpawnerLink:
         theirs.close()
         return cls(pid, ours)
 
-    def start_job(self, fd: int, header: dict[str, Any], program: str) -> None:
-        data = program.encode("utf-8", "surrogatepass")
-        head = json.dumps({**header, "size": len(data)}).encode()
-        socket.send_fds(self.control, [b"J"], [fd])
-        self.control.sendall(len(head).to_bytes(4, "big") + head + data)
+    def start_job(self, budget: float) -> None:
+        self.control.sendall(b"J %r\n" % budget)
+        self._told = False
 
-    def finish(self, wait: float) -> dict[str, Any] | None:
-        """Tell the spawner the judge is done; what it reports of the candidate's process
-        (None if it does not answer)."""
+    def done(self) -> None:
+        """Tell the spawner (once per job) that the judge needs no more answers: it ends the
+        candidate's process and cleans up while the judge's process exits."""
+        if not self._told:
+            self._told = True
+            with contextlib.suppress(OSError):
+                self.control.sendall(b"F\n")
+
+    def _line(self, wait: float) -> bytes | None:
         deadline = time.monotonic() + wait
-        try:
-            self.control.sendall(b"F")
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
+        while not self._lines:
+            if b"\n" in self._buffer:
+                line, self._buffer = self._buffer.split(b"\n", 1)
+                self._lines.append(line)
+                continue
+            remaining = deadline - time.monotonic()
+            try:
                 if remaining <= 0 or not select.select([self.control], [], [], remaining)[0]:
                     return None
-                chunk = self.control.recv(1 << 16)
-                if not chunk:
-                    return None
-                self._buffer += chunk
-        except OSError:
+                data, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 8)
+            except OSError:
+                return None
+            self._fds += fds
+            if not data:
+                return None
+            self._buffer += data
+        return self._lines.pop(0)
+
+    def next_channel(self, wait: float) -> int | None:
+        """The judge's end of the socket pair of the candidate process the spawner has
+        just prepared."""
+        line = self._line(wait)
+        if line != b"N" or not self._fds:
             return None
-        line, self._buffer = self._buffer.split(b"\n", 1)
+        return self._fds.pop(0)
+
+    def report(self, wait: float) -> dict[str, Any] | None:
+        """What the spawner saw of the candidate's process (None if it does not answer)."""
+        line = self._line(wait)
+        if not line or not line.startswith(b"{"):
+            return None
         report: dict[str, Any] = json.loads(line)
         return report
 
     def close(self) -> None:
         self.control.close()  # the spawner exits when its control socket closes
+        for fd in self._fds:
+            os.close(fd)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
 
 
 class Spawner:
-    """Runs in its own process, forked from the worker before any job. Per job: a fresh
-    directory, the candidate's process confined to it, then cleanup and the check that the
-    worker's directory is untouched."""
+    """Runs in its own process, forked from the worker before any job; it never receives a
+    program or a test. Per job: a fresh directory and the candidate's process, confined to
+    it and waiting for its program (which comes from the judge); then cleanup and the check
+    that the worker's directory is untouched."""
 
     def __init__(self, worker: Worker, control: socket.socket, parent: int) -> None:
         self.worker = worker
         self.control = control
         self.parent = parent
-        self.buffer = bytearray(1 << 16)
+        self._buffer = b""
 
     def serve(self) -> NoReturn:
         status = 0
@@ -315,10 +405,14 @@ class Spawner:
             os.dup2(devnull, 1)  # must not wait for this process
             os.close(devnull)
             while True:
-                job = self._receive()
-                if job is None:
+                prepared = self._prepare()
+                line = self._line()
+                if line is None or not line.startswith(b"J "):
+                    _end_tree(prepared[0])
+                    with contextlib.suppress(OSError):
+                        _clean_up_directory(prepared[1])
                     break
-                report = self._run(*job)
+                report = self._run(*prepared, float(line[2:]))
                 self.control.sendall(json.dumps(report).encode() + b"\n")
         except BaseException:
             status = 1
@@ -326,104 +420,85 @@ class Spawner:
             _reap()
             os._exit(status)
 
-    def _read_exactly(self, view: memoryview) -> bool:
-        while view:
-            count = self.control.recv_into(view)
-            if count == 0:
-                return False
-            view = view[count:]
-        return True
+    def _line(self) -> bytes | None:
+        while b"\n" not in self._buffer:
+            try:
+                data = self.control.recv(1 << 12)
+            except OSError:
+                return None
+            if not data:
+                return None
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
 
-    def _receive(self) -> tuple[int, dict[str, Any], int] | None:
-        """The next job: (socket fd, header, program length in `self.buffer`)."""
-        try:
-            marker, fds, _, _ = socket.recv_fds(self.control, 1, 1)
-        except OSError:
-            return None
-        if marker != b"J" or len(fds) != 1:
-            return None
-        size = bytearray(4)
-        if not self._read_exactly(memoryview(size)):
-            return None
-        head = bytearray(int.from_bytes(size, "big"))
-        if not self._read_exactly(memoryview(head)):
-            return None
-        header = json.loads(head)
-        length = int(header["size"])
-        if length > len(self.buffer):
-            self._wipe(len(self.buffer))
-            self.buffer = bytearray(max(length, 2 * len(self.buffer)))
-        if not self._read_exactly(memoryview(self.buffer)[:length]):
-            return None
-        return fds[0], header, length
-
-    def _wipe(self, length: int) -> None:
-        """Zero the program just handed on: the next candidate's process starts as a copy of
-        this one and must not find it."""
-        self.buffer[:length] = bytes(length)
-
-    def _run(self, fd: int, header: dict[str, Any], length: int) -> dict[str, Any]:
+    def _prepare(self) -> tuple[int, str, int]:
+        """The next candidate's process: (pid, its directory, pidfd); the judge's end of its
+        socket pair goes to the worker."""
         worker = self.worker
-        budget = float(header["budget"])
         jobdir = tempfile.mkdtemp(prefix="job-", dir=worker.root)
         ruleset = -1
-        report: dict[str, Any] = {"status": None, "timed_out": False, "touched": False}
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             if worker.landlock_abi:
                 ruleset = _confine.landlock_ruleset(
                     worker.reads, [jobdir, "/dev/null"], worker.landlock_abi
                 )
-            pid = worker.fork_confined()
+            pid = worker.fork_confined("toppass-cand")
             if pid == 0:
-                program = bytes(self.buffer[:length]).decode("utf-8", "surrogatepass")
-                self._wipe(len(self.buffer))
-                _candidate_child(worker, header, program, jobdir, fd, ruleset, budget)
-        except OSError as exc:
-            os.close(fd)
-            self._wipe(length)
+                ours.close()
+                _candidate_child(worker, jobdir, theirs.fileno(), ruleset)
+            socket.send_fds(self.control, [b"N\n"], [ours.fileno()])
+        finally:
+            ours.close()
+            theirs.close()
             if ruleset >= 0:
                 os.close(ruleset)
-            report.update(note=f"could not start the candidate: {_harness.describe(exc)}")
-            report["touched"] = not _clean_up_directory(jobdir) or not self._pristine()
-            return report
-        self._wipe(length)
-        os.close(fd)
-        if ruleset >= 0:
-            os.close(ruleset)
-        status, timed_out = self._watch(pid, budget + GRACE_SECONDS + 1.0)
-        removed = _clean_up(pid, jobdir)
-        report.update(status=status, timed_out=timed_out)
-        report["touched"] = not removed or not self._pristine()
-        return report
+        return pid, jobdir, os.pidfd_open(pid)
 
-    def _watch(self, pid: int, budget: float) -> tuple[int | None, bool]:
-        """Wait until the worker says the judge is done (killing the candidate's process at
-        its deadline, if it is still running then). Exactly one "done" byte comes per job,
-        so it is always read here, never taken for the next job. Returns (wait status,
-        deadline passed)."""
-        deadline = time.monotonic() + budget
-        pidfd = os.pidfd_open(pid)
-        status: int | None = None
-        timed_out = False
+    def _run(self, pid: int, jobdir: str, pidfd: int, budget: float) -> dict[str, Any]:
+        early = bool(select.select([pidfd], [], [], 0)[0])  # it died while waiting: not its fault
         try:
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            poller.register(self.control, select.POLLIN)
-            while True:
-                wait = None if status is not None else max(deadline - time.monotonic(), 0)
-                ready = dict(poller.poll(None if wait is None else wait * 1000))
-                if self.control.fileno() in ready:
-                    if self.control.recv(1) != b"F":  # the worker is gone
-                        _end_tree(pid)
-                        raise SystemExit(0)
-                    break
-                if status is None and (pidfd in ready or time.monotonic() >= deadline):
-                    timed_out = pidfd not in ready
-                    _kill_tree(pid)
-                    _, status = os.waitpid(pid, 0)
-                    poller.unregister(pidfd)
+            status, timed_out = self._watch(pid, pidfd, budget + GRACE_SECONDS + 1.0)
         finally:
             os.close(pidfd)
+        removed = _clean_up(pid, jobdir)
+        return {
+            "status": status,
+            "timed_out": timed_out,
+            "early": early,
+            "touched": not removed or not self._pristine(),
+        }
+
+    def _watch(self, pid: int, pidfd: int, budget: float) -> tuple[int | None, bool]:
+        """Wait until the worker says the judge is done (killing the candidate's process at
+        its deadline, if it is still running then). Exactly one `F` comes per job, so it is
+        always read here, never taken for the next job. Returns (wait status, deadline
+        passed)."""
+        deadline = time.monotonic() + budget
+        status: int | None = None
+        timed_out = False
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.register(self.control, select.POLLIN)
+        while b"\n" not in self._buffer:
+            wait = None if status is not None else max(deadline - time.monotonic(), 0)
+            ready = dict(poller.poll(None if wait is None else wait * 1000))
+            if self.control.fileno() in ready:
+                data = self.control.recv(1 << 12)
+                if not data:  # the worker is gone
+                    _end_tree(pid)
+                    raise SystemExit(0)
+                self._buffer += data
+                continue
+            if status is None and (pidfd in ready or time.monotonic() >= deadline):
+                timed_out = pidfd not in ready
+                _kill_tree(pid)
+                _, status = os.waitpid(pid, 0)
+                poller.unregister(pidfd)
+        line = self._line()
+        if line != b"F":
+            raise RuntimeError(f"unexpected message {line!r}")
         if status is None:
             _kill_tree(pid)
             _, status = os.waitpid(pid, 0)
@@ -436,6 +511,14 @@ class Spawner:
         )
 
 
+def _process_name() -> str:
+    try:
+        with open("/proc/self/comm") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
 def _directory_state(path: str) -> tuple[int, int, int, int]:
     info = os.lstat(path)
     return info.st_ino, info.st_mode, info.st_uid, info.st_dev
@@ -444,11 +527,10 @@ def _directory_state(path: str) -> tuple[int, int, int, int]:
 # ---------------------------------------------------------------- the confined processes
 
 
-def _confine_here(worker: Worker, budget: float, ruleset: int, *, ipc: bool, seccomp: bool) -> None:
-    """Limits, capabilities, Landlock and (if asked) seccomp for this process."""
+def _confine_here(worker: Worker, ruleset: int, *, ipc: bool) -> None:
+    """Limits (but CPU time, set per job), capabilities and Landlock for this process."""
     limits = worker.limits
     rlimits = [
-        (resource.RLIMIT_CPU, int(budget) + 2),
         (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_FSIZE, int(limits.get("file_size", 64 << 20))),
         (resource.RLIMIT_NOFILE, int(limits.get("open_files", 256))),
@@ -463,59 +545,45 @@ def _confine_here(worker: Worker, budget: float, ruleset: int, *, ipc: bool, sec
         _confine.unshare(_confine.CLONE_NEWIPC)  # System V segments die with the job
     _confine.set_limits(rlimits)
     if worker.features.get("drop_capabilities"):
-        _confine.drop_capabilities()
+        _confine.drop_capabilities(bounding=not worker.bounding_dropped)
     _confine.set_no_new_privs()
     if ruleset >= 0:
         _confine.landlock_restrict(ruleset)
         os.close(ruleset)
-    if seccomp:
-        _confine.install_seccomp()
 
 
-def _environment(home: str) -> None:
-    os.environ.clear()
-    os.environ.update(
-        HOME=home,
-        TMPDIR=home,
-        PATH="/usr/bin:/bin",
-        LANG="C.UTF-8",
-        OMP_NUM_THREADS="1",
-        OPENBLAS_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-    )
-    tempfile.tempdir = home
+def _limit_cpu(budget: float) -> None:
+    """CPU seconds for this job from now on (a waiting process has used almost none)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = usage.ru_utime + usage.ru_stime
+    _confine.set_limits([(resource.RLIMIT_CPU, int(used + budget) + 2)])
 
 
-def _candidate_child(
-    worker: Worker,
-    header: dict[str, Any],
-    program: str,
-    jobdir: str,
-    channel_fd: int,
-    ruleset: int,
-    budget: float,
-) -> NoReturn:
-    """Confine this process to the job's directory and serve the judge; never returns."""
+def _candidate_child(worker: Worker, jobdir: str, channel_fd: int, ruleset: int) -> NoReturn:
+    """Confine this process to the job's directory, wait for the program from the judge and
+    serve the judge; never returns."""
     status = 70
     try:
+        # what this process inherited is never garbage here: a collection that walked it
+        # would copy every page it touched (most of this process's cost, measured)
+        gc.freeze()
         _confine.set_parent_death_signal(signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            _confine.set_process_name("toppass-cand")
         channel_fd, ruleset = _setup_fds(jobdir, [channel_fd, ruleset])
         os.chdir(jobdir)
-        _environment(jobdir)
-        seccomp = bool(worker.features.get("seccomp"))
-        function_mode = header.get("mode", "function") == "function"
-        _confine_here(
-            worker,
-            budget,
-            ruleset,
-            ipc=bool(worker.features.get("ipc_namespace")),
-            seccomp=seccomp and function_mode,
-        )
+        os.environ.update(HOME=jobdir, TMPDIR=jobdir, **_THREADS)
+        tempfile.tempdir = jobdir
+        _confine_here(worker, ruleset, ipc=bool(worker.features.get("ipc_namespace")))
         channel = _plain.Channel(channel_fd, worker.max_message)
-        if function_mode:
-            _candidate.serve_function(program, channel, float(header.get("timeout", 3.0)))
+        order = channel.receive()
+        if order is None or order.get("op") != "load":
+            raise SystemExit(0)
+        program, timeout = str(order.get("program", "")), float(order.get("timeout", 3.0))
+        _limit_cpu(float(order.get("budget", timeout)))
+        seccomp = bool(worker.features.get("seccomp"))
+        if order.get("mode", "function") == "function":
+            if seccomp:
+                _confine.install_seccomp()
+            _candidate.serve_function(program, channel, timeout)
         else:
 
             def confine_run() -> None:
@@ -538,61 +606,41 @@ def _candidate_child(
 
 
 def _judge_child(
-    worker: Worker,
-    job: dict[str, Any],
-    compiled: list[Any],
-    channel_fd: int,
-    write_end: int,
-    token: bytes,
-    budget: float,
+    worker: Worker, channel_fd: int, job_fd: int, verdict_fd: int, token: bytes
 ) -> NoReturn:
-    """Confine this process (it writes nothing) and run the tests; never returns."""
+    """Confine this process (it writes nothing), wait for the job, hand the program to the
+    candidate's process and run the tests; never returns."""
     status = 70
     try:
+        # what this process inherited is never garbage here: a collection that walked it
+        # would copy every page it touched (most of this process's cost, measured)
+        gc.freeze()
         _confine.set_parent_death_signal(signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            _confine.set_process_name("toppass-judge")
-        channel_fd, verdict_fd, ruleset = _setup_fds(
-            None, [channel_fd, write_end, worker.judge_ruleset]
+        channel_fd, job_fd, verdict_fd, ruleset = _setup_fds(
+            None, [channel_fd, job_fd, verdict_fd, worker.judge_ruleset]
         )
         write = os.write
         dumps = json.dumps
 
         def send(event: dict[str, Any]) -> None:
+            if event.get("event") in ("done", "error", "gone", "judge_error"):
+                event = {**event, "last": True}  # lets the worker end the candidate early
             data = token + dumps(event).encode("utf-8", "surrogateescape") + b"\n"
             while data:
                 data = data[write(verdict_fd, data) :]
 
         os.chdir("/")
-        _environment("/nonexistent")
-        _confine_here(
-            worker, budget, ruleset, ipc=False, seccomp=bool(worker.features.get("seccomp"))
-        )
-        channel = _plain.Channel(channel_fd, worker.max_message)
-        repr_limit = int(job.get("repr_limit", 200))
+        _confine_here(worker, ruleset, ipc=False)
+        if worker.features.get("seccomp"):
+            _confine.install_seccomp()
+        chunks = []
+        while chunk := os.read(job_fd, 1 << 20):
+            chunks.append(chunk)
+        if not chunks:
+            raise SystemExit(0)  # the worker closed without a job
+        job = json.loads(b"".join(chunks))
         try:
-            if job.get("mode", "function") == "function":
-                _harness.judge_function(
-                    channel,
-                    str(job.get("setup", "")),
-                    compiled,
-                    send,
-                    timeout=float(job.get("timeout", 3.0)),
-                    case_timeout=job.get("case_timeout"),
-                    stop_on_failure=bool(job.get("stop_on_failure", True)),
-                    capture_stdout=bool(job.get("capture_stdout", False)),
-                    repr_limit=repr_limit,
-                )
-            else:
-                _harness.judge_stdio(
-                    channel,
-                    list(job.get("cases", [])),
-                    send,
-                    timeout=float(job.get("timeout", 3.0)),
-                    stop_on_failure=bool(job.get("stop_on_failure", True)),
-                    compare=str(job.get("compare", "tokens")),
-                    repr_limit=repr_limit,
-                )
+            _judge(worker, job, _plain.Channel(channel_fd, worker.max_message), send)
         except Exception as exc:  # a fault of the judge itself: say where, for the report
             import traceback
 
@@ -606,11 +654,63 @@ def _judge_child(
         os._exit(status)
 
 
+def _judge(
+    worker: Worker,
+    job: dict[str, Any],
+    channel: _plain.Channel,
+    send: Any,
+) -> None:
+    mode = job.get("mode", "function")
+    cases: list[Any] = job.get("cases", [])
+    timeout = float(job.get("timeout", 3.0))
+    budget = timeout if mode == "function" else timeout * max(1, len(cases))
+    _limit_cpu(budget)
+    repr_limit = int(job.get("repr_limit", 200))
+    if mode == "function":
+        try:
+            compiled = [_compile_case(str(case)) for case in cases]
+        except (SyntaxError, ValueError) as exc:
+            message = f"test code does not compile: {_harness.describe(exc)}"
+            send({"event": "error", "message": message})
+            return
+    load = {"op": "load", "program": str(job.get("program", "")), "mode": mode}
+    try:
+        channel.send({**load, "timeout": timeout, "budget": budget})
+    except (OSError, _plain.PlainError) as exc:
+        send({"event": "gone", "message": f"the program could not be sent: {exc}"})
+        return
+    if mode == "function":
+        _harness.judge_function(
+            channel,
+            str(job.get("setup", "")),
+            compiled,
+            send,
+            timeout=timeout,
+            case_timeout=job.get("case_timeout"),
+            stop_on_failure=bool(job.get("stop_on_failure", True)),
+            capture_stdout=bool(job.get("capture_stdout", False)),
+            repr_limit=repr_limit,
+        )
+    else:
+        _harness.judge_stdio(
+            channel,
+            cases,
+            send,
+            timeout=timeout,
+            stop_on_failure=bool(job.get("stop_on_failure", True)),
+            compare=str(job.get("compare", "tokens")),
+            repr_limit=repr_limit,
+        )
+
+
 def _setup_fds(out_dir: str | None, keep: list[int]) -> list[int]:
-    """New session; 0 from /dev/null; 1 and 2 to files in `out_dir` (or /dev/null); each fd
-    of `keep` (-1: none) moved to a high, unpredictable descriptor; every other descriptor
-    closed. Returns the new numbers of `keep`, in order."""
-    os.setsid()
+    """A process group of its own; 0 from /dev/null; 1 and 2 to files in `out_dir` (or
+    /dev/null); each fd of `keep` (-1: none) moved to a high, unpredictable descriptor; every
+    other descriptor closed. Returns the new numbers of `keep`, in order."""
+    # a group of its own: kill(0, ...) reaches nothing of the worker's, and the worker can
+    # kill the whole group. Not setsid(): the worker has no terminal to detach from, and a
+    # new session costs a scheduler autogroup (milliseconds, measured)
+    os.setpgid(0, 0)
     devnull = os.open(os.devnull, os.O_RDWR)
     if out_dir is None:
         out = err = devnull
@@ -641,9 +741,10 @@ def _setup_fds(out_dir: str | None, keep: list[int]) -> list[int]:
 
 
 def _watch(
-    pid: int, read_end: int, token: bytes, budget: float
+    pid: int, read_end: int, token: bytes, budget: float, on_last: Any = None
 ) -> tuple[list[dict[str, Any]], int | None, bool, str]:
-    """Collect the judge's messages until it exits or the deadline passes."""
+    """Collect the judge's messages until it exits or the deadline passes; `on_last()` as
+    soon as its last message (done, error, gone) is in."""
     deadline = time.monotonic() + budget
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
@@ -674,6 +775,9 @@ def _watch(
                     break
                 else:
                     data += chunk
+                    if on_last is not None and _LAST in chunk:
+                        on_last()
+                        on_last = None
             if pidfd in ready:
                 break
         _kill_tree(pid)
@@ -948,12 +1052,14 @@ def main() -> None:
     if not line:
         return
     worker = Worker(json.loads(line))
-    reply({"ready": True, "features": worker.features, "pid": os.getpid(), "root": worker.root})
     try:
+        worker.prepare()
+        reply({"ready": True, "features": worker.features, "pid": os.getpid(), "root": worker.root})
         while True:
             line = stdin.readline()
             if not line:
                 break
+            retire = False
             try:
                 job = json.loads(line)
                 result = worker.run(job)
@@ -962,7 +1068,11 @@ def main() -> None:
             except Exception as exc:  # a fault of the sandbox: answer, and be replaced
                 result = _result("error", f"sandbox worker: {_harness.describe(exc)}")
                 result.update(sandbox_error=True, retire=True)
+            retire = bool(result.get("retire"))
             reply(result)
+            if retire:
+                break  # the pool starts a fresh worker for the next job
+            worker.prepare()  # while the host turns around
     finally:
         worker.close()
         _reap()
