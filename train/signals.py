@@ -34,15 +34,16 @@ from train.problems import Problem
 from train.slates import Slate
 
 DEFAULT_CACHE = Path.home() / ".cache" / "toppass" / "visible-runs.jsonl"
+CACHE_VERSION = "sandbox-2"  # bump when a change to the executor can change a run
 
 
 def _run_key(program: str, probes: Sequence[Probe], setup: str) -> str:
-    # a stdio probe adds its input and expected output; function probes keep the keys they had
+    # a stdio probe adds its input and expected output
     tests = [
         [p.statement, p.call, *([p.io.input, p.io.output] if p.io is not None else [])]
         for p in probes
     ]
-    blob = json.dumps([program, tests, setup])
+    blob = json.dumps([CACHE_VERSION, program, tests, setup])
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -106,7 +107,8 @@ def execution_signals(
                 for key, result in sandbox.imap_unordered(unique.items()):
                     run = program_run(probes_by_key[key], result)
                     cached[key] = run
-                    if appender is not None:
+                    # the sandbox's own errors are used for this run only, never kept
+                    if appender is not None and not result.sandbox_error:
                         appender.append(
                             {
                                 "key": key,

@@ -6,7 +6,7 @@ and, for stdin/stdout jobs, the digests of the expected outputs; the candidate's
 (`_candidate.py`) holds the program. Test code runs here against stand-ins for the program's
 names: a call, an attribute read, an iteration... of a candidate object is a request over a
 socket, and what comes back is plain data built by this process (`_plain.decode`) or a
-handle (`Remote`) to an object that stays with the candidate. So every `==`, `<`,
+handle (`CandidateObject`) to an object that stays with the candidate. So every `==`, `<`,
 `math.isclose`, `sorted` and `assert` of the tests runs on built-in values with this
 process's own code; the candidate's `__eq__` never runs on the judge's side, and nothing it
 does to its own interpreter (patched builtins, libraries or classes, frame walking) reaches
@@ -89,6 +89,10 @@ def short_repr(value: Any, limit: int) -> str:
         text = repr(value)
     except BaseException as exc:  # a candidate object's repr may fail or time out
         text = f"<unrepresentable: {type(exc).__name__}>"
+    return _clip(text, limit)
+
+
+def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -134,7 +138,7 @@ class Link:
         self.deadline = 0.0  # monotonic time by which the current case must end
         self.capture: int | None = None  # send back what the candidate prints, up to this
         self.seq = 0
-        self.proxies: dict[int, Remote] = {}
+        self.proxies: dict[int, CandidateObject] = {}
 
     def exchange(self, message: dict[str, Any]) -> dict[str, Any]:
         """Send a request, return its reply (late replies to earlier requests are dropped)."""
@@ -157,7 +161,7 @@ class Link:
             if reply.get("seq") == self.seq:
                 return reply
 
-    def ask(self, op: str, target: Remote | None, **fields: Any) -> Any:
+    def ask(self, op: str, target: CandidateObject | None, **fields: Any) -> Any:
         """One request about a candidate object; its answer, read as a value here."""
         message: dict[str, Any] = {"op": op, **fields}
         if target is not None:
@@ -191,18 +195,18 @@ class Link:
             raise TypeError(f"cannot pass this to the candidate's code: {exc}") from None
 
     def _handle_of(self, obj: Any) -> int:
-        if type(obj) is Remote and object.__getattribute__(obj, "_link") is self:
+        if type(obj) is CandidateObject and object.__getattribute__(obj, "_link") is self:
             handle: int = object.__getattribute__(obj, "_handle")
             return handle
         raise _plain.PlainError(f"a {type(obj).__name__} object of the tests")
 
-    def proxy(self, handle: int) -> Remote:
+    def proxy(self, handle: int) -> CandidateObject:
         found = self.proxies.get(handle)
         if found is None:
-            found = self.proxies[handle] = Remote(self, handle)
+            found = self.proxies[handle] = CandidateObject(self, handle)
         return found
 
-    def call(self, target: Remote, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(self, target: CandidateObject, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         message: dict[str, Any] = {"op": "call", "h": object.__getattribute__(target, "_handle")}
         message["args"] = self.tokens(args)
         if kwargs:
@@ -258,7 +262,7 @@ def _candidate_exception(info: Any) -> Exception:
     return CandidateError(name, text)
 
 
-class Remote:
+class CandidateObject:
     """A stand-in on the judge's side for an object that lives in the candidate's process
     (a function, a class, an instance of one, a generator...). It forwards calls, attribute
     and item access, iteration and conversions; it compares equal only to itself and has no
@@ -330,10 +334,9 @@ class Remote:
         return _typed(self._ask("str"), str, "str")
 
     def __repr__(self) -> str:
-        # marked, so that an object whose repr imitates a value never reads as that value
         link: Link = object.__getattribute__(self, "_link")
-        text = _typed(self._ask("repr", limit=link.repr_limit), str, "repr")
-        return f"<candidate object {text}>"
+        text: str = _typed(self._ask("repr", limit=link.repr_limit), str, "repr")
+        return text
 
     def __instancecheck__(self, instance: Any) -> bool:
         link: Link = object.__getattribute__(self, "_link")
@@ -345,6 +348,27 @@ class Remote:
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError("an object of the candidate's process cannot be copied or pickled")
+
+
+def value_text(value: Any, limit: int) -> str:
+    """A case's value as reported (for behaviour signatures): its repr, marked when it is or
+    holds a candidate's object, so that an object whose repr imitates a value (`3`) never
+    reads as that value."""
+    text = short_repr(value, limit)
+    stack, budget = [value], 100_000
+    while stack and budget:
+        item = stack.pop()
+        budget -= 1
+        if type(item) is CandidateObject:
+            return _clip(f"<candidate object> {text}", limit)
+        if type(item) in (list, tuple, set, frozenset):
+            stack.extend(item)
+        elif type(item) is dict:
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    if stack:  # too large to look through: say so rather than risk an imitation
+        return _clip(f"<candidate object> {text}", limit)
+    return text
 
 
 def _typed(value: Any, cls: type, what: str) -> Any:
@@ -515,7 +539,7 @@ def judge_function(
                 sys.stdout = buffer
             _set_alarm(limit)
             if returns_value:
-                text = short_repr(eval(code, namespace), repr_limit)
+                text = value_text(eval(code, namespace), repr_limit)
             else:
                 exec(code, namespace)
             _set_alarm(0)

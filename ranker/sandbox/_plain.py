@@ -468,7 +468,7 @@ def _read_marker(
             raise PlainError("an object handle where plain data is required")
         return handle(payload), None
     if name == "M":
-        if module is None or type(payload) is not str:
+        if module is None:
             raise PlainError("a module where plain data is required")
         return module(payload), None
     if name == "I" and type(payload) is str and len(payload) < 1 << 20:

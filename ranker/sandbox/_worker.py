@@ -1059,7 +1059,6 @@ def main() -> None:
             line = stdin.readline()
             if not line:
                 break
-            retire = False
             try:
                 job = json.loads(line)
                 result = worker.run(job)
@@ -1068,11 +1067,16 @@ def main() -> None:
             except Exception as exc:  # a fault of the sandbox: answer, and be replaced
                 result = _result("error", f"sandbox worker: {_harness.describe(exc)}")
                 result.update(sandbox_error=True, retire=True)
-            retire = bool(result.get("retire"))
+            if not result.get("retire"):
+                # the next job's processes before the answer, so that when a result is
+                # back nothing of its job is left and the worker is ready again
+                try:
+                    worker.prepare()
+                except Exception:
+                    result["retire"] = True
             reply(result)
-            if retire:
+            if result.get("retire"):
                 break  # the pool starts a fresh worker for the next job
-            worker.prepare()  # while the host turns around
     finally:
         worker.close()
         _reap()
