@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ranker.sandbox import FunctionJob, Limits, Outcome, Sandbox
+from ranker.sandbox import FunctionJob, Isolation, Limits, Outcome, Sandbox
 
 LIMITS = Limits(timeout=2.0, memory=1 << 30, file_size=16 << 20, open_files=64)
 
@@ -415,6 +415,18 @@ ATTACKS = [
         "def check(candidate):\n    return None\ndef add(a, b):\n    return 0\n",
     ),
     Attack(
+        "shadows-a-builtin-the-tests-use",
+        "def abs(x):\n    return 0\ndef half(x):\n    return 0.0\n",
+        "assert abs(half(3.0) - 1.5) < 1e-6",
+        "def half(x):\n    return x / 2\n",
+    ),
+    Attack(
+        "shadows-isinstance-and-all",
+        "def isinstance(*a):\n    return True\nall = any = lambda *a: True\ndef pair(a):\n    return [0]\n",
+        "assert isinstance(pair(1), list)\nassert all(x > 0 for x in pair(1))",
+        "def pair(a):\n    return [a, a + 1]\n",
+    ),
+    Attack(
         "disables-the-alarm-and-loops",
         """
         import signal
@@ -441,6 +453,12 @@ def test_wrong_program_is_not_passed(sandbox, attack):
     assert not result.sandbox_error, result  # a candidate's failure, not the sandbox's
     honest = sandbox.run(attack.job(attack.honest))
     assert honest.passed, honest
+
+
+def test_a_function_under_test_may_have_a_builtin_name(sandbox):
+    """MBPP/126 tests a function named `sum`: the one program name its tests use."""
+    program = "def sum(a, b):\n    return max(i for i in range(1, min(a, b) + 1) if a % i == 0 == b % i)\n"
+    assert sandbox.run(FunctionJob(program, ["assert sum(10, 15) == 5"])).passed
 
 
 def test_lying_repr_never_reads_as_a_value(sandbox):
@@ -522,3 +540,34 @@ def test_program_objects_work_as_in_one_process(sandbox):
     job = FunctionJob(textwrap.dedent(program), [textwrap.dedent(tests)], setup)
     result = sandbox.run(job)
     assert result.passed, result
+
+
+PEEK = """
+import os, re
+def peek():
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/comm") as handle:
+                if handle.read().strip() != "toppass-judge":
+                    continue
+            with open(f"/proc/{entry}/maps") as handle:
+                regions = [line.split()[0] for line in handle if " rw" in line]
+            with open(f"/proc/{entry}/mem", "rb") as memory:
+                for region in regions:
+                    start, end = (int(x, 16) for x in region.split("-"))
+                    memory.seek(start)
+                    if b"peek() is" in memory.read(min(end - start, 1 << 20)):
+                        return True
+        except (OSError, ValueError):
+            continue
+    return False
+"""
+
+
+@pytest.mark.parametrize("landlock", [True, False], ids=["landlock", "no-landlock"])
+def test_the_judge_memory_cannot_be_read(landlock):
+    """The judge holds the tests; even where Landlock does not hide /proc, the candidate
+    (same user, capabilities dropped) cannot read the judge's memory: it is not dumpable."""
+    with Sandbox(workers=1, limits=LIMITS, isolation=Isolation(landlock=landlock)) as box:
+        result = box.run(FunctionJob(PEEK, ["assert peek() is True"]))
+    assert result.outcome is Outcome.FAILED, result

@@ -119,6 +119,7 @@ def enter_user_namespace() -> None:
 # ---------------------------------------------------------------- process attributes
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_NAME = 15
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -139,6 +140,13 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
             ctypes.c_ulong(arg5),
         )
     )
+
+
+def set_not_dumpable() -> None:
+    """No core dumps, and no other process without CAP_SYS_PTRACE (a neighbour whose
+    capabilities were dropped) may attach to this one or read /proc/<pid>/mem, even where
+    Landlock does not hide /proc."""
+    prctl(PR_SET_DUMPABLE, 0)
 
 
 def set_parent_death_signal(signal: int) -> None:

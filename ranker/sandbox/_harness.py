@@ -420,17 +420,47 @@ class ProgramNamespace(dict[str, Any]):
         raise KeyError(name)
 
 
-def bind_program(namespace: ProgramNamespace, names: Any, link: Link) -> None:
+def names_used(sources: list[str]) -> frozenset[str]:
+    """The names test code reads (setup and cases together)."""
+    used: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        used.update(
+            node.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+        )
+    return frozenset(used)
+
+
+def bind_program(
+    namespace: ProgramNamespace, names: Any, link: Link, used: frozenset[str] = frozenset()
+) -> None:
     """Bind the program's top-level names (as its process reported them): handles and
-    modules now, plain values at each use."""
+    modules now, plain values at each use.
+
+    In one interpreter a program's `def abs(x): return 0` would also be the `abs` of
+    `assert abs(f(x) - y) < 1e-6`. Here a program name that is also a built-in's stands in
+    for it only when it is the one program name the tests use (then it is the function
+    under test, as MBPP's `sum`); otherwise the tests' built-ins stay theirs."""
     if type(names) is not list:
         return
+    entries = [
+        entry
+        for entry in names
+        if type(entry) is list
+        and len(entry) == 2
+        and type(entry[0]) is str
+        and entry[0].isidentifier()
+        and not entry[0].startswith("__")
+    ]
+    referenced = {name for name, _ in entries} & used
     modules = _module(link)
-    for entry in names:
-        if type(entry) is not list or len(entry) != 2:
-            continue
-        name, tokens = entry
-        if type(name) is not str or not name.isidentifier() or name.startswith("__"):
+    for name, tokens in entries:
+        if hasattr(builtins, name) and referenced != {name}:
             continue
         bound = type(tokens) is list and len(tokens) == 1 and type(tokens[0]) is dict
         if bound and set(tokens[0]) <= {"H", "M"}:
@@ -487,10 +517,12 @@ def judge_function(
     stop_on_failure: bool,
     capture_stdout: bool,
     repr_limit: int,
+    used: frozenset[str] = frozenset(),
 ) -> None:
     """Wait for the program to load, run setup, run each compiled case; `send` one event per
     case, then `done` (or one `error` event when the program does not load, or `gone` when
-    the candidate's process ends before the tests do)."""
+    the candidate's process ends before the tests do). `used`: the names the tests read
+    (`names_used`)."""
     clock = time.monotonic
     started = clock()
     deadline = started + timeout
@@ -502,7 +534,7 @@ def judge_function(
     link.deadline = deadline
     namespace = ProgramNamespace(link)
     namespace.update(__name__="__candidate__", __builtins__=builtins)
-    bind_program(namespace, names, link)
+    bind_program(namespace, names, link, used)
     real_stdout = sys.stdout
     if setup:
         try:

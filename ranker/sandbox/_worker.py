@@ -544,6 +544,7 @@ def _confine_here(worker: Worker, ruleset: int, *, ipc: bool) -> None:
     if ipc:
         _confine.unshare(_confine.CLONE_NEWIPC)  # System V segments die with the job
     _confine.set_limits(rlimits)
+    _confine.set_not_dumpable()  # the judge's memory holds the tests
     if worker.features.get("drop_capabilities"):
         _confine.drop_capabilities(bounding=not worker.bounding_dropped)
     _confine.set_no_new_privs()
@@ -690,6 +691,7 @@ def _judge(
             stop_on_failure=bool(job.get("stop_on_failure", True)),
             capture_stdout=bool(job.get("capture_stdout", False)),
             repr_limit=repr_limit,
+            used=_harness.names_used([str(job.get("setup", "")), *map(str, cases)]),
         )
     else:
         _harness.judge_stdio(

@@ -1,11 +1,13 @@
 """What the sandbox runs and what it answers: jobs, limits, outcomes.
 
 A job is one candidate program plus its tests. Function jobs run test code (asserts) after the
-program in the same namespace; each entry of `tests` is one case, judged separately (a whole
-benchmark test suite is one case; a list of visible asserts or calls is several). Stdio jobs
-run the program once per input and compare stdout. A case that is a lone expression reports
-a short repr of its value, and a stdio run that exits normally the digest of its normalised
-stdout, so callers can compare candidates' behaviour on the same inputs.
+program, in a namespace that holds the program's names; each entry of `tests` is one case,
+judged separately (a whole benchmark test suite is one case; a list of visible asserts or calls
+is several). The tests run in a process of their own and see what the program returns as
+plain values (docs/sandbox.md). Stdio jobs run the program once per input and compare stdout.
+A case that is a lone expression reports a short repr of its value, and a stdio run that exits
+normally the digest of its normalised stdout, so callers can compare candidates' behaviour on
+the same inputs.
 """
 
 from __future__ import annotations
