@@ -571,3 +571,25 @@ def test_the_judge_memory_cannot_be_read(landlock):
     with Sandbox(workers=1, limits=LIMITS, isolation=Isolation(landlock=landlock)) as box:
         result = box.run(FunctionJob(PEEK, ["assert peek() is True"]))
     assert result.outcome is Outcome.FAILED, result
+
+
+NESTED_JSON = """
+import json, os
+def add(a, b):
+    deep = "[" * 100_000 + "]" * 100_000
+    frame = ('{"seq": 1, "value": ' + deep + '}').encode()
+    for fd in range(3, 1024):
+        try:
+            os.write(fd, len(frame).to_bytes(4, "big") + frame)
+        except OSError:
+            pass
+    return 3
+"""
+
+
+def test_a_message_the_judge_cannot_parse_is_the_candidates_fault(sandbox):
+    """Nesting too deep for the judge's JSON reader breaks the protocol: an error of the
+    candidate (its verdict can be cached), not a fault of the sandbox."""
+    result = sandbox.run(FunctionJob(NESTED_JSON, [CHECK_ADD]))
+    assert result.outcome is Outcome.ERROR and not result.sandbox_error, result
+    assert "protocol" in result.message

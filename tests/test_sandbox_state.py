@@ -217,3 +217,39 @@ def test_job_directories_are_never_reused_or_shared():
     directories = [json.loads(v.replace("'", '"'))[0] for v in values]
     assert len(set(directories)) == 4
     assert all(json.loads(v.replace("'", '"'))[1] == ["stderr", "stdout"] for v in values)
+
+
+SYSV = """
+import ctypes, ctypes.util
+libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+def leave():
+    segment = libc.shmget(0x70707, 4096, 0o1666)  # IPC_CREAT | 0666
+    if segment < 0:
+        return "refused"
+    address = libc.shmat(segment, None, 0)
+    ctypes.memmove(address, b"the answer is 42", 16)
+    return "left"
+def find():
+    segment = libc.shmget(0x70707, 4096, 0o666)
+    if segment < 0:
+        return "nothing"
+    address = libc.shmat(segment, None, 0)
+    return ctypes.string_at(address, 16).decode()
+"""
+
+
+@pytest.mark.parametrize(
+    "isolation", [Isolation(), Isolation(seccomp=False)], ids=["seccomp", "ipc-namespace"]
+)
+def test_no_system_v_segment_outlives_its_job(isolation):
+    """System V shared memory outlives its process: seccomp refuses it, and without seccomp
+    a job's own IPC namespace takes it away with the job."""
+    with Sandbox(workers=1, limits=LIMITS, isolation=isolation) as box:
+        features = box.features
+        if not (features.get("seccomp") or features.get("ipc_namespace")):
+            pytest.skip("neither seccomp nor IPC namespaces are available")
+        left = box.run(FunctionJob(SYSV, ["leave()"])).cases[0].value
+        found = box.run(FunctionJob(SYSV, ["find()"])).cases[0].value
+    assert left == ("'refused'" if features.get("seccomp") else "'left'")
+    assert found == "'nothing'"

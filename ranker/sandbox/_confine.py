@@ -28,6 +28,31 @@ CLONE_NEWNET = 0x40000000
 CLONE_THREAD = 0x00010000
 
 _MACHINE = platform.machine()
+_MQ_CALLS = (
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
+)
+# System V IPC and POSIX message queues: objects that outlive a process, where one candidate
+# could leave something for the next
+IPC_CALLS = (
+    "shmget",
+    "shmat",
+    "shmctl",
+    "shmdt",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    *_MQ_CALLS,
+)
 # syscall numbers that differ by architecture; None where the call does not exist
 _SYSCALLS: dict[str, dict[str, int | None]] = {
     "x86_64": {
@@ -51,6 +76,15 @@ _SYSCALLS: dict[str, dict[str, int | None]] = {
         "socketpair": 53,
         "setns": 308,
         "unshare": 272,
+        **{name: number for number, name in enumerate(("shmget", "shmat", "shmctl"), 29)},
+        **{
+            name: number
+            for number, name in enumerate(
+                ("semget", "semop", "semctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl"), 64
+            )
+        },
+        "semtimedop": 220,
+        **{name: number for number, name in enumerate(_MQ_CALLS, 240)},
     },
     "aarch64": {
         "arch": 0xC00000B7,
@@ -73,6 +107,17 @@ _SYSCALLS: dict[str, dict[str, int | None]] = {
         "socketpair": 199,
         "setns": 268,
         "unshare": 97,
+        **{name: number for number, name in enumerate(_MQ_CALLS, 180)},
+        **{
+            name: number
+            for number, name in enumerate(
+                ("msgget", "msgctl", "msgrcv", "msgsnd", "semget", "semctl", "semtimedop"), 186
+            )
+        },
+        **{
+            name: number
+            for number, name in enumerate(("semop", "shmget", "shmctl", "shmat", "shmdt"), 193)
+        },
     },
 }
 _NR: dict[str, int | None] | None = _SYSCALLS.get(_MACHINE)
@@ -321,8 +366,9 @@ def seccomp_supported() -> bool:
 
 def _seccomp_program(self_pid: int) -> bytes:
     """Deny creating processes (threads stay allowed), signalling or tracing any process but
-    itself, and opening any socket but a unix one. Other architectures' calling conventions
-    on this machine (x32, i386) are refused outright."""
+    itself, opening any socket but a unix one, and System V IPC and POSIX message queues.
+    Other architectures' calling conventions on this machine (x32, i386) are refused
+    outright."""
     assert _NR is not None
     nr = {name: number for name, number in _NR.items() if number is not None}
     deny = _RET_ERRNO | errno.EPERM
@@ -349,7 +395,7 @@ def _seccomp_program(self_pid: int) -> bytes:
     for name in ("fork", "vfork", "ptrace", "process_vm_readv", "process_vm_writev"):
         if name in nr:
             blocks.append((nr[name], deny_block()))
-    for name in ("tkill", "pidfd_open", "pidfd_send_signal", "setns", "unshare"):
+    for name in ("tkill", "pidfd_open", "pidfd_send_signal", "setns", "unshare", *IPC_CALLS):
         blocks.append((nr[name], deny_block()))
     blocks.append(
         (nr["clone3"], [_bpf(_BPF_RET_K, _RET_ERRNO | errno.ENOSYS)])

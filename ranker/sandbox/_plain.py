@@ -373,6 +373,8 @@ def decode(
     module for a module marker (PlainError when None)."""
     if type(tokens) is not list or not tokens:
         raise PlainError("a value is a non-empty token list")
+    if len(tokens) > MAX_TOKENS:
+        raise PlainError(f"more than {MAX_TOKENS} values")
     if len(tokens) == 1 and (type(tokens[0]) in _ATOMS or type(tokens[0]) is int):
         return tokens[0]  # most answers
     table: list[Any] = []
@@ -693,7 +695,7 @@ class Channel:
                     del self._buffer[: 4 + size]
                     try:
                         message = json.loads(data)
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         raise ChannelError("a message that is not JSON") from None
                     if type(message) is not dict:
                         raise ChannelError("a message that is not an object")

@@ -92,7 +92,10 @@ _PRELOAD = [
     "unicodedata",
     "traceback",
 ]
+# compiled test code and the names it reads, by source: the worker fills them as jobs come,
+# and the judges it forks later inherit them (a problem's candidates share their tests)
 _CASE_CACHE: dict[str, tuple[Any, bool]] = {}
+_NAMES_CACHE: dict[str, frozenset[str]] = {}
 
 
 class Worker:
@@ -175,9 +178,10 @@ class Worker:
                 self.own_pidns = -1
 
     def fork_confined(self, name: str) -> int:
-        """fork(), the child in a PID namespace of its own where permitted and named `name`
-        from its first instant (`ps`, /proc/<pid>/comm), so the sandbox's processes can be
-        told apart: they all run the worker's command line."""
+        """fork(), the child in a PID namespace of its own where permitted (everything it
+        starts dies with it) and named `name` from its first instant (`ps`,
+        /proc/<pid>/comm), so the sandbox's processes can be told apart: they all run the
+        worker's command line."""
         entered = False
         own_name = _process_name()
         pid = -1
@@ -229,6 +233,7 @@ class Worker:
                 for case in cases:
                     with contextlib.suppress(SyntaxError, ValueError):
                         _compile_case(str(case))
+                _names_used([str(job.get("setup", "")), *map(str, cases)])
             events, status, timed_out, note = _watch(
                 judge.pid, judge.verdicts, judge.token, budget + GRACE_SECONDS, self.spawner.done
             )
@@ -573,6 +578,8 @@ def _candidate_child(worker: Worker, jobdir: str, channel_fd: int, ruleset: int)
         os.chdir(jobdir)
         os.environ.update(HOME=jobdir, TMPDIR=jobdir, **_THREADS)
         tempfile.tempdir = jobdir
+        # System V and POSIX IPC objects outlive their process: a namespace of the job's own
+        # makes them die with it (and seccomp refuses them, where it is in force)
         _confine_here(worker, ruleset, ipc=bool(worker.features.get("ipc_namespace")))
         channel = _plain.Channel(channel_fd, worker.max_message)
         order = channel.receive()
@@ -691,7 +698,7 @@ def _judge(
             stop_on_failure=bool(job.get("stop_on_failure", True)),
             capture_stdout=bool(job.get("capture_stdout", False)),
             repr_limit=repr_limit,
-            used=_harness.names_used([str(job.get("setup", "")), *map(str, cases)]),
+            used=_names_used([str(job.get("setup", "")), *map(str, cases)]),
         )
     else:
         _harness.judge_stdio(
@@ -813,6 +820,19 @@ def _compile_case(source: str) -> Any:
             _CASE_CACHE.clear()
         _CASE_CACHE[source] = cached
     return cached
+
+
+def _names_used(sources: list[str]) -> frozenset[str]:
+    used: set[str] = set()
+    for source in sources:
+        names = _NAMES_CACHE.get(source)
+        if names is None:
+            names = _harness.names_used([source])
+            if len(_NAMES_CACHE) > 256:
+                _NAMES_CACHE.clear()
+            _NAMES_CACHE[source] = names
+        used |= names
+    return frozenset(used)
 
 
 def _library_roots() -> tuple[str, ...]:
