@@ -253,3 +253,26 @@ def test_no_system_v_segment_outlives_its_job(isolation):
         found = box.run(FunctionJob(SYSV, ["find()"])).cases[0].value
     assert left == ("'refused'" if features.get("seccomp") else "'left'")
     assert found == "'nothing'"
+
+
+def test_a_candidate_process_gone_before_its_job_is_the_sandboxs_fault():
+    """Each job's candidate process is made ahead and waits for its program; if it is gone
+    by then (killed from outside), that says nothing about the program: the verdict is a
+    sandbox error (never cached) and the worker is replaced."""
+    import os
+    import signal
+
+    from procs import sandbox_processes
+
+    with Sandbox(workers=1, limits=LIMITS) as box:
+        assert box.run(FunctionJob(LOOKS_AROUND, CHECKS)).passed
+        waiting = [
+            pid
+            for pid in sandbox_processes()
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "toppass-cand"
+        ]
+        assert len(waiting) == 1
+        os.kill(waiting[0], signal.SIGKILL)
+        lost = box.run(FunctionJob(LOOKS_AROUND, CHECKS))
+        assert lost.outcome is Outcome.ERROR and lost.sandbox_error, lost
+        assert box.run(FunctionJob(LOOKS_AROUND, CHECKS)).passed

@@ -133,9 +133,12 @@ class FunctionServer:
                 return
             reply = self.answer(message)
             try:
-                self.channel.send(reply)
-            except _plain.PlainError as exc:
-                self.channel.send({"seq": reply.get("seq"), "error": describe(exc)})
+                try:
+                    self.channel.send(reply)
+                except _plain.PlainError as exc:
+                    self.channel.send({"seq": reply.get("seq"), "error": describe(exc)})
+            except OSError:  # the judge has gone: nothing more to answer
+                return
 
     def _decode(self, tokens: Any) -> Any:
         return _plain.decode(tokens, self.registry.get)

@@ -53,6 +53,10 @@ class CaseTimeout(BaseException):
 class CandidateGone(BaseException):
     """The candidate's process ended, or broke the protocol; no more answers will come."""
 
+    def __init__(self, message: str, broke: bool = False) -> None:
+        super().__init__(message)
+        self.broke = broke  # the judge saw it break the protocol: that, not its exit, is why
+
 
 class CandidateError(Exception):
     """An exception the candidate's code raised that is not a built-in exception class here
@@ -155,7 +159,7 @@ class Link:
             try:
                 reply = self.channel.receive()
             except _plain.ChannelError as exc:
-                raise CandidateGone(f"the candidate broke the protocol: {exc}") from None
+                raise CandidateGone(f"the candidate broke the protocol: {exc}", True) from None
             if reply is None:
                 raise CandidateGone("the candidate's process ended")
             if reply.get("seq") == self.seq:
@@ -475,20 +479,27 @@ def bind_program(
 
 def _hello(channel: _plain.Channel, timeout: float, send: Callable[[dict[str, Any]], None]) -> Any:
     """Wait for the candidate's process to load the program; its list of names, or None
-    after reporting why there is none."""
+    after reporting why there is none. Its first message says it has the program: a process
+    that ends before that was gone before its job (the sandbox's fault, not the program's)."""
+    received = False
     try:
         _set_alarm(max(timeout, 0.001))
-        hello = channel.receive()
+        while True:
+            hello = channel.receive()
+            if hello is None or hello.get("received") is not True or received:
+                break
+            received = True
         _set_alarm(0)
     except CaseTimeout:
         send({"event": "error", "message": "timed out while loading", "timeout": True})
         return None
     except _plain.ChannelError as exc:
         _set_alarm(0)
-        send({"event": "gone", "message": f"the candidate broke the protocol: {exc}"})
+        message = f"the candidate broke the protocol: {exc}"
+        send({"event": "gone", "message": message, "broke": True})
         return None
     if hello is None:
-        send({"event": "gone"})
+        send({"event": "gone"} if received else {"event": "gone", "early": True})
         return None
     if "load_error" in hello:
         message = hello["load_error"]
@@ -501,7 +512,7 @@ def _hello(channel: _plain.Channel, timeout: float, send: Callable[[dict[str, An
         )
         return None
     if "loaded" not in hello:
-        send({"event": "gone", "message": "the candidate broke the protocol"})
+        send({"event": "gone", "message": "the candidate broke the protocol", "broke": True})
         return None
     return hello["loaded"]
 
@@ -543,7 +554,7 @@ def judge_function(
             _set_alarm(0)
         except CandidateGone as exc:
             _set_alarm(0)
-            send({"event": "gone", "message": str(exc)})
+            send({"event": "gone", "message": str(exc), "broke": exc.broke})
             return
         except BaseException as exc:
             _set_alarm(0)
@@ -581,7 +592,7 @@ def judge_function(
         except CandidateGone as exc:
             _set_alarm(0)
             sys.stdout = real_stdout
-            send({"event": "gone", "index": index, "message": str(exc)})
+            send({"event": "gone", "index": index, "message": str(exc), "broke": exc.broke})
             return
         except BaseException as exc:
             _set_alarm(0)
@@ -632,7 +643,7 @@ def judge_stdio(
             reply = {"outcome": "timeout", "message": "timed out"}
         except CandidateGone as exc:
             _set_alarm(0)
-            send({"event": "gone", "index": index, "message": str(exc)})
+            send({"event": "gone", "index": index, "message": str(exc), "broke": exc.broke})
             return
         stdout = reply.get("stdout")
         if reply.get("outcome") == "ran" and type(reply.get("digest")) is str:

@@ -7,28 +7,30 @@ torch, no threads, cheap to fork). Protocol: JSON lines on stdin/stdout. The fir
 configuration; the worker answers with the features it could enable, then one result line per
 job line. It exits when stdin closes (so it dies with its host).
 
-Two processes per worker, so that a candidate never shares memory with anything that saw a
-test. The worker itself (the judge side) reads jobs and forks, per job, the *judge*
-(`_harness.py`: runs the tests, holds the expected values). Before its first job it forked
-the *spawner*, which only ever receives programs, reads each into a buffer it wipes after
-use, and forks per job the *candidate's process* (`_candidate.py`: loads the program and
-answers the judge over a socket pair made for that job). So the candidate's memory is a copy
-of a process that never held a test, an expected value, the verdict channel's token or
-another candidate's program; walking frames or the heap finds nothing to copy.
+Two processes per job, so that a candidate never shares memory with anything that saw a test.
+The worker itself reads jobs and forks the *judges* (`_harness.py`: a judge runs the tests and
+holds the expected values). Before its first job it forks the *spawner*, which never receives
+a program or a test and forks the *candidates' processes* (`_candidate.py`: one loads its
+program, which its judge sends it, and answers the judge over a socket pair made for the job).
+So a candidate's memory is a copy of a process that never held a test, an expected value, the
+verdict channel's token or another candidate's program: walking frames or the heap finds
+nothing to copy. Both processes of the next job are made, confined and waiting while the
+current one runs, so a job starts without a fork.
 
-Per job, the spawner creates a fresh directory for the candidate, which is the only place it
-may write (Landlock): not the worker's directory, not another job's. After the job it kills
-what is left, removes the directory and checks that the worker's directory is as it was; a
-worker whose directory was touched (files left or changed beside the jobs, possible only
-where Landlock is off) is retired by the pool and replaced, never reused.
+For each job the spawner creates a fresh directory, the only place the candidate may write
+(Landlock): not the worker's directory, not another job's. After the job it kills what is
+left, removes the directory and checks that the worker's directory is as it was, holding only
+the next job's (untouched); a worker whose directory was touched (possible only where Landlock
+is off) is retired by the pool and replaced, never reused.
 
-Each confined process: a new session and PID namespace where permitted (what it leaves behind
-dies with it), stdin from /dev/null, resource limits, all capabilities dropped, Landlock (read
-the system and Python directories; the candidate writes its own directory, the judge nothing),
-seccomp (no new processes except for a stdin/stdout program's runs, no signals or tracing of
-others, unix sockets only); the candidate also gets a fresh IPC namespace. The judge's verdict
-comes back on a private pipe, each message prefixed with a per-job random token; exit codes
-and output are never read as verdicts. A wall-clock deadline kills both.
+Each confined process: a process group and (where permitted) a PID namespace of its own, so
+what it leaves behind dies with it; stdin from /dev/null; resource limits; all capabilities
+dropped; not dumpable; Landlock (read the system and Python directories; the candidate writes
+its own directory, the judge nothing); seccomp (no new processes except a stdin/stdout
+program's runs, no signals or tracing of others, unix sockets only, no System V IPC); the
+candidate also gets a fresh IPC namespace. The judge's verdict comes back on a private pipe,
+each message prefixed with a per-job random token; exit codes and output are never read as
+verdicts. A wall-clock deadline kills both.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -227,8 +230,13 @@ class Worker:
         judge, self.judge = self.judge, None
         assert judge is not None
         self.spawner.start_job(budget)
+        failed = None
         try:
             judge.give(job)
+            try:  # the next job's judge while this one works (the spawner did its half)
+                self.prepare()
+            except Exception as exc:
+                failed = exc
             if mode == "function":  # for the judges forked after this one (same tests, often)
                 for case in cases:
                     with contextlib.suppress(SyntaxError, ValueError):
@@ -239,7 +247,7 @@ class Worker:
             )
         finally:
             os.close(judge.verdicts)
-            _end_tree(judge.pid, spare=self.spawner.pid)
+            _end_tree(judge.pid, spare=self._keep())
             self.spawner.done()
         candidate = self.spawner.report(budget + GRACE_SECONDS + SPAWNER_SLACK_SECONDS)
         result = _verdict(events, status, timed_out, note, len(cases), candidate)
@@ -248,14 +256,22 @@ class Worker:
             result["message"] = (result["message"] + "; the spawner did not answer").lstrip("; ")
         elif candidate.get("touched"):
             result["retire"] = True  # the next candidate gets a fresh worker
-        elif candidate.get("early"):  # its process was gone before its job: not its fault
+        if any(e.get("event") == "gone" and e.get("early") for e in events):
+            # the candidate's process was gone before it had its program: not the program's
+            # fault, and a sign the worker is not well
             result.update(sandbox_error=True, retire=True)
+        if failed is not None:  # this job's verdict stands; the worker cannot go on
+            result["retire"] = True
         result["seconds"] = round(time.monotonic() - started, 4)
         return result
 
+    def _keep(self) -> tuple[int, ...]:
+        """Our children that are not leftovers of a job: the spawner and the next judge."""
+        return (self.spawner.pid, *((self.judge.pid,) if self.judge is not None else ()))
+
     def close(self) -> None:
         if self.judge is not None:
-            _end_tree(self.judge.pid, spare=self.spawner.pid)
+            _end_tree(self.judge.pid, spare=(self.spawner.pid,))
             os.close(self.judge.verdicts)
             os.close(self.judge.jobs)
             self.judge = None
@@ -409,15 +425,17 @@ class Spawner:
             os.dup2(devnull, 0)  # the host's pipes belong to the worker alone: its EOF
             os.dup2(devnull, 1)  # must not wait for this process
             os.close(devnull)
+            prepared = self._prepare()
             while True:
-                prepared = self._prepare()
                 line = self._line()
                 if line is None or not line.startswith(b"J "):
                     _end_tree(prepared[0])
                     with contextlib.suppress(OSError):
                         _clean_up_directory(prepared[1])
                     break
-                report = self._run(*prepared, float(line[2:]))
+                # the next job's process while this one runs, off the next job's path
+                current, prepared = prepared, self._prepare()
+                report = self._run(*current, float(line[2:]), following=prepared)
                 self.control.sendall(json.dumps(report).encode() + b"\n")
         except BaseException:
             status = 1
@@ -461,18 +479,18 @@ class Spawner:
                 os.close(ruleset)
         return pid, jobdir, os.pidfd_open(pid)
 
-    def _run(self, pid: int, jobdir: str, pidfd: int, budget: float) -> dict[str, Any]:
-        early = bool(select.select([pidfd], [], [], 0)[0])  # it died while waiting: not its fault
+    def _run(
+        self, pid: int, jobdir: str, pidfd: int, budget: float, following: tuple[int, str, int]
+    ) -> dict[str, Any]:
         try:
             status, timed_out = self._watch(pid, pidfd, budget + GRACE_SECONDS + 1.0)
         finally:
             os.close(pidfd)
-        removed = _clean_up(pid, jobdir)
+        removed = _clean_up(pid, jobdir, spare=(following[0],))
         return {
             "status": status,
             "timed_out": timed_out,
-            "early": early,
-            "touched": not removed or not self._pristine(),
+            "touched": not removed or not self._pristine(following[1]),
         }
 
     def _watch(self, pid: int, pidfd: int, budget: float) -> tuple[int | None, bool]:
@@ -509,11 +527,24 @@ class Spawner:
             _, status = os.waitpid(pid, 0)
         return status, timed_out
 
-    def _pristine(self) -> bool:
-        """The worker's directory holds nothing and is as it was at start."""
-        return _directory_state(self.worker.root) == self.worker.root_state and not os.listdir(
-            self.worker.root
-        )
+    def _pristine(self, following: str) -> bool:
+        """The worker's directory is as it was at start and holds nothing but the next job's
+        directory, which holds nothing but that job's empty output files (its process, made
+        while this job ran, may not have opened them yet)."""
+        root = self.worker.root
+        if _directory_state(root) != self.worker.root_state:
+            return False
+        if os.listdir(root) != [os.path.basename(following)]:
+            return False
+        info = os.lstat(following)
+        if not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) != 0o700:
+            return False
+        for entry in os.scandir(following):
+            if entry.name not in ("stdout", "stderr") or not entry.is_file(follow_symlinks=False):
+                return False
+            if entry.stat(follow_symlinks=False).st_size:
+                return False
+        return True
 
 
 def _process_name() -> str:
@@ -585,6 +616,7 @@ def _candidate_child(worker: Worker, jobdir: str, channel_fd: int, ruleset: int)
         order = channel.receive()
         if order is None or order.get("op") != "load":
             raise SystemExit(0)
+        channel.send({"received": True})  # from here on, how this process ends is the program's
         program, timeout = str(order.get("program", "")), float(order.get("timeout", 3.0))
         _limit_cpu(float(order.get("budget", timeout)))
         seccomp = bool(worker.features.get("seccomp"))
@@ -685,7 +717,7 @@ def _judge(
     try:
         channel.send({**load, "timeout": timeout, "budget": budget})
     except (OSError, _plain.PlainError) as exc:
-        send({"event": "gone", "message": f"the program could not be sent: {exc}"})
+        send({"event": "gone", "message": f"the program could not be sent: {exc}", "early": True})
         return
     if mode == "function":
         _harness.judge_function(
@@ -903,12 +935,12 @@ def _kill_tree(pid: int) -> None:
             kill(pid, signal.SIGKILL)
 
 
-def _end_tree(pid: int, spare: int = -1) -> None:
+def _end_tree(pid: int, spare: tuple[int, ...] = ()) -> None:
     """Kill a job process (already reaped or not), what it left behind (our children but
     `spare`), and reap them."""
     _kill_tree(pid)
     for _ in range(50):
-        leftovers = [child for child in _own_children() if child != spare]
+        leftovers = [child for child in _own_children() if child not in spare]
         for child in leftovers:
             with contextlib.suppress(OSError):
                 os.kill(child, signal.SIGKILL)
@@ -918,11 +950,11 @@ def _end_tree(pid: int, spare: int = -1) -> None:
         time.sleep(0.002)
 
 
-def _clean_up(pid: int, jobdir: str) -> bool:
-    """Kill and reap everything the job left (reparented to us as subreaper) and remove
-    its directory. Whether all of that worked."""
-    _end_tree(pid)
-    return not _own_children() and _clean_up_directory(jobdir)
+def _clean_up(pid: int, jobdir: str, spare: tuple[int, ...] = ()) -> bool:
+    """Kill and reap everything the job left (reparented to us as subreaper; our children
+    but `spare`) and remove its directory. Whether all of that worked."""
+    _end_tree(pid, spare)
+    return not [c for c in _own_children() if c not in spare] and _clean_up_directory(jobdir)
 
 
 def _clean_up_directory(jobdir: str) -> bool:
@@ -999,6 +1031,8 @@ def _verdict(
         return _result(str(failing.get("outcome")), message, cases)
     if "gone" in kinds:
         gone = next(e for e in events if e.get("event") == "gone")
+        if gone.get("broke") is True:  # what the candidate's process did, whatever its end
+            return _result("error", str(gone.get("message", "")), cases)
         return _candidate_ended(candidate, str(gone.get("message") or ""), cases)
     if timed_out:
         return _result("timeout", "timed out (killed)", cases)
@@ -1025,8 +1059,6 @@ def _candidate_ended(
             return _result("timeout", "CPU time limit exceeded", cases)
         if sig == signal.SIGXFSZ:
             return _result("error", "file size limit exceeded (SIGXFSZ)", cases)
-        if sig == signal.SIGKILL and message:  # killed by us after it broke the protocol
-            return _result("error", message, cases)
         return _result("error", f"killed by {_signal_name(sig)}", cases)
     if type(status) is int:
         code = os.waitstatus_to_exitcode(status)
@@ -1089,13 +1121,6 @@ def main() -> None:
             except Exception as exc:  # a fault of the sandbox: answer, and be replaced
                 result = _result("error", f"sandbox worker: {_harness.describe(exc)}")
                 result.update(sandbox_error=True, retire=True)
-            if not result.get("retire"):
-                # the next job's processes before the answer, so that when a result is
-                # back nothing of its job is left and the worker is ready again
-                try:
-                    worker.prepare()
-                except Exception:
-                    result["retire"] = True
             reply(result)
             if result.get("retire"):
                 break  # the pool starts a fresh worker for the next job
