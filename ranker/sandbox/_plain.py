@@ -219,6 +219,8 @@ def encode(
     raises PlainError when `handle` is None (or raises it)."""
     if type(value) in _ATOMS or (type(value) is int and value.bit_length() <= _BIG_INT_BITS):
         return [value]  # most answers
+    if type(value) is tuple and all(map(_is_small_atom, value)):
+        return [{"T": len(value)}, *value]  # most arguments
     out: list[Any] = []
     memo: dict[int, int] = {}  # id(container) -> its index
     open_immutable: set[int] = set()
@@ -377,6 +379,14 @@ def decode(
         raise PlainError(f"more than {MAX_TOKENS} values")
     if len(tokens) == 1 and (type(tokens[0]) in _ATOMS or type(tokens[0]) is int):
         return tokens[0]  # most answers
+    head = tokens[0]
+    if (
+        type(head) is dict
+        and len(head) == 1
+        and head.get("T") == len(tokens) - 1
+        and all(type(t) in _ATOMS or type(t) is int for t in tokens[1:])
+    ):
+        return tuple(tokens[1:])  # most arguments
     table: list[Any] = []
     frames: list[_Frame] = []
     result: list[Any] = []
