@@ -459,7 +459,9 @@ class Spawner:
         """The next candidate's process: (pid, its directory, pidfd); the judge's end of its
         socket pair goes to the worker."""
         worker = self.worker
-        jobdir = tempfile.mkdtemp(prefix="job-", dir=worker.root)
+        # a name no one can guess, made by us (mkdir fails rather than reuse anything)
+        jobdir = os.path.join(worker.root, f"job-{os.urandom(12).hex()}")
+        os.mkdir(jobdir, 0o700)
         ruleset = -1
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -958,7 +960,14 @@ def _clean_up(pid: int, jobdir: str, spare: tuple[int, ...] = ()) -> bool:
 
 
 def _clean_up_directory(jobdir: str) -> bool:
-    shutil.rmtree(jobdir, onerror=_force_remove)
+    """Remove a job's directory (whatever its program left there); whether it is gone."""
+    try:  # the usual case, quickly: nothing but the output files
+        for name in ("stdout", "stderr"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(jobdir, name))
+        os.rmdir(jobdir)
+    except OSError:
+        shutil.rmtree(jobdir, onerror=_force_remove)
     return not os.path.lexists(jobdir)
 
 
