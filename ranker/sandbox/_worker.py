@@ -27,10 +27,10 @@ Each confined process: a process group and (where permitted) a PID namespace of 
 what it leaves behind dies with it; stdin from /dev/null; resource limits; all capabilities
 dropped; not dumpable; Landlock (read the system and Python directories; the candidate writes
 its own directory, the judge nothing); seccomp (no new processes except a stdin/stdout
-program's runs, no signals or tracing of others, unix sockets only, no System V IPC); the
-candidate also gets a fresh IPC namespace. The judge's verdict comes back on a private pipe,
-each message prefixed with a per-job random token; exit codes and output are never read as
-verdicts. A wall-clock deadline kills both.
+program's runs, no signals or tracing of others, unix sockets only, no System V IPC); without
+seccomp the candidate gets a fresh IPC namespace instead. The judge's verdict comes back on a
+private pipe, each message prefixed with a per-job random token; exit codes and output are
+never read as verdicts. A wall-clock deadline kills both.
 """
 
 from __future__ import annotations
@@ -611,9 +611,11 @@ def _candidate_child(worker: Worker, jobdir: str, channel_fd: int, ruleset: int)
         os.chdir(jobdir)
         os.environ.update(HOME=jobdir, TMPDIR=jobdir, **_THREADS)
         tempfile.tempdir = jobdir
-        # System V and POSIX IPC objects outlive their process: a namespace of the job's own
-        # makes them die with it (and seccomp refuses them, where it is in force)
-        _confine_here(worker, ruleset, ipc=bool(worker.features.get("ipc_namespace")))
+        # System V and POSIX IPC objects outlive their process: seccomp refuses them, and
+        # where it is missing a namespace of the job's own makes them die with it (making and
+        # tearing one down per job costs, and adds nothing where seccomp is in force)
+        ipc = bool(worker.features.get("ipc_namespace")) and not worker.features.get("seccomp")
+        _confine_here(worker, ruleset, ipc=ipc)
         channel = _plain.Channel(channel_fd, worker.max_message)
         order = channel.receive()
         if order is None or order.get("op") != "load":
