@@ -483,6 +483,7 @@ def test_scratch_directories_are_removed(tmp_path):
 def test_host_survives_and_pool_recovers(sandbox):
     """After the battery the workers still answer, and one killed from outside is replaced."""
     assert sandbox.run(FunctionJob("def f():\n    return 2", ["assert f() == 2"])).passed
+    roots = sandbox.scratch_directories
     for pid, ppid in sandbox_processes().items():
         if ppid == os.getpid():
             os.kill(pid, signal.SIGKILL)
@@ -490,3 +491,6 @@ def test_host_survives_and_pool_recovers(sandbox):
     first = sandbox.run(FunctionJob("x = 1", ["assert x == 1"]))
     second = sandbox.run(FunctionJob("x = 1", ["assert x == 1"]))
     assert second.passed and (first.passed or first.outcome is Outcome.ERROR)
+    assert first.passed or first.sandbox_error  # not the program's fault: never cached
+    # the killed worker could not remove its directory; the pool did, when it replaced it
+    assert not any(Path(root).exists() for root in roots if root not in sandbox.scratch_directories)
