@@ -117,13 +117,16 @@ def test_guard_accepts_honest_values(sandbox, program, test):
     assert sandbox.run(FunctionJob(program, [test])).passed
 
 
-def test_guarded_test_code_keeps_module_semantics():
-    _code, guarded, returns_value = compile_case(
-        "import math\nVALUE = 2\ndef check(c):\n    assert c(VALUE) == math.sqrt(4)\n"
-    )
-    assert guarded and not returns_value
-    _unguarded, guarded, _ = compile_case("from math import *\nassert sqrt(4) == 2")
-    assert not guarded  # a star import cannot live inside a function: compiled as is
+def test_test_code_runs_as_module_code(sandbox):
+    """Test code is module code in the judge's namespace (functions it defines see its
+    globals, star imports work); a lone expression is compiled to return its value."""
+    _code, returns_value = compile_case("import math\nVALUE = 2\ndef check(c):\n    pass\n")
+    assert not returns_value
+    assert compile_case("add(1, 2)")[1]
+    program = "def double(x):\n    return 2 * x\n"
+    tests = "from math import *\nVALUE = 1\ndef check(c):\n    assert c(VALUE) == sqrt(4)\ncheck(double)"
+    assert sandbox.run(FunctionJob(program, [tests])).passed
+    assert not sandbox.run(FunctionJob(program.replace("2 *", "3 *"), [tests])).passed
 
 
 def test_stdio_outcomes(sandbox):

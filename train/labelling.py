@@ -2,7 +2,8 @@
 preparation the editor uses), runs against its problem's tests in the sandbox, and its row is
 appended to the output with `passed`, `result`, `outcome` and `program_sha` as soon as it
 finishes. A rerun skips the (task_id, index) pairs already in the output; a content-hash cache
-makes re-labelling identical programs free (timeouts are not cached: they depend on load).
+makes re-labelling identical programs free (timeouts are not cached: they depend on load; nor
+are the sandbox's own errors: they say nothing about the program).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from train.jsonl import DataError, JsonlAppender, read_jsonl, write_jsonl
 from train.pools import PoolCandidate, candidate_program, read_pool, unknown_tasks
 from train.problems import Problem
 
-CACHE_VERSION = "sandbox-1"  # bump when a change to the executor can change a verdict
+CACHE_VERSION = "sandbox-2"  # bump when a change to the executor can change a verdict
 
 
 @dataclass
@@ -82,7 +83,7 @@ class LabelCache:
         return ExecResult(Outcome(hit[0]), hit[1]) if hit else None
 
     def put(self, key: str, result: ExecResult) -> None:
-        if result.outcome is Outcome.TIMEOUT or key in self.entries:
+        if result.outcome is Outcome.TIMEOUT or result.sandbox_error or key in self.entries:
             return
         self.entries[key] = (result.outcome.value, result.message)
         if self.path is not None:

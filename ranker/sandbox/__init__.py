@@ -8,8 +8,7 @@
 
 One-off calls: `run_function_tests`, `run_stdio_tests`; many jobs: `Sandbox.imap_unordered`
 or `execute_many`. Used by labelling (train) and, at serving time, to run candidates on a
-docstring's examples. What the isolation does and does not contain: README, "Labelling and
-the sandbox".
+docstring's examples. What the isolation does and does not contain: docs/sandbox.md.
 """
 
 from __future__ import annotations

@@ -21,12 +21,38 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_THREAD = 0x00010000
 
 _MACHINE = platform.machine()
+_MQ_CALLS = (
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
+)
+# System V IPC and POSIX message queues: objects that outlive a process, where one candidate
+# could leave something for the next
+IPC_CALLS = (
+    "shmget",
+    "shmat",
+    "shmctl",
+    "shmdt",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    *_MQ_CALLS,
+)
 # syscall numbers that differ by architecture; None where the call does not exist
 _SYSCALLS: dict[str, dict[str, int | None]] = {
     "x86_64": {
@@ -50,6 +76,15 @@ _SYSCALLS: dict[str, dict[str, int | None]] = {
         "socketpair": 53,
         "setns": 308,
         "unshare": 272,
+        **{name: number for number, name in enumerate(("shmget", "shmat", "shmctl"), 29)},
+        **{
+            name: number
+            for number, name in enumerate(
+                ("semget", "semop", "semctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl"), 64
+            )
+        },
+        "semtimedop": 220,
+        **{name: number for number, name in enumerate(_MQ_CALLS, 240)},
     },
     "aarch64": {
         "arch": 0xC00000B7,
@@ -72,6 +107,17 @@ _SYSCALLS: dict[str, dict[str, int | None]] = {
         "socketpair": 199,
         "setns": 268,
         "unshare": 97,
+        **{name: number for number, name in enumerate(_MQ_CALLS, 180)},
+        **{
+            name: number
+            for number, name in enumerate(
+                ("msgget", "msgctl", "msgrcv", "msgsnd", "semget", "semctl", "semtimedop"), 186
+            )
+        },
+        **{
+            name: number
+            for number, name in enumerate(("semop", "shmget", "shmctl", "shmat", "shmdt"), 193)
+        },
     },
 }
 _NR: dict[str, int | None] | None = _SYSCALLS.get(_MACHINE)
@@ -118,6 +164,8 @@ def enter_user_namespace() -> None:
 # ---------------------------------------------------------------- process attributes
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -137,6 +185,24 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
             ctypes.c_ulong(arg5),
         )
     )
+
+
+def set_not_dumpable() -> None:
+    """No core dumps, and no other process without CAP_SYS_PTRACE (a neighbour whose
+    capabilities were dropped) may attach to this one or read /proc/<pid>/mem, even where
+    Landlock does not hide /proc."""
+    prctl(PR_SET_DUMPABLE, 0)
+
+
+def set_parent_death_signal(signal: int) -> None:
+    prctl(PR_SET_PDEATHSIG, signal)
+
+
+def set_process_name(name: str) -> None:
+    """The name `ps` and /proc/<pid>/comm show (15 bytes at most): tells the sandbox's
+    processes apart, since they all run the worker's command line."""
+    buffer = ctypes.create_string_buffer(name.encode()[:15])
+    prctl(PR_SET_NAME, ctypes.addressof(buffer))
 
 
 def set_child_subreaper() -> None:
@@ -172,10 +238,25 @@ class _CapData(ctypes.Structure):
     ]
 
 
-def drop_capabilities() -> None:
+def drop_capabilities(bounding: bool = True) -> None:
     """Give up every capability (bounding, ambient, effective, permitted, inheritable): a root
     process keeps uid 0 but can no longer mount, reboot, load modules, override file
-    permissions or raise its resource limits."""
+    permissions or raise its resource limits. `bounding=False` leaves the bounding set to a
+    parent that emptied it already (`drop_bounding_set`): it is inherited, and emptying it
+    is most of the cost."""
+    if bounding:
+        drop_bounding_set()
+    with contextlib.suppress(OSError):  # kernels before 4.3 have no ambient set
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data))
+
+
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set, so that no execve (of a set-user-ID root program
+    or a file with capabilities) can give any capability back. The effective set, which
+    the caller may still need, is untouched."""
     for cap in range(last_capability() + 1):
         try:
             prctl(PR_CAPBSET_DROP, cap)
@@ -183,11 +264,6 @@ def drop_capabilities() -> None:
             if exc.errno == errno.EINVAL:  # past the last capability this kernel knows
                 break
             raise
-    with contextlib.suppress(OSError):  # kernels before 4.3 have no ambient set
-        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (_CapData * 2)()
-    _check(_libc.capset(ctypes.byref(header), data))
 
 
 def set_limits(limits: Iterable[tuple[int, int]]) -> None:
@@ -290,8 +366,9 @@ def seccomp_supported() -> bool:
 
 def _seccomp_program(self_pid: int) -> bytes:
     """Deny creating processes (threads stay allowed), signalling or tracing any process but
-    itself, and opening any socket but a unix one. Other architectures' calling conventions
-    on this machine (x32, i386) are refused outright."""
+    itself, opening any socket but a unix one, and System V IPC and POSIX message queues.
+    Other architectures' calling conventions on this machine (x32, i386) are refused
+    outright."""
     assert _NR is not None
     nr = {name: number for name, number in _NR.items() if number is not None}
     deny = _RET_ERRNO | errno.EPERM
@@ -318,7 +395,7 @@ def _seccomp_program(self_pid: int) -> bytes:
     for name in ("fork", "vfork", "ptrace", "process_vm_readv", "process_vm_writev"):
         if name in nr:
             blocks.append((nr[name], deny_block()))
-    for name in ("tkill", "pidfd_open", "pidfd_send_signal", "setns", "unshare"):
+    for name in ("tkill", "pidfd_open", "pidfd_send_signal", "setns", "unshare", *IPC_CALLS):
         blocks.append((nr[name], deny_block()))
     blocks.append(
         (nr["clone3"], [_bpf(_BPF_RET_K, _RET_ERRNO | errno.ENOSYS)])

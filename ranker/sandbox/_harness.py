@@ -1,15 +1,21 @@
-"""What runs inside the sandboxed process: load the candidate program, run each test case, and
-report per-case outcomes. Standard library only (it runs in the bare sandbox worker).
+"""The judge: runs a job's tests and reports per-case outcomes. Standard library only (it runs
+in the sandbox worker's children).
 
-Function mode runs program, setup and cases in one namespace, in this process. Test code is
-compiled before the candidate runs and rewritten so that every value it reads from a call, an
-attribute, a subscript or a name passes through a guard (`ValueGuard`), held in a closure the
-candidate cannot rebind. The guard rejects objects whose comparison, truth or arithmetic
-methods were written by the candidate (the "AlwaysEqual" trick) and, after every call, puts
-back the builtins the tests use. Stdio mode runs the program once per case in a fresh child
-process with the case's input on stdin and compares normalised stdout by hash, so the expected
-output never enters the sandbox; a run that exits normally reports that hash of its own
-output as the case's value.
+The judge is a process of its own, never the candidate's. It holds the test code, the setup
+and, for stdin/stdout jobs, the digests of the expected outputs; the candidate's process
+(`_candidate.py`) holds the program. Test code runs here against stand-ins for the program's
+names: a call, an attribute read, an iteration... of a candidate object is a request over a
+socket, and what comes back is plain data built by this process (`_plain.decode`) or a
+handle (`CandidateObject`) to an object that stays with the candidate. So every `==`, `<`,
+`math.isclose`, `sorted` and `assert` of the tests runs on built-in values with this
+process's own code; the candidate's `__eq__` never runs on the judge's side, and nothing it
+does to its own interpreter (patched builtins, libraries or classes, frame walking) reaches
+here. A handle compares equal only to itself and supports no arithmetic, so an object the
+candidate made up passes no equality test.
+
+Stdio mode sends each input to the candidate's process, which runs the program on it in a
+fresh child, and compares the digest of the normalised output with the expected digest here;
+a run that exits normally reports the digest of its own output as the case's value.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ import ast
 import builtins
 import contextlib
 import hashlib
+import importlib
 import io
-import os
 import signal
 import sys
 import time
@@ -27,55 +33,43 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-GUARD = "__toppass_guard__"
-_CASE_FUNCTION = "__toppass_case__"
-_HEAPTYPE = 1 << 9
-_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None), range, bytearray})
-_CONTAINERS = (list, tuple, set, frozenset, dict)
-_BUILTIN_CALLABLES = (
-    types.BuiltinFunctionType,
-    types.WrapperDescriptorType,
-    types.MethodDescriptorType,
-    types.MethodWrapperType,
-    types.ClassMethodDescriptorType,
-)
-# dunders whose definition cannot change how a value compares, tests true or computes
-_HARMLESS_DUNDERS = frozenset(
-    {
-        "__init__",
-        "__new__",
-        "__del__",
-        "__init_subclass__",
-        "__set_name__",
-        "__class_getitem__",
-        "__module__",
-        "__qualname__",
-        "__doc__",
-        "__dict__",
-        "__weakref__",
-        "__slots__",
-        "__annotations__",
-        "__match_args__",
-        "__dataclass_fields__",
-        "__dataclass_params__",
-        "__orig_bases__",
-        "__parameters__",
-        "__static_attributes__",
-        "__firstlineno__",
-        "__abstractmethods__",
-        "__enter__",
-        "__exit__",
-    }
-)
-MAX_GUARD_NODES = 100_000
+if __package__:
+    from ranker.sandbox import _plain
+else:  # inside the sandbox worker, started as a script
+    import _plain  # type: ignore[no-redef]
 
-
-class UntrustedValue(BaseException):
-    """A test read a value whose behaviour the candidate defined; the case fails."""
+# modules a program's names may stand for on the judge's side when they are not loaded
+# here already: the standard library, less what only opens windows or browsers
+_NO_IMPORT = frozenset(
+    {"__main__", "antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo"}
+    | {"webbrowser", "pydoc", "ensurepip", "venv", "ctypes", "gc", "signal", "faulthandler"}
+)
 
 
 class CaseTimeout(BaseException):
     """The case ran past its time (raised by SIGALRM)."""
+
+
+class CandidateGone(BaseException):
+    """The candidate's process ended, or broke the protocol; no more answers will come."""
+
+    def __init__(self, message: str, broke: bool = False) -> None:
+        super().__init__(message)
+        self.broke = broke  # the judge saw it break the protocol: that, not its exit, is why
+
+
+class CandidateError(Exception):
+    """An exception the candidate's code raised that is not a built-in exception class here
+    (its own classes, a library's): the name and text it had there."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(text)
+        self.name = name
+
+
+class UnreadableAnswer(Exception):
+    """What the candidate's code produced cannot be read as plain data (too large, or a
+    malformed message)."""
 
 
 def normalise_output(text: str, mode: str) -> str:
@@ -97,8 +91,12 @@ def output_digest(text: str, mode: str) -> str:
 def short_repr(value: Any, limit: int) -> str:
     try:
         text = repr(value)
-    except BaseException as exc:  # a candidate's __repr__ may raise anything
+    except BaseException as exc:  # a candidate object's repr may fail or time out
         text = f"<unrepresentable: {type(exc).__name__}>"
+    return _clip(text, limit)
+
+
+def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -107,215 +105,9 @@ def describe(exc: BaseException, limit: int = 300) -> str:
         detail = str(exc)
     except BaseException:
         detail = ""
-    name = type(exc).__name__
+    name = exc.name if isinstance(exc, CandidateError) else type(exc).__name__
     text = f"{name}: {detail}" if detail else name
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# ---------------------------------------------------------------- guarded test code
-
-
-class _GuardCalls(ast.NodeTransformer):
-    """Wrap every value-producing load (call, attribute, subscript, name) in `GUARD(...)`,
-    except where it is only the callee or the object of a longer chain (the chain's end is
-    guarded instead). Calls pass a second argument: candidate code may have run."""
-
-    def _wrap(self, node: ast.expr, after_call: bool = False) -> ast.expr:
-        args: list[ast.expr] = [node]
-        if after_call:
-            args.append(ast.Constant(True))
-        return ast.copy_location(
-            ast.Call(func=ast.Name(GUARD, ast.Load()), args=args, keywords=[]), node
-        )
-
-    def _chain(self, node: ast.expr) -> ast.expr:
-        if isinstance(node, ast.Name):
-            return node
-        if isinstance(node, ast.Attribute):
-            node.value = self._chain(node.value)
-            return node
-        if isinstance(node, ast.Subscript):
-            node.value = self._chain(node.value)
-            node.slice = self.visit(node.slice)
-            return node
-        if isinstance(node, ast.Call):
-            node.func = self._chain(node.func)
-            node.args = [self.visit(arg) for arg in node.args]
-            node.keywords = [self.visit(kw) for kw in node.keywords]
-            return node
-        result: ast.expr = self.visit(node)
-        return result
-
-    def visit_Name(self, node: ast.Name) -> ast.expr:
-        if isinstance(node.ctx, ast.Load) and node.id != GUARD:
-            return self._wrap(node)
-        return node
-
-    def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
-        node.value = self._chain(node.value)
-        return self._wrap(node) if isinstance(node.ctx, ast.Load) else node
-
-    def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
-        node.value = self._chain(node.value)
-        node.slice = self.visit(node.slice)
-        return self._wrap(node) if isinstance(node.ctx, ast.Load) else node
-
-    def visit_Call(self, node: ast.Call) -> ast.expr:
-        return self._wrap(self._chain(node), after_call=True)
-
-
-def _bound_names(body: list[ast.stmt]) -> set[str]:
-    """Names a module body binds at top level (they must stay globals once it is wrapped in
-    a function)."""
-    names: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-            for expr in (
-                *node.decorator_list,
-                *getattr(node, "bases", []),
-                *getattr(node, "keywords", []),
-            ):
-                visit(expr)
-            return
-        if isinstance(
-            node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-        ):
-            return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, ast.alias):
-            names.add((node.asname or node.name).split(".")[0])
-        elif (isinstance(node, ast.ExceptHandler) and node.name) or (
-            isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name
-        ):
-            names.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            names.add(node.rest)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    for stmt in body:
-        visit(stmt)
-    return names
-
-
-def compile_case(source: str, filename: str = "<tests>") -> tuple[types.CodeType, bool, bool]:
-    """Compile test code into the code of `def __toppass_case__(GUARD): <code>` with its
-    top-level names declared global and its reads guarded. Returns (code, guarded,
-    returns_value): a lone expression becomes the function's return value. Code that cannot
-    live in a function (e.g. `from m import *`) is compiled as is, unguarded."""
-    tree = ast.parse(source, filename)
-    expression = len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr)
-    try:
-        template = ast.parse(f"def {_CASE_FUNCTION}({GUARD}):\n    pass\n")
-        function = template.body[0]
-        assert isinstance(function, ast.FunctionDef)
-        body = _GuardCalls().visit(ast.parse(source, filename)).body
-        if expression:
-            body = [ast.copy_location(ast.Return(body[0].value), body[0])]
-        names = sorted(_bound_names(body) - {GUARD})
-        function.body = ([ast.Global(names)] if names else []) + body + [ast.Pass()]
-        if expression:
-            function.body.pop()
-        ast.fix_missing_locations(template)
-        module = compile(template, filename, "exec", dont_inherit=True)
-    except SyntaxError:
-        if expression:
-            return compile(source, filename, "eval", dont_inherit=True), False, True
-        return compile(source, filename, "exec", dont_inherit=True), False, False
-    code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
-    return code, True, expression
-
-
-def _is_library_callable(obj: Any, library_roots: tuple[str, ...]) -> bool:
-    if obj is None or isinstance(obj, _BUILTIN_CALLABLES):
-        return True
-    if isinstance(obj, (staticmethod, classmethod)):
-        obj = obj.__func__
-    if isinstance(obj, property):
-        return all(_is_library_callable(f, library_roots) for f in (obj.fget, obj.fset, obj.fdel))
-    if isinstance(obj, types.FunctionType):
-        return obj.__code__.co_filename.startswith(library_roots)  # "<frozen abc>" and the like
-    return False
-
-
-class ValueGuard:
-    """The guard test code calls on each value it reads. Holds the builtins snapshot to put
-    back after calls and remembers every rejection (test code may swallow the exception)."""
-
-    def __init__(self, builtins_dict: dict[str, Any], library_roots: tuple[str, ...]) -> None:
-        self.builtins = builtins_dict
-        self.snapshot = dict(builtins_dict)
-        self.library_roots = library_roots
-        self.rejected: list[str] = []
-        self._types: dict[type, str | None] = {}
-
-    def restore(self) -> None:
-        if len(self.builtins) != len(self.snapshot):
-            for key in [k for k in self.builtins if k not in self.snapshot]:
-                del self.builtins[key]
-        self.builtins.update(self.snapshot)
-
-    def _untrusted_reason(self, cls: type) -> str | None:
-        if cls in self._types:
-            return self._types[cls]
-        reason = None
-        for klass in cls.__mro__:
-            if not klass.__flags__ & _HEAPTYPE:
-                continue
-            for name, attr in list(vars(klass).items()):
-                if (
-                    name.startswith("__")
-                    and name.endswith("__")
-                    and name not in _HARMLESS_DUNDERS
-                    and not _is_library_callable(attr, self.library_roots)
-                ):
-                    reason = f"{cls.__name__}.{name} is defined by the candidate"
-                    break
-            if reason:
-                break
-        self._types[cls] = reason
-        return reason
-
-    def check(self, value: Any) -> None:
-        stack = [value]
-        seen = 0
-        while stack and seen < MAX_GUARD_NODES:
-            item = stack.pop()
-            seen += 1
-            cls = type(item)
-            if cls in _ATOMS:
-                continue
-            if cls.__flags__ & _HEAPTYPE or type(cls) is not type:
-                reason = self._untrusted_reason(cls)
-                if reason is None and type(cls) is not type:
-                    reason = self._untrusted_reason(type(cls))
-                if reason:
-                    self.rejected.append(reason)
-                    raise UntrustedValue(reason)
-            if isinstance(item, dict):
-                stack.extend(dict.keys(item))
-                stack.extend(dict.values(item))
-            elif isinstance(item, (list, tuple)):
-                stack.extend(
-                    list.__iter__(item) if isinstance(item, list) else tuple.__iter__(item)
-                )
-            elif isinstance(item, (set, frozenset)):
-                stack.extend(
-                    set.__iter__(item) if isinstance(item, set) else frozenset.__iter__(item)
-                )
-
-    def __call__(self, value: Any, after_call: bool = False) -> Any:
-        if after_call:
-            self.restore()
-        if type(value) not in _ATOMS:
-            self.check(value)
-        return value
-
-
-# ---------------------------------------------------------------- function mode
 
 
 def _set_alarm(seconds: float | None) -> None:
@@ -326,10 +118,409 @@ def _alarm(signum: int, frame: Any) -> None:
     raise CaseTimeout()
 
 
-def run_function_cases(
-    program: str,
+def compile_case(source: str, filename: str = "<tests>") -> tuple[types.CodeType, bool]:
+    """Compile one case: (code, returns_value). A lone expression is compiled to return its
+    value (reported as the case's value); anything else runs as module code."""
+    tree = ast.parse(source, filename)
+    if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
+        return compile(source, filename, "eval", dont_inherit=True), True
+    return compile(source, filename, "exec", dont_inherit=True), False
+
+
+# ---------------------------------------------------------------- talking to the candidate
+
+
+class Link:
+    """The judge's side of the channel to the candidate's process. A timeout (SIGALRM) may
+    interrupt a send that is still waiting for room in the socket (a request of more than
+    its buffer, to a candidate still busy with an earlier one): the channel is then out of
+    step and the next exchange fails, which only ends the job sooner."""
+
+    def __init__(self, channel: _plain.Channel, repr_limit: int = 200) -> None:
+        self.channel = channel
+        self.repr_limit = repr_limit
+        self.deadline = 0.0  # monotonic time by which the current case must end
+        self.capture: int | None = None  # send back what the candidate prints, up to this
+        self.seq = 0
+        self.proxies: dict[int, CandidateObject] = {}
+
+    def exchange(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a request, return its reply (late replies to earlier requests are dropped)."""
+        self.seq += 1
+        message["seq"] = self.seq
+        message["deadline"] = float(self.deadline)
+        if self.capture is not None:
+            message["out"] = self.capture
+        try:
+            self.channel.send(message)
+        except OSError as exc:
+            raise CandidateGone(f"the candidate's process is gone ({describe(exc)})") from None
+        while True:
+            try:
+                reply = self.channel.receive()
+            except _plain.ChannelError as exc:
+                raise CandidateGone(f"the candidate broke the protocol: {exc}", True) from None
+            if reply is None:
+                raise CandidateGone("the candidate's process ended")
+            if reply.get("seq") == self.seq:
+                return reply
+
+    def ask(self, op: str, target: CandidateObject | None, **fields: Any) -> Any:
+        """One request about a candidate object; its answer, read as a value here."""
+        message: dict[str, Any] = {"op": op, **fields}
+        if target is not None:
+            message["h"] = object.__getattribute__(target, "_handle")
+        reply = self.exchange(message)
+        return self._answer(reply)
+
+    def _answer(self, reply: dict[str, Any]) -> Any:
+        text = reply.get("stdout")
+        if self.capture is not None and type(text) is str:
+            sys.stdout.write(text)
+        if reply.get("timeout") is True:
+            raise CaseTimeout()
+        if "raised" in reply:
+            raise _candidate_exception(reply["raised"])
+        if "error" in reply:
+            raise UnreadableAnswer(str(reply["error"])[:300])
+        return self.value(reply.get("value"))
+
+    def value(self, tokens: Any) -> Any:
+        try:
+            return _plain.decode(tokens, self.proxy)
+        except _plain.PlainError as exc:
+            raise UnreadableAnswer(f"the candidate's answer is not plain data: {exc}") from None
+
+    def tokens(self, value: Any) -> list[Any]:
+        """A value of the tests, to send: plain data, or one of the candidate's own objects."""
+        try:
+            return _plain.encode(value, self._handle_of)
+        except _plain.PlainError as exc:
+            raise TypeError(f"cannot pass this to the candidate's code: {exc}") from None
+
+    def _handle_of(self, obj: Any) -> int:
+        if type(obj) is CandidateObject and object.__getattribute__(obj, "_link") is self:
+            handle: int = object.__getattribute__(obj, "_handle")
+            return handle
+        raise _plain.PlainError(f"a {type(obj).__name__} object of the tests")
+
+    def proxy(self, handle: int) -> CandidateObject:
+        found = self.proxies.get(handle)
+        if found is None:
+            found = self.proxies[handle] = CandidateObject(self, handle)
+        return found
+
+    def call(self, target: CandidateObject, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        message: dict[str, Any] = {"op": "call", "h": object.__getattribute__(target, "_handle")}
+        message["args"] = self.tokens(args)
+        if kwargs:
+            message["kw"] = self.tokens(kwargs)
+        reply = self.exchange(message)
+        back = reply.get("back")
+        if type(back) is list:
+            _copy_back(self, back, args, kwargs)
+        return self._answer(reply)
+
+
+def _copy_back(link: Link, back: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Update the tests' mutable arguments in place with what the call left in them."""
+    for entry in back:
+        if type(entry) is not list or len(entry) != 2:
+            continue
+        where, tokens = entry
+        if type(where) is int and 0 <= where < len(args):
+            original = args[where]
+        elif type(where) is str and where in kwargs:
+            original = kwargs[where]
+        else:
+            continue
+        new = link.value(tokens)
+        if type(original) is not type(new):
+            continue
+        if type(original) in (list, bytearray):
+            original[:] = new
+        elif type(original) in (dict, set):
+            original.clear()
+            original.update(new)
+
+
+def _candidate_exception(info: Any) -> Exception:
+    """The exception the candidate's code raised, as an exception of this process: a
+    built-in exception class by name (so `except ValueError` in a test works), else a
+    CandidateError. Exceptions that are not errors (SystemExit, KeyboardInterrupt) are
+    CandidateErrors too: they must not stop the judge."""
+    if type(info) is not dict:
+        return UnreadableAnswer("a malformed exception")
+    name = info.get("name")
+    name = name if type(name) is str else "Exception"
+    text = info.get("text")
+    text = text[:300] if type(text) is str else ""
+    cls = getattr(builtins, name, None) if info.get("builtin") is True else None
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            args = _plain.decode(info["args"]) if "args" in info else None
+            error: Exception = cls(*args) if type(args) is tuple else cls(text)
+            return error
+        except Exception:  # a class whose constructor wants other arguments
+            return CandidateError(name, text)
+    return CandidateError(name, text)
+
+
+class CandidateObject:
+    """A stand-in on the judge's side for an object that lives in the candidate's process
+    (a function, a class, an instance of one, a generator...). It forwards calls, attribute
+    and item access, iteration and conversions; it compares equal only to itself and has no
+    arithmetic or ordering, so it cannot pass for an expected value."""
+
+    __slots__ = ("__weakref__", "_handle", "_link")
+
+    def __init__(self, link: Link, handle: int) -> None:
+        object.__setattr__(self, "_link", link)
+        object.__setattr__(self, "_handle", handle)
+
+    def _ask(self, op: str, **fields: Any) -> Any:
+        link: Link = object.__getattribute__(self, "_link")
+        return link.ask(op, self, **fields)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        link: Link = object.__getattribute__(self, "_link")
+        return link.call(self, args, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # protocol look-ups of the judge's own libraries
+        return self._ask("getattr", name=name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        link: Link = object.__getattribute__(self, "_link")
+        self._ask("setattr", name=name, value=link.tokens(value))
+
+    def __delattr__(self, name: str) -> None:
+        self._ask("delattr", name=name)
+
+    def __getitem__(self, key: Any) -> Any:
+        link: Link = object.__getattribute__(self, "_link")
+        return self._ask("getitem", key=link.tokens(key))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        link: Link = object.__getattribute__(self, "_link")
+        self._ask("setitem", key=link.tokens(key), value=link.tokens(value))
+
+    def __delitem__(self, key: Any) -> None:
+        link: Link = object.__getattribute__(self, "_link")
+        self._ask("delitem", key=link.tokens(key))
+
+    def __iter__(self) -> Any:
+        return self._ask("iter")
+
+    def __next__(self) -> Any:
+        return self._ask("next")
+
+    def __len__(self) -> int:
+        return _typed(self._ask("len"), int, "len")
+
+    def __bool__(self) -> bool:
+        return _typed(self._ask("bool"), bool, "bool")
+
+    def __int__(self) -> int:
+        return _typed(self._ask("int"), int, "int")
+
+    def __index__(self) -> int:
+        return _typed(self._ask("index"), int, "index")
+
+    def __float__(self) -> float:
+        return _typed(self._ask("float"), float, "float")
+
+    def __complex__(self) -> complex:
+        return _typed(self._ask("complex"), complex, "complex")
+
+    def __str__(self) -> str:
+        return _typed(self._ask("str"), str, "str")
+
+    def __repr__(self) -> str:
+        link: Link = object.__getattribute__(self, "_link")
+        text: str = _typed(self._ask("repr", limit=link.repr_limit), str, "repr")
+        return text
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        link: Link = object.__getattribute__(self, "_link")
+        return _typed(self._ask("isinstance", value=link.tokens(instance)), bool, "isinstance")
+
+    def __subclasscheck__(self, subclass: Any) -> bool:
+        link: Link = object.__getattribute__(self, "_link")
+        return _typed(self._ask("issubclass", value=link.tokens(subclass)), bool, "issubclass")
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("an object of the candidate's process cannot be copied or pickled")
+
+
+def value_text(value: Any, limit: int) -> str:
+    """A case's value as reported (for behaviour signatures): its repr, marked when it is or
+    holds a candidate's object, so that an object whose repr imitates a value (`3`) never
+    reads as that value."""
+    text = short_repr(value, limit)
+    stack, budget = [value], 100_000
+    while stack and budget:
+        item = stack.pop()
+        budget -= 1
+        if type(item) is CandidateObject:
+            return _clip(f"<candidate object> {text}", limit)
+        if type(item) in (list, tuple, set, frozenset):
+            stack.extend(item)
+        elif type(item) is dict:
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    if stack:  # too large to look through: say so rather than risk an imitation
+        return _clip(f"<candidate object> {text}", limit)
+    return text
+
+
+def _typed(value: Any, cls: type, what: str) -> Any:
+    if type(value) is not cls:
+        raise TypeError(f"the candidate's {what}() did not give a {cls.__name__}")
+    if what == "len" and isinstance(value, int) and value < 0:
+        raise ValueError("the candidate's len() is negative")
+    return value
+
+
+def _module(link: Link) -> Callable[[Any], Any]:
+    """How a module among the program's names is bound here: [name, handle] -> this
+    process's own import of that module where it is loaded or in the standard library (so
+    the tests' `math.isclose` is never the candidate's), else the candidate's module."""
+
+    def resolve(payload: Any) -> Any:
+        if type(payload) is not list or len(payload) != 2:
+            raise _plain.PlainError("a malformed module marker")
+        name, handle = payload
+        if type(name) is not str or type(handle) is not int:
+            raise _plain.PlainError("a malformed module marker")
+        top = name.partition(".")[0]
+        if name in sys.modules or (
+            top in sys.stdlib_module_names and top not in _NO_IMPORT and not top.startswith("_")
+        ):
+            try:
+                return importlib.import_module(name)
+            except Exception:
+                pass
+        return link.proxy(handle)
+
+    return resolve
+
+
+class ProgramNamespace(dict[str, Any]):
+    """The tests' namespace. The program's functions, classes, objects and modules are bound
+    in it once; a name that held plain data is looked up in the candidate's process at each
+    use, so tests see the program's state as it is now (`assert calls == [1]` after calls
+    that append to `calls`), not as it was when the program loaded."""
+
+    def __init__(self, link: Link) -> None:
+        super().__init__()
+        self.link = link
+        self.live: set[str] = set()
+
+    def __missing__(self, name: str) -> Any:
+        if name in self.live:
+            return self.link.ask("global", None, name=name)
+        raise KeyError(name)
+
+
+def names_used(sources: list[str]) -> frozenset[str]:
+    """The names test code reads (setup and cases together)."""
+    used: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        used.update(
+            node.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+        )
+    return frozenset(used)
+
+
+def bind_program(
+    namespace: ProgramNamespace, names: Any, link: Link, used: frozenset[str] = frozenset()
+) -> None:
+    """Bind the program's top-level names (as its process reported them): handles and
+    modules now, plain values at each use.
+
+    In one interpreter a program's `def abs(x): return 0` would also be the `abs` of
+    `assert abs(f(x) - y) < 1e-6`. Here a program name that is also a built-in's stands in
+    for it only when it is the one program name the tests use (then it is the function
+    under test, as MBPP's `sum`); otherwise the tests' built-ins stay theirs."""
+    if type(names) is not list:
+        return
+    entries = [
+        entry
+        for entry in names
+        if type(entry) is list
+        and len(entry) == 2
+        and type(entry[0]) is str
+        and entry[0].isidentifier()
+        and not entry[0].startswith("__")
+    ]
+    referenced = {name for name, _ in entries} & used
+    modules = _module(link)
+    for name, tokens in entries:
+        if hasattr(builtins, name) and referenced != {name}:
+            continue
+        bound = type(tokens) is list and len(tokens) == 1 and type(tokens[0]) is dict
+        if bound and set(tokens[0]) <= {"H", "M"}:
+            with contextlib.suppress(_plain.PlainError):
+                namespace[name] = _plain.decode(tokens, link.proxy, modules)
+            continue
+        namespace.live.add(name)
+
+
+# ---------------------------------------------------------------- function mode
+
+
+def _hello(channel: _plain.Channel, timeout: float, send: Callable[[dict[str, Any]], None]) -> Any:
+    """Wait for the candidate's process to load the program; its list of names, or None
+    after reporting why there is none. Its first message says it has the program: a process
+    that ends before that was gone before its job (the sandbox's fault, not the program's)."""
+    received = False
+    try:
+        _set_alarm(max(timeout, 0.001))
+        while True:
+            hello = channel.receive()
+            if hello is None or hello.get("received") is not True or received:
+                break
+            received = True
+        _set_alarm(0)
+    except CaseTimeout:
+        send({"event": "error", "message": "timed out while loading", "timeout": True})
+        return None
+    except _plain.ChannelError as exc:
+        _set_alarm(0)
+        message = f"the candidate broke the protocol: {exc}"
+        send({"event": "gone", "message": message, "broke": True})
+        return None
+    if hello is None:
+        send({"event": "gone"} if received else {"event": "gone", "early": True})
+        return None
+    if "load_error" in hello:
+        message = hello["load_error"]
+        send(
+            {
+                "event": "error",
+                "message": message[:500] if type(message) is str else "did not load",
+                "timeout": hello.get("timeout") is True,
+            }
+        )
+        return None
+    if "loaded" not in hello:
+        send({"event": "gone", "message": "the candidate broke the protocol", "broke": True})
+        return None
+    return hello["loaded"]
+
+
+def judge_function(
+    channel: _plain.Channel,
     setup: str,
-    cases: list[tuple[types.CodeType, bool, bool]],
+    cases: list[tuple[types.CodeType, bool]],
     send: Callable[[dict[str, Any]], None],
     *,
     timeout: float,
@@ -337,95 +528,81 @@ def run_function_cases(
     stop_on_failure: bool,
     capture_stdout: bool,
     repr_limit: int,
-    library_roots: tuple[str, ...],
+    used: frozenset[str] = frozenset(),
 ) -> None:
-    """Load the program, run setup, run each compiled case; `send` one event per case, then
-    `done` (or one `error` event when the program does not load)."""
+    """Wait for the program to load, run setup, run each compiled case; `send` one event per
+    case, then `done` (or one `error` event when the program does not load, or `gone` when
+    the candidate's process ends before the tests do). `used`: the names the tests read
+    (`names_used`)."""
     clock = time.monotonic
     started = clock()
     deadline = started + timeout
     signal.signal(signal.SIGALRM, _alarm)
-    for name in ("settrace", "setprofile"):  # a trace function could jump over asserts
-        if hasattr(sys, name):
-            delattr(sys, name)
-    namespace_builtins = dict(builtins.__dict__)
-    namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": namespace_builtins}
-    guard = ValueGuard(namespace_builtins, library_roots)
+    names = _hello(channel, timeout, send)
+    if names is None:
+        return
+    link = Link(channel, repr_limit)
+    link.deadline = deadline
+    namespace = ProgramNamespace(link)
+    namespace.update(__name__="__candidate__", __builtins__=builtins)
+    bind_program(namespace, names, link, used)
     real_stdout = sys.stdout
-    try:
-        code = compile(program, "<candidate>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as exc:
-        send({"event": "error", "message": f"does not compile: {describe(exc)}"})
-        return
-    try:
-        _set_alarm(timeout)
-        exec(code, namespace)
-        _set_alarm(0)
-    except CaseTimeout:
-        send({"event": "error", "message": "timed out while loading", "timeout": True})
-        return
-    except BaseException as exc:
-        _set_alarm(0)
-        send({"event": "error", "message": f"raised while loading: {describe(exc)}"})
-        return
-    finally:
-        sys.stdout = real_stdout
     if setup:
         try:
             _set_alarm(max(deadline - clock(), 0.001))
             exec(compile(setup, "<setup>", "exec", dont_inherit=True), namespace)
             _set_alarm(0)
+        except CandidateGone as exc:
+            _set_alarm(0)
+            send({"event": "gone", "message": str(exc), "broke": exc.broke})
+            return
         except BaseException as exc:
             _set_alarm(0)
             outcome = "timeout" if isinstance(exc, CaseTimeout) else "failed"
             for index in range(len(cases)):
-                send(
-                    {
-                        "event": "case",
-                        "index": index,
-                        "outcome": outcome,
-                        "message": f"setup: {describe(exc)}",
-                    }
-                )
+                message = f"setup: {describe(exc)}"
+                send({"event": "case", "index": index, "outcome": outcome, "message": message})
                 if stop_on_failure:
                     break
             send({"event": "done"})
             return
-    for index, (case_code, guarded, returns_value) in enumerate(cases):
+    for index, (code, returns_value) in enumerate(cases):
         remaining = deadline - clock()
         limit = min(remaining, case_timeout) if case_timeout else remaining
         event: dict[str, Any] = {"event": "case", "index": index}
         buffer = io.StringIO() if capture_stdout else None
         case_started = clock()
-        guard.rejected.clear()
-        guard.restore()
-        namespace["__builtins__"] = namespace_builtins
-        value: Any = None
+        link.deadline = case_started + limit
+        link.capture = repr_limit if capture_stdout else None
+        text = None
         try:
             if limit <= 0:
                 raise CaseTimeout()
             if buffer is not None:
                 sys.stdout = buffer
             _set_alarm(limit)
-            if guarded:
-                value = types.FunctionType(case_code, namespace)(guard)
+            if returns_value:
+                text = value_text(eval(code, namespace), repr_limit)
             else:
-                value = eval(case_code, namespace)
+                exec(code, namespace)
             _set_alarm(0)
             outcome, message = "passed", ""
         except CaseTimeout:
             outcome, message = "timeout", "timed out"
+        except CandidateGone as exc:
+            _set_alarm(0)
+            sys.stdout = real_stdout
+            send({"event": "gone", "index": index, "message": str(exc), "broke": exc.broke})
+            return
         except BaseException as exc:
             _set_alarm(0)
             outcome, message = "failed", describe(exc)
         finally:
             _set_alarm(0)
             sys.stdout = real_stdout
-        if guard.rejected and outcome == "passed":
-            outcome, message = "failed", f"UntrustedValue: {guard.rejected[0]}"
         event.update(outcome=outcome, message=message, seconds=round(clock() - case_started, 4))
         if returns_value and outcome == "passed":
-            event["value"] = short_repr(value, repr_limit)
+            event["value"] = text
         if buffer is not None:
             event["stdout"] = buffer.getvalue()[:repr_limit]
         send(event)
@@ -437,87 +614,8 @@ def run_function_cases(
 # ---------------------------------------------------------------- stdio mode
 
 
-def _wait_child(pid: int, timeout: float) -> tuple[int | None, bool]:
-    """Wait for child `pid` up to `timeout` s; kill it past that. Returns (wait status, timed out)."""
-    import select
-
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    timed_out = False
-    if pidfd is not None:
-        try:
-            ready, _, _ = select.select([pidfd], [], [], max(timeout, 0))
-            if not ready:
-                timed_out = True
-                os.kill(pid, signal.SIGKILL)
-        finally:
-            os.close(pidfd)
-        _, status = os.waitpid(pid, 0)
-        return status, timed_out
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status, False
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
-            return status, True
-        time.sleep(0.002)
-
-
-def _run_program_here(code: types.CodeType) -> int:
-    """Body of one stdio run (in its own process): run the program as __main__."""
-    sys.stdin = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
-    sys.argv = ["main.py"]
-    status = 0
-    try:
-        exec(code, {"__name__": "__main__", "__builtins__": builtins})
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if not isinstance(exc.code, (int, type(None))):
-            print(exc.code, file=sys.stderr)
-    except BaseException as exc:
-        import traceback
-
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-        status = 1
-    try:
-        sys.stdout.flush()
-    except BaseException as exc:
-        print(describe(exc), file=sys.stderr)
-        status = status or 1
-    with contextlib.suppress(BaseException):
-        sys.stderr.flush()
-    return status
-
-
-def _read_head(path: str, limit: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(limit).decode("utf-8", "surrogateescape")
-    except OSError:
-        return ""
-
-
-def _stderr_tail(path: str, limit: int = 300) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 4000))
-            lines = handle.read().decode("utf-8", "replace").strip().splitlines()
-    except OSError:
-        return ""
-    return lines[-1][:limit] if lines else ""
-
-
-def run_stdio_cases(
-    program: str,
+def judge_stdio(
+    channel: _plain.Channel,
     cases: list[dict[str, Any]],
     send: Callable[[dict[str, Any]], None],
     *,
@@ -525,62 +623,44 @@ def run_stdio_cases(
     stop_on_failure: bool,
     compare: str,
     repr_limit: int,
-    max_output: int,
-    confine_run: Callable[[], None],
 ) -> None:
-    """Run the program once per case, each in a fresh child process (`confine_run` applies the
-    per-run confinement there), and judge normalised stdout against the case's digest."""
-    try:
-        code = compile(program, "main.py", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as exc:
-        send({"event": "error", "message": f"does not compile: {describe(exc)}"})
+    """Have the candidate's process run the program on each case's input and judge the
+    digest of its normalised stdout against the case's digest, here."""
+    signal.signal(signal.SIGALRM, _alarm)
+    if _hello(channel, timeout, send) is None:
         return
+    link = Link(channel, repr_limit)
     for index, case in enumerate(cases):
-        in_path, out_path = f"in{index}.txt", f"out{index}.txt"
-        with open(in_path, "w", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write(case["input"])
         started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            status = 70
-            try:
-                fd_in = os.open(in_path, os.O_RDONLY)
-                fd_out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.dup2(fd_in, 0)
-                os.dup2(fd_out, 1)
-                os.close(fd_in)
-                os.close(fd_out)
-                confine_run()
-                status = _run_program_here(code)
-            finally:
-                os._exit(status if 0 <= status < 256 else 1)
-        wait_status, timed_out = _wait_child(pid, timeout)
         event: dict[str, Any] = {"event": "case", "index": index}
-        stdout = _read_head(out_path, max_output)
-        if timed_out:
-            outcome, message = "timeout", "timed out"
-        elif wait_status is not None and os.WIFSIGNALED(wait_status):
-            outcome, message = (
-                "failed",
-                f"killed by {signal.Signals(os.WTERMSIG(wait_status)).name}",
-            )
-        elif wait_status is not None and os.waitstatus_to_exitcode(wait_status) != 0:
-            code_ = os.waitstatus_to_exitcode(wait_status)
-            outcome, message = (
-                "failed",
-                f"exit status {code_}: {_stderr_tail('stderr')}".rstrip(": "),
-            )
-        else:
-            digest = output_digest(stdout, compare)
-            outcome, message = (
-                ("passed", "") if digest == case["digest"] else ("failed", "wrong answer")
-            )
+        link.deadline = started + timeout
+        try:
+            _set_alarm(timeout + 2.0)  # the candidate's side kills a run at `timeout`
+            request = {"op": "stdio", "input": case["input"], "compare": compare}
+            reply = link.exchange({**request, "timeout": float(timeout)})
+            _set_alarm(0)
+        except CaseTimeout:
+            reply = {"outcome": "timeout", "message": "timed out"}
+        except CandidateGone as exc:
+            _set_alarm(0)
+            send({"event": "gone", "index": index, "message": str(exc), "broke": exc.broke})
+            return
+        stdout = reply.get("stdout")
+        if reply.get("outcome") == "ran" and type(reply.get("digest")) is str:
+            digest = reply["digest"]
+            passed = digest == case["digest"]
+            outcome, message = ("passed", "") if passed else ("failed", "wrong answer")
             event["value"] = digest  # what it printed, comparable across programs
+        elif reply.get("outcome") in ("timeout", "failed"):
+            outcome = str(reply["outcome"])
+            message = str(reply.get("message", ""))[:300]
+        else:
+            outcome, message = "failed", str(reply.get("error", "no answer"))[:300]
         event.update(
             outcome=outcome,
             message=message,
             seconds=round(time.monotonic() - started, 4),
-            stdout=stdout[:repr_limit],
+            stdout=stdout[:repr_limit] if type(stdout) is str else "",
         )
         send(event)
         if outcome != "passed" and stop_on_failure:

@@ -1,11 +1,13 @@
 """What the sandbox runs and what it answers: jobs, limits, outcomes.
 
 A job is one candidate program plus its tests. Function jobs run test code (asserts) after the
-program in the same namespace; each entry of `tests` is one case, judged separately (a whole
-benchmark test suite is one case; a list of visible asserts or calls is several). Stdio jobs
-run the program once per input and compare stdout. A case that is a lone expression reports
-a short repr of its value, and a stdio run that exits normally the digest of its normalised
-stdout, so callers can compare candidates' behaviour on the same inputs.
+program, in a namespace that holds the program's names; each entry of `tests` is one case,
+judged separately (a whole benchmark test suite is one case; a list of visible asserts or calls
+is several). The tests run in a process of their own and see what the program returns as
+plain values (docs/sandbox.md). Stdio jobs run the program once per input and compare stdout.
+A case that is a lone expression reports a short repr of its value, and a stdio run that exits
+normally the digest of its normalised stdout, so callers can compare candidates' behaviour on
+the same inputs.
 """
 
 from __future__ import annotations
@@ -164,10 +166,15 @@ class CaseResult:
 
 @dataclass(frozen=True)
 class ExecResult:
+    """A job's verdict. `sandbox_error` marks an ERROR that is the sandbox's own fault (a
+    worker that died or stopped answering, a fault in the judge), not the candidate's: such
+    a verdict says nothing about the program and must not be cached."""
+
     outcome: Outcome
     message: str = ""
     cases: tuple[CaseResult, ...] = field(default=())
     seconds: float = 0.0
+    sandbox_error: bool = False
 
     @property
     def passed(self) -> bool:
@@ -190,10 +197,11 @@ class ExecResult:
             message=str(data.get("message", "")),
             cases=tuple(CaseResult.from_wire(c) for c in data.get("cases", [])),
             seconds=float(data.get("seconds", 0.0)),
+            sandbox_error=bool(data.get("sandbox_error", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "outcome": self.outcome.value,
             "message": self.message,
             "seconds": self.seconds,
@@ -202,7 +210,11 @@ class ExecResult:
                 for c in self.cases
             ],
         }
+        if self.sandbox_error:
+            out["sandbox_error"] = True
+        return out
 
 
 def error_result(message: str) -> ExecResult:
-    return ExecResult(Outcome.ERROR, message)
+    """The sandbox failed to judge the job (not the candidate's fault)."""
+    return ExecResult(Outcome.ERROR, message, sandbox_error=True)

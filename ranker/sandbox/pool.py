@@ -1,18 +1,23 @@
 """The host side of the sandbox: a pool of worker processes and the calls that feed them.
 
 Each worker (`_worker.py`) is a fresh interpreter, never a fork of the caller, so the caller
-may hold threads, a GPU or a language-server loop. A worker runs one job at a time by forking
-a confined child; a pool of N workers runs N jobs at once. A worker that dies or stops
-answering is replaced and its job reported as ERROR.
+may hold threads, a GPU or a language-server loop. A worker runs one job at a time in two
+confined processes of its own (the candidate's and the judge's); a pool of N workers runs N
+jobs at once. A worker that dies or stops answering is replaced and its job reported as an
+ERROR marked `sandbox_error`; one that reports its state touched by a job is retired after
+answering and replaced before the next job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import queue
 import select
+import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -28,6 +33,19 @@ K = TypeVar("K")
 _WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
 _HOST_SLACK_SECONDS = 15.0  # the worker enforces deadlines; this only catches a stuck worker
 _START_SECONDS = 60.0
+
+
+def _force_remove(function: Any, path: str, excinfo: Any) -> None:
+    """rmtree's error handler: a candidate may have taken permissions away."""
+    with contextlib.suppress(OSError):
+        os.chmod(os.path.dirname(path), stat.S_IRWXU)
+        if not os.path.islink(path):
+            os.chmod(path, stat.S_IRWXU)
+    with contextlib.suppress(OSError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
 
 
 class SandboxError(RuntimeError):
@@ -106,6 +124,7 @@ class _WorkerProcess:
 
     def run(self, wire: dict[str, Any]) -> ExecResult:
         if self.proc is None or self.proc.poll() is not None:
+            self.stop()  # a dead one: reaped, and its directory removed
             self.start()
         cases = max(1, len(wire.get("cases", [])))
         budget = float(wire["timeout"]) * (cases if wire["mode"] == "stdio" else 1)
@@ -113,6 +132,9 @@ class _WorkerProcess:
         if reply is None:
             self.stop()
             return error_result("the sandbox worker died or stopped answering (restarted)")
+        if reply.get("retire"):
+            log.info("sandbox worker retired after a job touched its state")
+            self.stop()  # the next job starts a fresh one
         return ExecResult.from_wire(reply)
 
     def stop(self) -> None:
@@ -129,6 +151,10 @@ class _WorkerProcess:
         finally:
             if proc.stdout:
                 proc.stdout.close()
+            if self.root and os.path.isdir(self.root):
+                # a worker that was killed could not remove its directory (and the next
+                # job's, made ahead): what its candidates wrote must not outlive it
+                shutil.rmtree(self.root, onerror=_force_remove)
 
 
 class Sandbox:

@@ -243,25 +243,29 @@ def signals_from_runs(
     return ExecutionSignals(cases, tuple(runs), clusters, shares)
 
 
+RUN_VERSION = "sandbox-2"
+"""Part of every run key: bump it when a change to the executor can change a run."""
+
+
 def run_key(program: str, probes: Sequence[Probe], setup: str = "") -> str:
-    """The identity of one program's run on `probes`: a hash of the program, every probe and
-    the setup code."""
-    # a stdio probe adds its input and expected output; function probes keep the keys they had
+    """The identity of one program's run on `probes`: a hash of the executor's version, the
+    program, every probe and the setup code."""
+    # a stdio probe adds its input and expected output
     tests = [
         [p.statement, p.call, *([p.io.input, p.io.output] if p.io is not None else [])]
         for p in probes
     ]
-    blob = json.dumps([program, tests, setup])
+    blob = json.dumps([RUN_VERSION, program, tests, setup])
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 class RunCache:
     """What programs did on their probes, by `run_key`: in memory (the `limit` most recently
     used, when given), and in a JSON-lines file when given one, read at start and appended to
-    as runs finish (a line cut short by an interrupted run is skipped). A run in which the
-    program never reached its first case (it does not load, or the sandbox failed) is not
-    kept: it costs little to redo, and a sandbox failure must not outlive the run that met
-    it. Not thread-safe: one user at a time."""
+    as runs finish (a line cut short by an interrupted run is skipped). A run that met an
+    error of the sandbox's own (`ExecResult.sandbox_error`) is never kept: it must not outlive
+    the run that met it; nor one in which the program never reached its first case (it costs
+    little to redo). Not thread-safe: one user at a time."""
 
     def __init__(self, path: str | Path | None = None, limit: int | None = None) -> None:
         self.path = Path(path) if path is not None else None
@@ -294,8 +298,8 @@ class RunCache:
         return run
 
     def put(self, key: str, run: ProgramRun, result: ExecResult) -> None:
-        if result.outcome is Outcome.ERROR and not result.cases:
-            return
+        if result.sandbox_error or (result.outcome is Outcome.ERROR and not result.cases):
+            return  # the sandbox's own error, or a program that never reached a case
         self._runs[key] = run
         self._runs.move_to_end(key)
         if self.limit is not None and len(self._runs) > self.limit:
