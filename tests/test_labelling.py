@@ -102,6 +102,25 @@ def test_interrupted_output_is_repaired_and_completed(tmp_path, problems):
     assert len(rows) == 6 and len({(r["task_id"], r["index"]) for r in rows}) == 6
 
 
+def test_a_verdict_that_was_the_sandboxs_own_error_is_labelled_again(tmp_path, problems):
+    pool = write(tmp_path / "pool.jsonl", POOL)
+    out = tmp_path / "out.jsonl"
+    label_pool(problems, pool, out, workers=1, limits=LIMITS)
+    rows = rows_of(out)
+    rows[1] = {
+        **rows[1],
+        "passed": False,
+        "result": "error: sandbox worker died",
+        "sandbox_error": True,
+    }
+    out.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    stats = label_pool(problems, pool, out, workers=1, limits=LIMITS)
+    assert stats.already_done == 5 and stats.labelled == 1  # that row alone, again
+    again = rows_of(out)
+    assert len(again) == 6 and not any(r.get("sandbox_error") for r in again)
+    assert {(r["task_id"], r["index"]) for r in again} == {(r["task_id"], r["index"]) for r in rows}
+
+
 def test_previous_labels_are_kept_beside_ours(tmp_path, problems):
     pool = write(tmp_path / "pool.jsonl", [{**POOL[2], "passed": False, "result": "failed: old"}])
     out = tmp_path / "out.jsonl"

@@ -108,14 +108,20 @@ def default_cache_path() -> Path:
 
 def finished_candidates(out: Path) -> set[tuple[str, int]]:
     """(task_id, index) of every complete row already in `out`. A final row cut short by an
-    interrupted run is dropped from the file, so appending can go on cleanly."""
+    interrupted run is dropped from the file, so appending can go on cleanly; so are rows whose
+    verdict was an error of the sandbox's own (`sandbox_error`), so that a rerun labels them
+    again instead of keeping a verdict that says nothing of the program."""
     if not out.is_file():
         return set()
-    rows = [record for _, record in read_jsonl(out, resuming=True)]
+    read = [record for _, record in read_jsonl(out, resuming=True)]
+    rows = [row for row in read if not row.get("sandbox_error")]
+    damaged = False
     try:
         for _ in read_jsonl(out):
             pass
     except DataError:  # a damaged tail: keep the complete rows only
+        damaged = True
+    if damaged or len(rows) < len(read):
         write_jsonl(out, rows)
     return {
         (row["task_id"], row["index"])
@@ -135,6 +141,8 @@ def labelled_row(candidate: PoolCandidate, result: ExecResult, sha: str | None) 
         outcome=result.outcome.value,
         program_sha=sha,
     )
+    if result.sandbox_error:
+        row["sandbox_error"] = True  # labelled again on the next run (`finished_candidates`)
     return row
 
 
