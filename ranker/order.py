@@ -35,10 +35,24 @@ the counts keep them above it. The figures are in the shipped ranker's model car
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 from collections.abc import Sequence
 
 from ranker.signals.types import EMPTY_BODY, ExecutionSignals, Signals
+
+logger = logging.getLogger(__name__)
+
+
+def finite(scores: Sequence[float]) -> list[float]:
+    """`scores` with every NaN or infinity replaced by a score below all finite ones (a
+    damaged head must not put its NaN first, nor send `NaN` into JSON)."""
+    kept = [s for s in scores if math.isfinite(s)]
+    floor = (min(kept) - 1.0) if kept else 0.0
+    bad = len(scores) - len(kept)
+    if bad:
+        logger.warning("the ranker gave %d non-finite score(s); they rank last", bad)
+    return [s if math.isfinite(s) else floor for s in scores]
 
 
 def zscores(values: Sequence[float]) -> list[float]:
@@ -190,6 +204,32 @@ def served_with_signals(
     if execution is not None and not execution.judged:
         return execution_free_scores(head, behaviour_counts(execution, counts), defects, reviewer)
     return served_scores(head, counts, defects, executed=execution is not None, reviewer=reviewer)
+
+
+def learned_scores(head: Sequence[float], defects: Sequence[str | None]) -> list[float]:
+    """The served scores of a ranker whose head learned from the cross-model signals itself
+    (`RankerConfig.served` "learned": sample counts, agreement, defects and execution are its
+    features): its own score, except that a body that does nothing still goes last."""
+    if len(head) != len(defects):
+        raise ValueError(f"{len(head)} scores, {len(defects)} defects")
+    return [
+        score - (DEFECT_PENALTY if defect == EMPTY_BODY else 0.0)
+        for score, defect in zip(head, defects, strict=True)
+    ]
+
+
+def serve(
+    head: Sequence[float],
+    counts: Sequence[int],
+    defects: Sequence[str | None],
+    signals: Signals | None,
+    learned: bool,
+) -> list[float]:
+    """The served scores, by the rules (`served_with_signals`) or by a learned head
+    (`learned_scores`)."""
+    if learned:
+        return learned_scores(head, defects)
+    return served_with_signals(head, counts, defects, signals)
 
 
 def behaviour_counts(execution: ExecutionSignals, counts: Sequence[int]) -> list[float]:

@@ -56,13 +56,17 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> set[str]:
-    """The project modules `path` imports (absolute imports of the four packages)."""
+    """The project modules `path` imports (absolute imports of the four packages); `from
+    package import submodule` imports the submodule."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                is_module = (ROOT / Path(*submodule.split("."))).with_suffix(".py").is_file()
+                found.add(submodule if is_module else node.module)
     return {name for name in found if name.split(".")[0] in PACKAGES}
 
 

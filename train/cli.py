@@ -418,7 +418,9 @@ def fit(
         str,
         typer.Option(
             help="Comma-separated feature groups beside the text: execution (visible tests run "
-            "in the sandbox), likelihood (needs --likelihood files). Empty: text only."
+            "in the sandbox), likelihood (needs --likelihood files), sampling (counts of "
+            "independent samples), agreement (behaviour shares), defects, generator "
+            "(its log-probabilities). Empty: text only."
         ),
     ] = "",
     likelihood: LikelihoodOption = None,
@@ -430,6 +432,20 @@ def fit(
             "whose examples ran (--text-without-execution: text only where nothing ran).",
         ),
     ] = True,
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text/--no-text",
+            help="--no-text: the head reads the feature groups alone (no backbone, no text).",
+        ),
+    ] = True,
+    served: Annotated[
+        str,
+        typer.Option(
+            help="policy: the serving rules add defects and counts to the head's score; "
+            "learned: the head's own score (train it with sampling,agreement,defects)."
+        ),
+    ] = "policy",
     group_dropout: Annotated[
         float,
         typer.Option(help="Chance a feature group is hidden from a training problem."),
@@ -479,6 +495,8 @@ def fit(
             trainable_layers=0 if freeze_backbone else trainable_layers,
             features=groups,
             text_with_execution=text_with_execution,
+            text=text,
+            served=served,  # type: ignore[arg-type]  # RankerConfig names a bad one
         )
         if "likelihood" in groups and not likelihood:
             raise DataError("--features likelihood needs --likelihood feature files")
@@ -511,7 +529,7 @@ def fit(
             signals = slate_signals(
                 [*train_slates, *val_slates],
                 problem_set,
-                "execution" in groups,
+                "execution" in groups or "agreement" in groups,
                 likelihood if "likelihood" in groups else None,
                 workers,
                 report,

@@ -4,6 +4,7 @@ specs, a pool's slates (an unlabelled pool labelled first, resumably), and the s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -102,7 +103,28 @@ def slate_signals(
         if not path.is_file():
             raise DataError(f"{path}: no such likelihood feature file")
         signals = with_likelihood(slates, signals, read_likelihood_features(path))
-    return signals
+    return with_cross_model_signals(slates, problems, signals)
+
+
+def with_cross_model_signals(
+    slates: Sequence[Slate], problems: dict[str, Problem], signals: dict[str, Signals]
+) -> dict[str, Signals]:
+    """Each slate's signals with what every pool carries whatever model wrote it: sample
+    counts (where the answers were independent samples), static defects and the generator's
+    log-probabilities (where recorded). Read only by rankers with those feature groups."""
+    from ranker.signals.defects import static_defects
+
+    out = dict(signals)
+    for slate in slates:
+        base = out.get(slate.task_id, Signals())
+        entry_point = problems[slate.task_id].entry_point
+        out[slate.task_id] = dataclasses.replace(
+            base,
+            counts=list(slate.counts) if slate.independent else None,
+            defects=static_defects(slate.problem, slate.programs, entry_point),
+            generator=list(slate.logprobs) if slate.logprobs else None,
+        )
+    return out
 
 
 def tests_that_do_not_compile(problems: dict[str, Problem]) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ranker.model.metrics import diverse_pass_at_k, oracle, random_pass_at_k, ranked_pass_at_k
-from ranker.order import DEFECT_PENALTY, served_with_signals
+from ranker.order import DEFECT_PENALTY, finite, serve
 from ranker.signals.defects import static_defects
 from ranker.signals.types import Signals
 from train.problems import Problem
@@ -206,14 +206,16 @@ def served_slate_scores(
     head: Sequence[Sequence[float]],
     signals: Mapping[str, Signals],
     problems: Mapping[str, Problem],
+    learned: bool = False,
 ) -> list[list[float]]:
     """A ranker's `head` scores (with the slates' `signals`) as `Ranker.rank` serves them:
-    `ranker.order.served_with_signals` with each slate's sample counts."""
+    `ranker.order.serve` with each slate's sample counts, by the rules or, for a ranker whose
+    head learned the cross-model signals (`learned`), by the head."""
     result = []
     for slate, scores in zip(slates, head, strict=True):
         defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
         result.append(
-            served_with_signals(scores, slate.counts, defects, signals.get(slate.task_id))
+            serve(finite(scores), slate.counts, defects, signals.get(slate.task_id), learned)
         )
     return result
 

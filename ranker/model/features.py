@@ -6,6 +6,15 @@ execution when the user allows it, without when not.
     execution   from running the candidates on the problem's visible tests (ranker.signals.execution)
     likelihood  from a causal LM's view of the candidate (ranker.signals.likelihood): coder and
                 reviewer mean log-probabilities, z-scored within the problem
+    sampling    how many independent samples gave each program: share, log count z-scored,
+                the most sampled (self-consistency; absent for pools of dependent answers)
+    agreement   the share of answers whose programs behaved the same on every input run,
+                judged or not (CodeT-style agreement; absent where nothing ran)
+    defects     static defects, by kind (ranker.signals.defects)
+    generator   the generator's own mean token log-probability, z-scored (where given)
+
+These four carry across the models that wrote the candidates, where the text does not: a ranker
+can be trained on them alone (`RankerConfig.text` false).
 
 All values are relative to the problem's slate (shares, fractions, z-scores), never absolute
 lengths or counts, so they mean the same for a problem with 5 candidates and one with 500.
@@ -13,11 +22,12 @@ lengths or counts, so they mean the same for a problem with 5 candidates and one
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ranker.order import zscores
-from ranker.signals.types import ExecutionSignals, Signals
+from ranker.signals.types import EMPTY_BODY, ExecutionSignals, Signals
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +44,17 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "exec_passing_cluster_share",
     ),
     "likelihood": ("lm_available", "lm_coder_z", "lm_reviewer_z"),
+    "sampling": ("count_available", "count_share", "count_log_z", "count_top"),
+    "agreement": ("agree_available", "agree_share", "agree_top"),
+    "defects": (
+        "defect_available",
+        "defect_any",
+        "defect_empty",
+        "defect_undefined",
+        "defect_returns",
+        "defect_signature",
+    ),
+    "generator": ("gen_available", "gen_logprob_z"),
 }
 
 
@@ -86,6 +107,73 @@ def _likelihood_columns(n: int, values: Sequence[tuple[float, float]] | None) ->
     return [[1.0, c, r] for c, r in zip(coder, reviewer, strict=True)]
 
 
+def _sampling_columns(n: int, counts: Sequence[int] | None) -> list[list[float]]:
+    if counts is None:
+        return [[0.0] * 4 for _ in range(n)]
+    if len(counts) != n:
+        raise ValueError(f"sample counts for {len(counts)} programs, not {n}")
+    total = max(sum(counts), 1)
+    logs = zscores([math.log(max(c, 1)) for c in counts])
+    top = max(counts, default=0)
+    return [
+        [1.0, c / total, z, float(c == top and top > 1)] for c, z in zip(counts, logs, strict=True)
+    ]
+
+
+def _agreement_columns(
+    n: int, execution: ExecutionSignals | None, counts: Sequence[int] | None
+) -> list[list[float]]:
+    if execution is None:
+        return [[0.0] * 3 for _ in range(n)]
+    if len(execution.cluster_shares) != n:
+        raise ValueError(f"execution signals for {len(execution.runs)} programs, not {n}")
+    if counts is not None:  # shares of the independent answers, duplicates counted
+        total = max(sum(counts), 1)
+        mass: dict[int, float] = {}
+        for cluster, count in zip(execution.clusters, counts, strict=True):
+            mass[cluster] = mass.get(cluster, 0.0) + count
+        shares = [mass[c] / total for c in execution.clusters]
+    else:  # of the distinct programs
+        size: dict[int, int] = {}
+        for cluster in execution.clusters:
+            size[cluster] = size.get(cluster, 0) + 1
+        shares = [size[c] / n for c in execution.clusters]
+    largest = max(shares, default=0.0)
+    return [[1.0, share, float(share >= largest - 1e-12)] for share in shares]
+
+
+def _defect_columns(n: int, defects: Sequence[str | None] | None) -> list[list[float]]:
+    if defects is None:
+        return [[0.0] * 6 for _ in range(n)]
+    if len(defects) != n:
+        raise ValueError(f"defects for {len(defects)} programs, not {n}")
+    rows = []
+    for defect in defects:
+        text = defect or ""
+        rows.append(
+            [
+                1.0,
+                float(defect is not None),
+                float(text == EMPTY_BODY),
+                float("is not defined" in text),
+                float(text.endswith("returns nothing")),
+                float(text.startswith("no function") or "parameters, the prompt" in text),
+            ]
+        )
+    return rows
+
+
+def _generator_columns(n: int, values: Sequence[float | None] | None) -> list[list[float]]:
+    known = [v for v in values or () if v is not None and math.isfinite(v)]
+    if values is None or not known:
+        return [[0.0, 0.0] for _ in range(n)]
+    if len(values) != n:
+        raise ValueError(f"generator log-probabilities for {len(values)} programs, not {n}")
+    mean = sum(known) / len(known)
+    filled = [v if v is not None and math.isfinite(v) else mean for v in values]
+    return [[1.0, z] for z in zscores(filled)]
+
+
 def feature_matrix(n: int, signals: Signals | None, groups: Sequence[str]) -> torch.Tensor:
     """`[n, F]` features for n programs, in `feature_names(groups)` order."""
     import torch
@@ -97,6 +185,14 @@ def feature_matrix(n: int, signals: Signals | None, groups: Sequence[str]) -> to
             columns.append(_execution_columns(n, signals.execution))
         elif group == "likelihood":
             columns.append(_likelihood_columns(n, signals.likelihood))
+        elif group == "sampling":
+            columns.append(_sampling_columns(n, signals.counts))
+        elif group == "agreement":
+            columns.append(_agreement_columns(n, signals.execution, signals.counts))
+        elif group == "defects":
+            columns.append(_defect_columns(n, signals.defects))
+        elif group == "generator":
+            columns.append(_generator_columns(n, signals.generator))
         else:
             raise ValueError(f"unknown feature group {group!r}")
     rows = [[x for block in columns for x in block[i]] for i in range(n)]

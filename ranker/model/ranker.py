@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -21,7 +21,7 @@ from ranker.model.card import ModelCard
 from ranker.model.config import RankerConfig, RankerConfigError
 from ranker.model.encoding import encode_pairs
 from ranker.model.features import feature_matrix, feature_names
-from ranker.order import serve_order, served_with_signals
+from ranker.order import finite, serve, serve_order
 from ranker.signals.defects import static_defects
 from ranker.signals.types import Signals
 
@@ -33,17 +33,6 @@ CARD_FILE = "README.md"
 
 POOLED_KEPT = 4096
 """Pooled vectors a ranker with a frozen backbone keeps (384 floats each for MiniLM: 6 MB)."""
-
-
-def finite(scores: Sequence[float]) -> list[float]:
-    """`scores` with every NaN or infinity replaced by a score below all finite ones (a
-    damaged head must not put its NaN first, nor send `NaN` into JSON)."""
-    kept = [s for s in scores if math.isfinite(s)]
-    floor = (min(kept) - 1.0) if kept else 0.0
-    bad = len(scores) - len(kept)
-    if bad:
-        logger.warning("the ranker gave %d non-finite score(s); they rank last", bad)
-    return [s if math.isfinite(s) else floor for s in scores]
 
 
 def _pair_key(problem: str, candidate: str) -> str:
@@ -84,26 +73,29 @@ class Ranker(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config or RankerConfig()
-        if backbone is None or tokenizer is None:
-            backbone, tokenizer = load_backbone(self.config.backbone)
-        self.backbone = backbone
+        self.backbone: Any = None
         self.tokenizer = tokenizer
         self.pooling = self.config.pooling
-        if self.pooling == "auto":
-            self.pooling = "last" if is_causal_lm(backbone) else "mean"
-        backbone_config: Any = backbone.config
-        self.hidden_size = int(backbone_config.hidden_size)
+        self.hidden_size = 0  # a ranker without text: the head reads the features alone
+        if self.config.text:
+            if backbone is None or tokenizer is None:
+                backbone, tokenizer = load_backbone(self.config.backbone)
+            self.backbone, self.tokenizer = backbone, tokenizer
+            if self.pooling == "auto":
+                self.pooling = "last" if is_causal_lm(backbone) else "mean"
+            backbone_config: Any = backbone.config
+            self.hidden_size = int(backbone_config.hidden_size)
+            set_trainable_layers(self.backbone, self.config.trainable_layers)
         self.feature_names = feature_names(self.config.features)
         self.head = ScoreHead(
             self.hidden_size + len(self.feature_names), self.config.head_hidden, self.config.dropout
         )
-        set_trainable_layers(self.backbone, self.config.trainable_layers)
         self._pooled_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._pooled_lock = threading.Lock()
 
     def train(self, mode: bool = True) -> Ranker:
         super().train(mode)
-        if self.config.backbone_frozen:
+        if self.config.backbone_frozen and self.backbone is not None:
             self.backbone.eval()  # a frozen backbone must not apply dropout while the head trains
         return self
 
@@ -155,6 +147,8 @@ class Ranker(nn.Module):
         """Per row of `features`, whether the head reads the text: always, except for a ranker
         trained without text beside execution (`text_with_execution` false), on a program
         whose examples ran. The backbone need not run for the others."""
+        if not self.config.text:
+            return [False] * (len(features) if features is not None else 0)
         if features is None or self.config.text_with_execution:
             return [True] * (len(features) if features is not None else 0)
         if "exec_available" not in self.feature_names:
@@ -247,6 +241,21 @@ class Ranker(nn.Module):
         lookup = dict(zip(unique, values, strict=True))
         return [lookup[c] for c in candidates]
 
+    def with_cross_model_signals(
+        self, signals: Signals | None, counts: Sequence[int], defects: Sequence[str | None]
+    ) -> Signals | None:
+        """`signals` with the sample counts (independent: the editor's answers are) and the
+        static defects, where this ranker's feature groups read them."""
+        groups = set(self.config.features)
+        if not groups & {"sampling", "agreement", "defects"}:
+            return signals
+        base = signals or Signals()
+        return dataclasses.replace(
+            base,
+            counts=base.counts if base.counts is not None else list(counts),
+            defects=base.defects if base.defects is not None else list(defects),
+        )
+
     def rank(
         self,
         problem: str,
@@ -264,11 +273,16 @@ class Ranker(nn.Module):
         the reviewer likelihood and behaviour clusters decide it). `defects` default to
         `static_defects` of the candidates for the function `entry_point` (default: the
         prompt's last `def`), `counts` to 1 each; `diverse` off keeps the plain score order."""
-        scores = served_with_signals(
+        counts = list(counts) if counts is not None else [1] * len(candidates)
+        if defects is None:
+            defects = static_defects(problem, candidates, entry_point)
+        signals = self.with_cross_model_signals(signals, counts, defects)
+        scores = serve(
             finite(self.score(problem, candidates, signals, batch_size=batch_size)),
-            counts if counts is not None else [1] * len(candidates),
-            defects if defects is not None else static_defects(problem, candidates, entry_point),
+            counts,
+            defects,
             signals,
+            learned=self.config.served == "learned",
         )
         order = serve_order(scores, signals, diverse)
         if top_k is not None:

@@ -69,3 +69,10 @@ class Signals:
 
     execution: ExecutionSignals | None = None
     likelihood: Sequence[tuple[float, float]] | None = None  # (coder, reviewer) per program
+    counts: Sequence[int] | None = None
+    """How many sampled answers gave each program, where the answers were sampled
+    independently (the editor's always are; a pool's are when it says so): agreement between
+    independent samples is evidence, repair iterations of one answer are not."""
+    defects: Sequence[str | None] | None = None  # static defects (`ranker.signals.defects`)
+    generator: Sequence[float | None] | None = None
+    """The generator's mean token log-probability of each program, where the backend gave it."""
