@@ -151,3 +151,18 @@ def test_importing_a_package_does_not_load_torch(package: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert out.strip() == "False"
+
+
+def test_the_wheel_check_imports_what_exists() -> None:
+    """.ci/check-wheel runs only in CI, after the suite: a module it imports that a move renamed
+    would turn CI red with every test green. Its Python lines are checked here instead."""
+    import importlib
+    import re
+
+    script = (ROOT / ".ci" / "check-wheel").read_text()
+    found = re.findall(r"^from ([\w.]+) import ([\w, ]+)$", script, flags=re.MULTILINE)
+    assert found, "no imports found in .ci/check-wheel: the pattern above is out of date"
+    for module_path, names in found:
+        module = importlib.import_module(module_path)
+        for name in names.split(","):
+            assert hasattr(module, name.strip()), f"{module_path} has no {name.strip()}"
