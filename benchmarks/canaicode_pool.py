@@ -11,7 +11,8 @@ Problems: a HumanEval-style prompt (the question's signature and a docstring fro
 Output text); `tests` from canaicode's `f.call(...)` checks (argument-name checks become
 `inspect` asserts); `visible_tests`: the first value check. Pool rows keep canaicode's verdict
 as `passed` (its checks include argument names, which a re-run by `toppass-train label` with
-these tests also enforces). The pools used for the figures: docs/results.md, "The pools".
+these tests also enforces) and say `independent`: each is one model's own answer, so identical
+answers are models agreeing and a ranker's sampling features count them. The pools used for the figures: docs/results.md, "The pools".
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def main() -> None:
                 "code": row["code"],
                 "passed": row["status"] == "PASS",
                 "model": row["model"],
+                "independent": True,
             }
         )
         counts[task_id] += 1

@@ -4,8 +4,8 @@ GPT-3.5, GPT-4, StarCoder and Reflexion seeds, five per problem; MBPP: three).
 
 The LDB pools hold every program LDB's repair loop produced, once each: later iterations are
 longer and more often correct, and a program merged from several unchanged iterations is
-usually a failed one. A seed pool keeps only independent samples, so its duplicates are
-models agreeing and its length bias is what different models write. Used to measure
+usually a failed one. A seed pool keeps only independent samples (rows say `independent`, so
+a ranker's sampling features count them), so its duplicates are models agreeing and its length bias is what different models write. Used to measure
 execution-free ranking on candidates from models the ranker was not trained on:
 
     python benchmarks/ldb_seed_pool.py runs/ldb-humaneval.relabelled.jsonl.gz runs/he-seeds.jsonl
@@ -35,7 +35,12 @@ def main() -> None:
             rows += 1
             for source in row.get("sources", []):
                 if source.startswith("seed:"):
-                    record = {"task_id": row["task_id"], "code": row["code"], "sources": [source]}
+                    record = {
+                        "task_id": row["task_id"],
+                        "code": row["code"],
+                        "sources": [source],
+                        "independent": True,
+                    }
                     if "passed" in row:
                         record["passed"] = row["passed"]
                     out.write(json.dumps(record) + "\n")
