@@ -98,3 +98,23 @@ def test_bad_arguments_raise():
         random_pass_at_k(3, 4, 1)
     with pytest.raises(ValueError):
         evaluate_rankings([])
+
+
+def test_paired_difference_resamples_the_same_problems_for_both_orders():
+    from train.evaluate import Evaluation, paired_difference
+
+    def evaluation(name, values):
+        mean = sum(values) / len(values)
+        return Evaluation(name, len(values), 0, {1: mean}, {1: 0.0}, 1.0, per_problem={1: values})
+
+    # Ours wins on every problem by 0.5 however far apart the problems are: a paired interval
+    # is exactly +0.5, where two unpaired intervals (0-1 and 0-0.5 wide) would overlap.
+    ours = evaluation("ours", [1.0, 0.5, 1.0, 0.5])
+    theirs = evaluation("theirs", [0.5, 0.0, 0.5, 0.0])
+    assert paired_difference(ours, theirs, resamples=200) == {1: (0.5, 0.5, 0.5)}
+    # One big loss among small wins: the interval reaches below zero.
+    mixed = evaluation("mixed", [0.7, 0.2, 0.7, -0.5])
+    difference, low, high = paired_difference(mixed, theirs, resamples=500)[1]
+    assert difference == pytest.approx(0.025) and low < 0 < high
+    with pytest.raises(ValueError, match="problems"):
+        paired_difference(ours, evaluation("short", [1.0]))

@@ -142,6 +142,25 @@ def bootstrap_interval(
     return means[int(0.025 * (resamples - 1))], means[int(0.975 * (resamples - 1))]
 
 
+def paired_difference(
+    ours: Evaluation, theirs: Evaluation, resamples: int = 1000, seed: int = 0
+) -> dict[int, tuple[float, float, float]]:
+    """Per k: the mean per-problem difference `ours - theirs` and its 95% paired bootstrap
+    interval (the same problems resampled for both), so "better by more than the interval"
+    is read from one row rather than from two overlapping intervals. With no resamples the
+    interval is the difference itself."""
+    if ours.problems != theirs.problems:
+        raise ValueError(
+            f"{ours.name} has {ours.problems} problems, {theirs.name} {theirs.problems}"
+        )
+    result = {}
+    for k in ours.per_problem.keys() & theirs.per_problem.keys():
+        deltas = [a - b for a, b in zip(ours.per_problem[k], theirs.per_problem[k], strict=True)]
+        lo, hi = bootstrap_interval(deltas, resamples, seed)
+        result[k] = (sum(deltas) / len(deltas), lo, hi)
+    return dict(sorted(result.items()))
+
+
 def length_scores(slates: Sequence[Slate]) -> list[list[float]]:
     """The length-only baseline: longer programs first."""
     return [[float(len(p)) for p in slate.programs] for slate in slates]

@@ -27,6 +27,7 @@ from train.evaluate import (
     generator_likelihood_scores,
     length_scores,
     offered_labels,
+    paired_difference,
     sample_count_scores,
     served_slate_scores,
 )
@@ -72,6 +73,22 @@ class PoolReport:
         judged = sum(1 for e in ran if e.judged)
         return judged, len(ran) - judged
 
+    def versus(self) -> dict[str, dict[str, dict[str, list[float]]]]:
+        """Each ranker (served) against each baseline: per k, the mean per-problem difference
+        and its paired 95% bootstrap interval, `[difference, low, high]`."""
+        return {
+            ranker.name: {
+                baseline.name: {
+                    f"pass@{k}": [round(v, 4) for v in values]
+                    for k, values in paired_difference(
+                        ranker, baseline, self.options.bootstrap
+                    ).items()
+                }
+                for baseline in self.baselines
+            }
+            for ranker in self.rankers
+        }
+
     def to_json(self) -> dict[str, Any]:
         """The first ranker's evaluation, with the baselines' and the offered order's ranked
         pass@k beside it and the other rankers whole."""
@@ -81,6 +98,7 @@ class PoolReport:
             payload["offered"] = self.offered[0].to_json()
         payload["baselines"] = {b.name: b.to_json()["ranked"] for b in self.baselines}
         payload["others"] = [o.to_json() for o in others]
+        payload["versus"] = self.versus()
         judged, typed = self.judged_and_typed()
         payload["settings"] = {
             "execution": self.options.execution,
