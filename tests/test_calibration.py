@@ -116,13 +116,18 @@ def test_calibration_inputs_mean_the_same_for_any_number_of_samples():
     assert calibration_mode(None) == "none"
     assert calibration_mode(Signals(execution=execution([1, 0], cases=1))) == "judged"
     assert calibration_mode(Signals(execution=execution([0, 0], cases=0))) == "agreement"
-    # nothing ran: z + log(count) - log(total) = z + log(count share), whatever the total
+    # nothing ran: z + log(count) - log(mean count), the same for any number of answers
     small = execution_free_scores([1.0, 0.0, 2.0], [2, 1, 1], [None, None, "no return"])
     large = execution_free_scores([1.0, 0.0, 2.0], [20, 10, 10], [None, None, "no return"])
     mode, xs, defect = calibration_inputs(small, [2, 1, 1], None)
     assert mode == "none" and defect == [False, False, True]
     assert xs[:2] == pytest.approx(calibration_inputs(large, [20, 10, 10], None)[1][:2])
-    assert xs[0] == pytest.approx(0.0 + math.log(0.5))  # z = 0 for the middle score
+    assert xs[0] == pytest.approx(0.0 + math.log(2 / (4 / 3)))  # z = 0 for the middle score
+    # ... and for any number of distinct programs: five programs sampled once each as one
+    alike = execution_free_scores([1.0, 0.0], [1, 1], [None, None])
+    many = execution_free_scores([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [1] * 9, [None] * 9)
+    assert calibration_inputs(alike, [1, 1], None)[1] == pytest.approx(alike)
+    assert calibration_inputs(many, [1] * 9, None)[1] == pytest.approx(many)
     # judged: the served score itself (the head's, on fractions and shares)
     judged = Signals(execution=execution([1, 0], cases=1))
     assert calibration_inputs([0.7, -DEFECT_PENALTY], [1, 1], judged) == (
@@ -397,3 +402,15 @@ def test_plots_without_matplotlib_is_one_line_before_any_work(tiny_pool, monkeyp
     assert result.exit_code == 1
     assert "--plots needs matplotlib: pip install matplotlib" in result.output
     assert "Traceback" not in result.output and not list(tmp_path.glob("*.png"))
+
+
+def test_the_shipped_ranker_carries_a_calibration_for_its_own_weights():
+    from ranker.model.calibration import weights_digest
+    from ranker.model.ranker import WEIGHTS_FILE
+    from ranker.model.shipped import DEFAULT_RANKER_DIR
+
+    calibration = Calibration.load(DEFAULT_RANKER_DIR / CALIBRATION_FILE)
+    assert calibration.weights == weights_digest(DEFAULT_RANKER_DIR / WEIGHTS_FILE)
+    assert set(calibration.modes) == {"judged", "agreement", "none"}
+    assert "humaneval" not in calibration.fitted_on.lower()  # never fitted on an eval pool
+    assert calibration.fitted_on.startswith("ldb-mbpp")

@@ -734,7 +734,7 @@ def evaluate(
         if plots is not None:
             from train.plots import write_plots
 
-            for written in write_plots(plots, slates.slates, result, title=pool.name):
+            for written in write_plots(plots, slates.slates, result, title=str(pool)):
                 stderr.print(f"wrote {written}", highlight=False)
     if as_json:
         typer.echo(json.dumps(result.to_json()))

@@ -9,9 +9,14 @@ same for every problem of that mode:
                below `ranker.order.TIE_BREAK`); the head reads fractions and shares of the
                problem's programs, never absolute counts
     agreement  inputs ran that judge nothing: served is z(text) + log(behaviour count); less
-               log(answers sampled) that is z(text) + log(behaviour share)
-    none       nothing ran: served is z(text) + log(count); less log(answers sampled) that is
-               z(text) + log(count share)
+               the log of the mean count (answers per distinct program) that is z(text) +
+               log(behaviour count / mean count)
+    none       nothing ran: served is z(text) + log(count); less the log of the mean count,
+               z(text) + log(count / mean count)
+
+(A count against the mean count, not against all answers: a share of the answers shrinks with
+the number of distinct programs, 1 in 7 on an LDB problem, 1 in 270 on a canaicode one, where
+being sampled as often as the others means the same.)
 
 (z(reviewer) takes z(text)'s place where the reviewer scored the programs.) A program served
 last for a certain defect (below -DEFECT_PENALTY / 2) gets the rate at which such programs were
@@ -87,7 +92,8 @@ def calibration_inputs(
     defect = [score < -DEFECT_PENALTY / 2 for score in served]
     if mode == "judged":
         return mode, [float(s) for s in served], defect
-    shift = math.log(max(float(sum(counts)), 1.0))
+    mean = sum(counts) / len(counts) if counts else 1.0
+    shift = math.log(max(float(mean), 1.0))
     return mode, [float(s) - shift for s in served], defect
 
 
