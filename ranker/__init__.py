@@ -1,7 +1,7 @@
 """Everything that scores candidates at serving time, in rooms (imports point down only):
 
     model/       the learned ranker: config, backbone, encoding, features, losses, metrics,
-                 the saved-ranker format and model card, the shipped default
+                 the saved-ranker format and model card, calibration, the shipped default
     order.py     the serving order: how scores, defects, counts, execution and the reviewer
                  decide the list the user sees, told once
     candidates/  raw answers -> programs (extract, normalise, dedupe) -> the body as applied

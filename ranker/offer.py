@@ -9,7 +9,6 @@ likelihood (where asked) -> static defects of each body as applied -> the servin
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ranker.candidates import dedupe_key, prepare_candidates, to_program
 from ranker.candidates.applied import CandidateBody, candidate_body
+from ranker.model.calibration import sigmoid
 from ranker.model.features import feature_matrix
 from ranker.model.ranker import Ranker
 from ranker.signals.defects import static_defects
@@ -44,7 +44,9 @@ class RankedCandidate:
     them (the title's preview); carried: the names those definitions bind; examples: how it
     did on the docstring's examples (`3/3 examples`), None when they were not run; defect: why
     it cannot work, seen without running it (`name 'cube' is not defined`;
-    `ranker.signals.defects.static_defect`), None when none was seen."""
+    `ranker.signals.defects.static_defect`), None when none was seen; probability: the
+    calibrated probability that it is correct (`ranker.model.calibration`), None where the
+    ranker has no calibration for how it was ranked."""
 
     rank: int
     score: float
@@ -59,6 +61,7 @@ class RankedCandidate:
     answers: tuple[int, ...] = ()  # positions of the raw answers it stands for
     passed: int | None = None  # docstring examples it passes, where they ran and judged
     behaviour: int | None = None  # its behaviour cluster (same results on every input run)
+    probability: float | None = None  # calibrated P(correct) (`ranker.model.calibration`)
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class RankedResult:
             if n == 1:
                 return f"the only candidate cannot work as written ({first})"
             return f"every one of the {n} candidates has a defect ({first}, ...)"
-        return None
+        return low_confidence(self.candidates, self.examples)
 
     def empty_message(self) -> str:
         """Why nothing can be offered (for the user)."""
@@ -106,8 +109,27 @@ class RankedResult:
         return f"none of the {self.sampled} answers for {self.function}() was usable Python{reason}"
 
 
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+LOW_CONFIDENCE = 0.5
+"""Below this calibrated probability that the first candidate is correct, the offer says so:
+the first candidate is then more likely wrong than right (docs/ranking.md, "Calibrated
+confidence", says how often that happens)."""
+
+
+def low_confidence(candidates: Sequence[RankedCandidate], examples: int | None) -> str | None:
+    """Why the first of `candidates` (best first) is not to be trusted, where its calibrated
+    probability is below `LOW_CONFIDENCE`; None where it is not, or is not known."""
+    first = candidates[0]
+    if first.probability is None or first.probability >= LOW_CONFIDENCE:
+        return None
+    if examples and first.passed is not None and first.passed < examples:
+        why = f"#1 passes {first.passed}/{examples} examples"
+    elif examples:
+        why = "the examples do not decide between the candidates"
+    elif first.behaviour is not None:
+        why = "candidates disagree and no example decides"
+    else:
+        why = "nothing ran to decide between the candidates"
+    return f"low confidence: #1 is correct with p={first.probability:.2f} ({why})"
 
 
 @dataclass
@@ -281,6 +303,12 @@ def rank_candidates(
         if programs
         else []
     )
+    calibration = ranker.calibration
+    probabilities = (
+        calibration.probabilities([score for _, score in sorted(ranked)], counts, signals)
+        if calibration is not None and ranked
+        else None
+    )
     candidates = tuple(
         RankedCandidate(
             rank=position + 1,
@@ -298,6 +326,7 @@ def rank_candidates(
             if execution is not None and execution.judged
             else None,
             behaviour=execution.clusters[index] if execution is not None else None,
+            probability=probabilities[index] if probabilities is not None else None,
         )
         for position, (index, score) in enumerate(ranked)
     )

@@ -56,6 +56,11 @@ def files(tmp_path: Path, tiny_encoder_dir: Path) -> dict[str, Path]:
     other = json.loads((ranker / "config.json").read_text())
     other["head_hidden"] = [16]
     (reshaped / "config.json").write_text(json.dumps(other))
+    miscalibrated = tmp_path / "miscalibrated"
+    shutil.copytree(ranker, miscalibrated)
+    (miscalibrated / "calibration.json").write_text(
+        '{"format": "toppass-calibration/1", "modes": 3}'
+    )
     return {
         "problems": problems,
         "broken": broken,
@@ -65,6 +70,7 @@ def files(tmp_path: Path, tiny_encoder_dir: Path) -> dict[str, Path]:
         "damaged": damaged,
         "truncated": truncated,
         "reshaped": reshaped,
+        "miscalibrated": miscalibrated,
         "dir": tmp_path,
     }
 
@@ -72,6 +78,7 @@ def files(tmp_path: Path, tiny_encoder_dir: Path) -> dict[str, Path]:
 LABEL = ["label", "--problems", "{problems}", "--pool", "{pool}", "--no-cache"]
 EVAL = ["eval", "--problems", "{problems}", "--pool", "{labelled}", "--no-execution"]
 FIT = ["fit", "--train", "{labelled}", "--val", "{labelled}", "--problems", "{problems}"]
+CALIBRATE = ["calibrate", "--problems", "{problems}", "--pool", "{labelled}", "--no-execution"]
 
 CASES: list[tuple[str, list[str], str]] = [
     ("damaged ranker weights", [*EVAL, "--ranker", "{damaged}"], "not a readable safetensors"),
@@ -105,6 +112,21 @@ CASES: list[tuple[str, list[str], str]] = [
         "do not compile",
     ),
     ("eval --bootstrap -1", [*EVAL, "--ranker", "{ranker}", "--bootstrap", "-1"], "--bootstrap"),
+    (
+        "a damaged calibration.json",
+        [*EVAL, "--ranker", "{miscalibrated}"],
+        "calibration.json: 'modes' must be an object",
+    ),
+    (
+        "calibrate --split 1",
+        [*CALIBRATE, "--ranker", "{ranker}", "--split", "1"],
+        "--split must be in [0, 1)",
+    ),
+    (
+        "calibrate a ranker that is not there",
+        [*CALIBRATE, "--ranker", "{dir}/none"],
+        "ranker directory not found",
+    ),
     (
         "generate --api bogus",
         [

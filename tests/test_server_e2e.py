@@ -931,3 +931,52 @@ async def test_a_damaged_ranker_is_named_and_nan_never_leaves_the_ranker(
         fake.bodies = FakeOpenAI.bodies
     assert all(math.isfinite(c["score"]) for c in summary["candidates"])
     assert summary["candidates"][-1]["defect"] == "empty body"
+
+
+@pytest.fixture(scope="module")
+def calibrated_ranker_dirs(
+    tiny_ranker_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """The tiny ranker with a calibration.json: one unsure of every candidate (p=0.30 where
+    nothing ran), one sure (p=0.90)."""
+    import shutil
+
+    from ranker.model.calibration import Calibration, ModeMap
+    from ranker.model.ranker import Ranker
+
+    out = {}
+    for name, value in (("unsure", 0.3), ("sure", 0.9)):
+        path = tmp_path_factory.mktemp(f"calibrated-{name}")
+        shutil.copytree(tiny_ranker_dir, path, dirs_exist_ok=True)
+        ranker = Ranker.from_pretrained(path, device="cpu")
+        ranker.calibration = Calibration({"none": ModeMap("isotonic", (0.0,), (value,))})
+        ranker.save_calibration(path)
+        out[name] = path
+    return out
+
+
+async def test_titles_show_the_calibrated_probability_and_a_low_one_is_said(
+    editor, fake, calibrated_ranker_dirs
+):
+    editor.choose = None
+    configure(editor, base_settings(fake, calibrated_ranker_dirs["unsure"]))
+    summary = await run_generate(editor)
+    warning = (
+        "low confidence: #1 is correct with p=0.30 (nothing ran to decide between the candidates)"
+    )
+    assert summary["warning"] == warning
+    assert [c["probability"] for c in summary["candidates"]] == [0.3, 0.3, 0.3]
+    titles = [c["title"] for c in summary["candidates"]]
+    assert all(re.match(r"toppass #\d \(p=0\.30, x2\): ", title) for title in titles), titles
+    assert editor.message_requests[-1].message.startswith(f"toppass: {warning}. 3 ranked")
+    ranked = await code_actions(editor, BODY_LINE, AUTOMATIC)
+    assert ranked[0].title == f"toppass: {warning}" and ranked[0].disabled is not None
+    assert [a.title for a in ranked[1:]] == titles
+    assert not any(a.is_preferred for a in ranked)  # nothing is preferred when unsure
+
+    configure(editor, base_settings(fake, calibrated_ranker_dirs["sure"]))  # a new ranker
+    summary = await run_generate(editor)
+    assert summary["warning"] is None
+    assert all("(p=0.90, x2): " in c["title"] for c in summary["candidates"])
+    ranked = await code_actions(editor, BODY_LINE, AUTOMATIC)
+    assert ranked[0].title.startswith("toppass #1 (p=0.90") and ranked[0].is_preferred

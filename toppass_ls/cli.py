@@ -276,7 +276,11 @@ def _print(ctx: Any, result: Any, top_k: int, seconds: float) -> None:
     if result.reviewer != REVIEWER_OFF:
         err.print(result.reviewer, soft_wrap=True)
     for candidate in shown:
-        details = [f"score {candidate.score:.2f}"]
+        details = [
+            f"score {candidate.score:.2f}"
+            if candidate.probability is None
+            else f"p={candidate.probability:.2f}"
+        ]
         if candidate.count > 1:
             details.append(f"x{candidate.count}")
         if candidate.examples:

@@ -138,6 +138,7 @@ def action_title(
     carried: Sequence[str] = (),
     shown: str | None = None,
     behaves_as: int | None = None,
+    probability: float | None = None,
 ) -> str:
     """e.g. `toppass #1 (0.93): return sorted(set(xs))`; `(0.93, x3)` for three merged
     duplicates; `(2/3 examples, 0.93, x3)` when the candidates ran on the docstring's
@@ -146,9 +147,10 @@ def action_title(
     the model wrote outside the function (`body` is then the function's own body, which the
     title previews); `(3/3 examples, 0.80, as #1)` for a candidate that behaved as #1 on every
     input run, which is why one of another behaviour may come before it with a lower score.
-    `shown`: the preview to show instead of `body`'s first line."""
+    `shown`: the preview to show instead of `body`'s first line. With the ranker's calibrated
+    `probability` that the candidate is correct, `p=0.83` takes the raw score's place."""
     details = [] if examples is None else [examples]
-    details.append(f"{score:.2f}")
+    details.append(f"{score:.2f}" if probability is None else f"p={probability:.2f}")
     if count > 1:
         details.append(f"x{count}")
     if behaves_as is not None:
@@ -190,6 +192,7 @@ def candidate_titles(candidates: Sequence[RankedCandidate]) -> list[str]:
                 candidate.carried,
                 preview_text,
                 behaves_as,
+                candidate.probability,
             )
         )
     return titles
@@ -201,6 +204,9 @@ def candidate_json(candidate: RankedCandidate, title: str) -> dict[str, Any]:
     return {
         "rank": candidate.rank,
         "score": round(candidate.score, 4),
+        "probability": round(candidate.probability, 4)
+        if candidate.probability is not None
+        else None,
         "count": candidate.count,
         "examples": candidate.examples,
         "defect": candidate.defect,

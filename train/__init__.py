@@ -11,5 +11,7 @@
     embeddings, scoring   cached backbone vectors; scoring slates with a ranker
     fit         the training loop: config -> data -> model -> optimiser -> loop -> checkpoint
     evaluate    the metrics of an ordering and the baselines; `pool_eval` runs them all
+    calibration fit a ranker's calibration; measure its probabilities (ECE, Brier)
+    plots       `eval --plots`: the pass@k curve and the reliability diagram as PNG files
     likelihood_features   coder/reviewer scores of a pool's programs, as a feature file
 """

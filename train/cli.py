@@ -463,9 +463,18 @@ def fit(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
     restart: Annotated[bool, typer.Option(help="Ignore a checkpoint in --out.")] = False,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="Fit the saved ranker's calibration on the validation problems "
+            "(calibration.json; toppass-train calibrate refits it).",
+        ),
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Train a ranker with the pass@k loss (or BCE) and save the best validation epoch."""
+    """Train a ranker with the pass@k loss (or BCE) and save the best validation epoch, with
+    its calibration fitted on the validation problems."""
     _setup_logging(verbose)
     with user_errors():
         from ranker import LossConfig, RankerConfig
@@ -537,9 +546,109 @@ def fit(
             result = run_fit(
                 config, train_slates, val_slates, out, report, restart=restart, signals=signals
             )
+        stderr.print(f"best epoch {result.best_epoch}: saved to {out}")
+        if calibrate:
+            from train.calibration import CalibrateOptions
+
+            _calibrate_and_report(
+                out,
+                val_slates,
+                problem_set,
+                CalibrateOptions(
+                    workers=workers,
+                    cache_dir=Path(config.cache_dir),
+                    device=device,
+                ),
+                f"the validation problems ({config.data['val']}), {len(val_slates)} problems",
+            )
     validation = result.best_metrics["validation"]
-    stderr.print(f"best epoch {result.best_epoch}: saved to {out}")
     _print_table([validation], stdout)
+
+
+@app.command()
+def calibrate(
+    ranker: Annotated[Path, typer.Option(help="Saved ranker directory to calibrate.")],
+    problems: ProblemsOption,
+    pool: Annotated[
+        Path,
+        typer.Option(help="Labelled pool of problems the ranker did not train on (or --split)."),
+    ],
+    split: Annotated[
+        float,
+        typer.Option(
+            help="Calibrate on the fraction of the pool's problems that `fit --val-split F` "
+            "holds out (fixed by task id): the ranker's own training pool, without its "
+            "training problems. 0: every problem of the pool."
+        ),
+    ] = 0.0,
+    execution: Annotated[
+        bool,
+        typer.Option(
+            "--execution/--no-execution",
+            help="Also calibrate the modes where programs ran: their visible tests (judged) "
+            "and the same calls with the expected values withheld (agreement only).",
+        ),
+    ] = True,
+    workers: Annotated[
+        int, typer.Option(help="Programs run at once.", min=1, max=256)
+    ] = os.cpu_count() or 1,
+    batch_size: Annotated[int, typer.Option(help="Scoring batch size.", min=1)] = 32,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run the backbone on every program.")
+    ] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Fit (or refit) a ranker's calibration: the probability that a candidate is correct,
+    from its served score, per mode (examples judged; inputs ran unjudged; nothing ran), by
+    isotonic regression or Platt scaling. Written to calibration.json in the ranker directory."""
+    _setup_logging(verbose)
+    with user_errors():
+        from train.calibration import CalibrateOptions
+        from train.embeddings import DEFAULT_CACHE_DIR
+        from train.slates import split_by_task
+
+        if not 0.0 <= split < 1.0:
+            raise ValueError(f"--split must be in [0, 1), got {split!r}")
+        problem_set = _load_problems(problems)
+        slates = _slates(pool, problem_set).slates
+        if split > 0.0:
+            slates = split_by_task(slates, split)[1]
+        fitted_on = f"{pool.name}" + (f", the {split:g} held out by task id" if split else "")
+        options = CalibrateOptions(
+            execution=execution,
+            workers=workers,
+            batch_size=batch_size,
+            cache_dir=None if no_cache else DEFAULT_CACHE_DIR,
+            device=device,
+        )
+        _calibrate_and_report(
+            ranker, slates, problem_set, options, f"{fitted_on}, {len(slates)} problems"
+        )
+
+
+def _calibrate_and_report(
+    directory: Path, slates: list[Any], problems: dict[str, Any], options: Any, fitted_on: str
+) -> None:
+    """Fit and write a ranker's calibration (`train.calibration.calibrate_ranker`), then one
+    line per mode on stderr."""
+    from train.calibration import calibrate_ranker
+
+    with progress_bar() as report:
+        calibration, _ = calibrate_ranker(directory, slates, problems, options, fitted_on, report)
+    for mode, mapping in calibration.modes.items():
+        notes = calibration.notes.get(mode, {})
+        stderr.print(
+            f"{mode}: {mapping.method} on {mapping.programs} programs of {mapping.problems} "
+            f"problems ({mapping.positives} correct); cross-validated ECE "
+            f"{notes.get('cross_validated_ece', float('nan')):.3f} (sigmoid of the served score: "
+            f"{notes.get('ece_of_sigmoid_of_served_score', float('nan')):.3f})",
+            highlight=False,
+        )
+    for mode, note in calibration.notes.items():
+        if isinstance(note, str):
+            stderr.print(f"{mode}: {note}", highlight=False)
+    stderr.print(f"wrote {directory / 'calibration.json'}", highlight=False)
 
 
 @app.command(name="eval")
@@ -602,10 +711,19 @@ def evaluate(
         bool, typer.Option("--no-cache", help="Run the backbone on every program.")
     ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
+    plots: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write PNG figures here: ranked pass@k for k = 1..10 against random and "
+            "oracle, and the reliability diagram of the first ranker's probabilities "
+            "(needs matplotlib)."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Ranked pass@k of ranker(s) on a pool, beside random order, length-only, the execution
-    baseline and the oracle.
+    baseline and the oracle; how well the first ranker's probabilities are calibrated
+    (expected calibration error and Brier score).
 
     Rankers and the execution baseline are ranked as they are served: with execution
     features where the ranker has them and, with --diverse, one program per behaviour cluster
@@ -623,6 +741,10 @@ def evaluate(
         from train.embeddings import DEFAULT_CACHE_DIR
         from train.pool_eval import EvalOptions, evaluate_pool
 
+        if plots is not None:
+            from train.plots import require_pyplot
+
+            require_pyplot()  # before any work, where matplotlib is missing
         problem_set = _load_problems(problems)
         slates = _slates(pool, problem_set, labelled_out or default_labelled_path(pool), workers)
         shipped = default_ranker_path()
@@ -645,10 +767,17 @@ def evaluate(
             result = evaluate_pool(
                 slates.slates, problem_set, ranker or [str(shipped)], options, report
             )
+        if plots is not None:
+            from train.plots import write_plots
+
+            for written in write_plots(plots, slates.slates, result, title=str(pool)):
+                stderr.print(f"wrote {written}", highlight=False)
     if as_json:
         typer.echo(json.dumps(result.to_json()))
         return
     _print_table([*result.rankers, *result.offered, *result.baselines], stdout)
+    if result.calibration is not None:
+        _print_calibration(result.calibration.to_json(), stdout)
     if result.with_logprobs:
         stdout.print(
             f"{result.with_logprobs} of {result.problems} problems have the generator's "
@@ -689,6 +818,31 @@ def _print_table(evaluations: list[Any], console: Console) -> None:
     table.add_row("oracle", *[f"{data['oracle']:.3f}" for _ in ks])
     console.print(table)
     console.print(f"{data['problems']} problems, {data['candidates']} distinct programs")
+
+
+def _print_calibration(report: dict[str, Any], console: Console) -> None:
+    """ECE and Brier score of the first ranker's probabilities (`CalibrationReport.to_json`),
+    over all programs and over each problem's first-ranked one."""
+    table = Table(title=None)
+    table.add_column("probabilities")
+    for column in ("programs", "ECE", "Brier", "first-ranked ECE", "first-ranked Brier"):
+        table.add_column(column, justify="right")
+    for name, key in (("calibrated", "calibrated"), ("sigmoid of served score", "uncalibrated")):
+        row = report.get(key)
+        if row is None:
+            table.add_row(name, "none", "", "", "", "")
+            continue
+        table.add_row(
+            name,
+            str(row["programs"]),
+            f"{row['ece']:.3f}",
+            f"{row['brier']:.3f}",
+            f"{row['first_ranked_ece']:.3f}" if "first_ranked_ece" in row else "",
+            f"{row['first_ranked_brier']:.3f}" if "first_ranked_brier" in row else "",
+        )
+    console.print(table)
+    if report.get("calibrated") is None:
+        console.print("the first ranker has no calibration: toppass-train calibrate fits one")
 
 
 def _load_problems(specs: list[str]) -> dict[str, Any]:

@@ -5,7 +5,9 @@ first; where nothing ran, defects last and sample counts added), and as the edit
 them (`ranker.offer`: the bodies as applied, run on the docstring's examples). Beside them:
 length-only (longest first), sample-count (defects last, most often sampled first), the
 generator's likelihood (where the pool recorded it), the no-learning execution order (served
-the same way), random order and the oracle.
+the same way), random order and the oracle. The first ranker's probabilities (the sigmoid of
+its served score, and its calibrated probability where it has a calibration) are measured
+against the labels (`train.calibration`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ranker.signals.types import Signals
+from train.calibration import CalibrationReport, calibration_report
 from train.data import Progress, slate_signals
 from train.evaluate import (
     Evaluation,
@@ -67,6 +70,8 @@ class PoolReport:
     problems: int
     options: EvalOptions
     settings: dict[str, Any] = field(default_factory=dict)
+    served: list[list[float]] = field(default_factory=list)  # the first ranker's, per slate
+    calibration: CalibrationReport | None = None  # the first ranker's probabilities
 
     def judged_and_typed(self) -> tuple[int, int]:
         ran = [s.execution for s in self.signals.values() if s.execution is not None]
@@ -99,6 +104,8 @@ class PoolReport:
         payload["baselines"] = {b.name: b.to_json()["ranked"] for b in self.baselines}
         payload["others"] = [o.to_json() for o in others]
         payload["versus"] = self.versus()
+        if self.calibration is not None:
+            payload["calibration"] = self.calibration.to_json()
         judged, typed = self.judged_and_typed()
         payload["settings"] = {
             "execution": self.options.execution,
@@ -133,7 +140,10 @@ def evaluate_pool(
     )
     diversity = diversity_of(slates, signals).arguments() if options.diverse else {}
     evaluate: Callable[..., Evaluation] = partial(evaluate_scores, bootstrap=options.bootstrap)
-    rankers, offered = [], []
+    rankers: list[Evaluation] = []
+    offered: list[Evaluation] = []
+    served: list[list[float]] = []
+    calibration: CalibrationReport | None = None
     runner = _example_runner(options) if options.offered and options.execution else None
     try:
         for name in ranker_dirs:
@@ -148,6 +158,9 @@ def evaluate_pool(
             )
             learned = model.config.served == "learned"
             scores = served_slate_scores(slates, head, signals, problems, learned)
+            if not rankers:  # the first ranker's probabilities, calibrated where it can
+                served = scores
+                calibration = calibration_report(model.calibration, slates, scores, signals)
             rankers.append(evaluate(name, slates, scores, **diversity))
             if options.offered:
                 labels = offered_labels(
@@ -184,7 +197,9 @@ def evaluate_pool(
                 **diversity,
             )
         )
-    return PoolReport(rankers, offered, baselines, signals, with_logprobs, len(slates), options)
+    report = PoolReport(rankers, offered, baselines, signals, with_logprobs, len(slates), options)
+    report.served, report.calibration = served, calibration
+    return report
 
 
 def _example_runner(options: EvalOptions) -> Any:

@@ -2,8 +2,9 @@
 backbone (`backbone`) reading (problem, candidate) pairs as encoded by `encoding`, feature
 groups from the signals (`features`), a score head (`ranker.Ranker`), the pass@k losses it
 trains with (`losses`) and the metrics it is judged by (`metrics`), saved as config.json,
-model.safetensors and a model card (`card`); `shipped` loads the default that ships in the
-package. Serving order is not decided here but in `ranker.order`.
+model.safetensors and a model card (`card`), with the calibrated probability that a candidate
+is correct beside them (`calibration`, calibration.json); `shipped` loads the default that ships
+in the package. Serving order is not decided here but in `ranker.order`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ranker.model.backbone import is_causal_lm, load_backbone, pool, set_trainable_layers
+from ranker.model.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    CalibrationError,
+    weights_digest,
+)
 from ranker.model.card import ModelCard
 from ranker.model.config import RankerConfig, RankerConfigError
 from ranker.model.encoding import encode_pairs
@@ -92,6 +98,7 @@ class Ranker(nn.Module):
         )
         self._pooled_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._pooled_lock = threading.Lock()
+        self.calibration: Calibration | None = None  # calibration.json, where the dir has one
 
     def train(self, mode: bool = True) -> Ranker:
         super().train(mode)
@@ -299,7 +306,9 @@ class Ranker(nn.Module):
         return {k: v.detach().contiguous().cpu() for k, v in state.items()}
 
     def save_pretrained(self, directory: str | Path, card: ModelCard | None = None) -> Path:
-        """Write config.json, model.safetensors and a model card README.md; returns the dir."""
+        """Write config.json, model.safetensors and a model card README.md, and the ranker's
+        `calibration` as calibration.json (tied to these weights; a calibration.json left there
+        by other weights is removed when it has none); returns the dir."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.config.save(directory / CONFIG_FILE)
@@ -310,7 +319,19 @@ class Ranker(nn.Module):
         save_file(self.trained_state_dict(), str(directory / WEIGHTS_FILE), metadata=metadata)
         card = card or ModelCard()
         (directory / CARD_FILE).write_text(card.render(self.config), encoding="utf-8")
+        self.save_calibration(directory)
         return directory
+
+    def save_calibration(self, directory: str | Path) -> None:
+        """Write `calibration` into a saved ranker's `directory`, tied to the weights there
+        (or remove a calibration.json there when this ranker has none)."""
+        path = Path(directory) / CALIBRATION_FILE
+        if self.calibration is None:
+            path.unlink(missing_ok=True)
+            return
+        digest = weights_digest(Path(directory) / WEIGHTS_FILE)
+        self.calibration = dataclasses.replace(self.calibration, weights=digest)
+        self.calibration.save(path)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | None = None) -> Ranker:
@@ -342,6 +363,26 @@ class Ranker(nn.Module):
                 f"{weights} does not match its config: missing {missing_head or missing}, "
                 f"unexpected {unexpected}"
             )
+        ranker.calibration = _load_calibration(directory)
         ranker.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         ranker.eval()
         return ranker
+
+
+def _load_calibration(directory: Path) -> Calibration | None:
+    """The calibration.json in a ranker directory; None where there is none, or where it was
+    fitted for other weights (logged: its probabilities would not describe these scores). A
+    damaged one is a `RankerConfigError` naming it."""
+    path = directory / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        calibration = Calibration.load(path)
+    except CalibrationError as exc:
+        raise RankerConfigError(str(exc)) from None
+    if calibration.weights is not None and calibration.weights != weights_digest(
+        directory / WEIGHTS_FILE
+    ):
+        logger.warning("%s was fitted for other weights: ignored (refit it)", path)
+        return None
+    return calibration

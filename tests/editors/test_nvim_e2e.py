@@ -28,7 +28,7 @@ REPO = HERE.parents[1]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-TITLE = re.compile(r"^toppass #(\d+) \((\d\.\d\d)(?:, x(\d+))?\): (.+)$")
+TITLE = re.compile(r"^toppass #(\d+) \((?:p=)?(\d\.\d\d)(?:, x(\d+))?\): (.+)$")
 
 
 def run_nvim(

@@ -166,7 +166,7 @@ export function bodyOf(text: string): string {
   return body;
 }
 
-export const TITLE = /^toppass #(\d+) \((\d\.\d\d)(?:, x(\d+))?\): (.+)$/;
+export const TITLE = /^toppass #(\d+) \((?:p=)?(\d\.\d\d)(?:, x(\d+))?\): (.+)$/;
 
 export function assertRankedTitles(titles: string[]): void {
   const parsed = titles.map((title) => {
