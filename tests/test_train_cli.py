@@ -220,6 +220,17 @@ def test_label_fit_eval_json(problems_file, fake, tmp_path, tiny_encoder_dir):
     assert "execution" not in without["baselines"] and not without["settings"]["execution"]
     assert without["settings"]["problems_with_visible_tests"] == 0
     assert with_exec["problems"] == without["problems"] == 3
+    # a ranker without text: the feature groups alone, served by its own score
+    run = tmp_path / "run-no-text"
+    groups = ["--features", "sampling,agreement,defects,execution", "--served", "learned"]
+    result = invoke(*fit, "--out", run, "--no-text", *groups)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["text"] is False and saved["served"] == "learned"
+    assert not list(run.glob("embeddings-*"))
+    no_text = json.loads(invoke(*common[:4], run, "--json", "--pool", labelled).stdout)
+    assert no_text["problems"] == 3
+    assert 0.0 <= no_text["ranked"]["pass@1"] <= no_text["oracle"]
     # an unlabelled pool is labelled first, beside it, then evaluated
     result = invoke(*common, "--pool", pool, "--workers", "2", "--no-cache")
     assert result.exit_code == 0, result.output

@@ -281,7 +281,8 @@ def fit(
 
     # optimiser: the head learns fast, unfrozen backbone layers slowly
     head_params = list(ranker.head.parameters())
-    backbone_params = [p for p in ranker.backbone.parameters() if p.requires_grad]
+    backbone = ranker.backbone.parameters() if ranker.backbone is not None else iter(())
+    backbone_params = [p for p in backbone if p.requires_grad]
     groups: list[dict[str, Any]] = [{"params": head_params, "lr": config.lr}]
     if backbone_params:
         groups.append({"params": backbone_params, "lr": config.backbone_lr})
