@@ -12,6 +12,8 @@
     sandbox/     the confined executor and its small public face
     source.py    one analysis of Python source: parse a prompt, find a function, names
     local_models.py  where model weights are on this machine, and the lock every load holds
+    offer.py     the top: one request's answers -> prepared, run, scored, ordered and titled
+                 (what the editor offers and `toppass-train eval` measures as "offered")
 
     from ranker import Ranker
     ranker = Ranker.from_pretrained("path/to/ranker")   # or Ranker(RankerConfig()) untrained

@@ -1,6 +1,7 @@
 """Candidate preparation, one implementation for training, evaluation and the editor: raw LLM
 answers -> whole programs (`prepare`: fences, prose, stop markers, a body joined to its
-prompt, a parse check, duplicates merged with a count)."""
+prompt, a parse check, duplicates merged with a count), and `applied`: the body as it lands in
+the user's file (carried helpers, renamed parameters)."""
 
 from ranker.candidates.prepare import (
     CandidateGroup,
