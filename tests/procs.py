@@ -25,6 +25,24 @@ def sandbox_processes() -> dict[int, int]:
     return found
 
 
+def descends_from(pid: int, ancestor: int, procs: dict[int, int]) -> bool:
+    """Whether `pid` is below `ancestor` through the processes of `procs` (pid -> parent)."""
+    seen = set()
+    while pid in procs and pid not in seen:
+        seen.add(pid)
+        pid = procs[pid]
+        if pid == ancestor:
+            return True
+    return False
+
+
+def own_sandbox_processes() -> list[int]:
+    """Sandbox processes this process started, however deep (workers and their candidate
+    processes), and none of another test run's sharing the machine."""
+    procs = sandbox_processes()
+    return [pid for pid in procs if descends_from(pid, os.getpid(), procs)]
+
+
 def own_sandbox_workers() -> list[int]:
     """This process's children that are sandbox worker interpreters."""
     return [pid for pid, parent in sandbox_processes().items() if parent == os.getpid()]

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from procs import sandbox_processes
+from procs import descends_from, sandbox_processes
 
 from ranker.sandbox import FunctionJob, Isolation, Limits, Outcome, Sandbox, StdioJob
 from ranker.sandbox.jobs import IOCase
@@ -48,7 +48,7 @@ def assert_no_leftovers() -> None:
     leftover is any other sandbox process below one of ours or orphaned to init; sandboxes
     of other processes on the machine (a concurrent run) are not ours to judge."""
     procs = sandbox_processes()
-    ours = {pid for pid in procs if _descends_from(pid, os.getpid(), procs)}
+    ours = {pid for pid in procs if descends_from(pid, os.getpid(), procs)}
     workers = {pid for pid, ppid in procs.items() if ppid == os.getpid()}
     expected = {"toppass-spawn": workers, "toppass-judge": workers}
     spawners = {
@@ -81,16 +81,6 @@ def process_name(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
-
-
-def _descends_from(pid: int, ancestor: int, procs: dict[int, int]) -> bool:
-    seen = set()
-    while pid in procs and pid not in seen:
-        seen.add(pid)
-        pid = procs[pid]
-        if pid == ancestor:
-            return True
-    return False
 
 
 def run(sandbox: Sandbox, program: str, tests: str = "assert True", **job) -> object:

@@ -262,13 +262,13 @@ def test_a_candidate_process_gone_before_its_job_is_the_sandboxs_fault():
     import os
     import signal
 
-    from procs import sandbox_processes
+    from procs import own_sandbox_processes
 
     with Sandbox(workers=1, limits=LIMITS) as box:
         assert box.run(FunctionJob(LOOKS_AROUND, CHECKS)).passed
         waiting = [
             pid
-            for pid in sandbox_processes()
+            for pid in own_sandbox_processes()
             if Path(f"/proc/{pid}/comm").read_text().strip() == "toppass-cand"
         ]
         assert len(waiting) == 1
