@@ -30,6 +30,7 @@ EXPECTED_KEYS = [
     "openai.honoursN",
     "local.model",
     "samples",
+    "adaptiveSampling",
     "temperature",
     "maxTokens",
     "timeBudget",

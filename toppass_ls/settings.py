@@ -116,6 +116,14 @@ class Settings:
         minimum=1,
         maximum=256,
     )
+    adaptive_sampling: bool = setting(
+        True,
+        "Treat samples as the maximum: sample 4 answers first, and the rest only when those do "
+        "not settle the top of the list (with allowExecution, answers of one behaviour that "
+        "passes every docstring example are a majority; without, one answer holds over 3/4). "
+        "Savings and ranked pass@k measured by replaying pools: docs/results.md.",
+        kind="boolean",
+    )
     temperature: float = setting(
         0.8, "Sampling temperature.", kind="number", minimum=0.0, maximum=2.0
     )
