@@ -244,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1,2,3", help="shuffled orders besides pool order")
     parser.add_argument("--modes", default="execution,none", help="execution and/or none")
     parser.add_argument("--ranker", default=None, help="ranker directory (default: shipped)")
+    defaults = StoppingRule()
+    parser.add_argument("--majority", type=float, default=defaults.majority)
+    parser.add_argument("--majority-unexecuted", type=float, default=defaults.majority_unexecuted)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
@@ -256,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ranker, warning = load_ranker(args.ranker, "cpu")
     if warning:
         print(warning, file=sys.stderr)
-    rule = StoppingRule()
+    rule = StoppingRule(majority=args.majority, majority_unexecuted=args.majority_unexecuted)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     results: list[Replay] = []

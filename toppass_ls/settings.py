@@ -111,7 +111,7 @@ class Settings:
     local: LocalSettings = field(default_factory=LocalSettings)
     samples: int = setting(
         16,
-        "How many candidates to sample per request.",
+        "How many candidates to sample per request (the most, with adaptiveSampling).",
         kind="integer",
         minimum=1,
         maximum=256,
