@@ -19,6 +19,7 @@ from ranker.candidates.applied import CandidateBody, candidate_body
 from ranker.model.calibration import sigmoid
 from ranker.model.features import feature_matrix
 from ranker.model.ranker import Ranker
+from ranker.order import Evidence
 from ranker.signals.defects import static_defects
 from ranker.signals.examples_run import ExampleRun, ExampleRunner
 from ranker.signals.execution import ExecutionCancelled
@@ -222,6 +223,27 @@ def _reviewer_scores(
         return [(s.coder, s.reviewer) for s in scorer.score(ctx.prompt, ctx.name, programs)]
     texts = [reviewer_text(ctx.prompt, ctx.name, program) for program in programs]
     return [(0.0, mean) for mean, _tokens in scorer.score_texts(texts)]
+
+
+def evidence(
+    ctx: FunctionContext,
+    raws: Sequence[str],
+    examples: ExampleRunner | None = None,
+    stop: threading.Event | None = None,
+) -> Evidence:
+    """What the answers drawn so far say, for `ranker.order.StoppingRule`: the distinct bodies
+    they give (as `rank_candidates` merges them), each body's static defect and, with
+    `examples`, its run on the docstring's examples (the runner's cache keeps the runs for
+    the final ranking). Blocking; `stop` set meanwhile raises `RankingCancelled`."""
+    offered = offered_bodies(ctx, raws)
+    applied = offered.applied(ctx)
+    execution = None
+    if examples is not None and applied:
+        execution = run_examples(examples, ctx, applied, offered.counts, stop).signals
+    if stop is not None and stop.is_set():
+        raise RankingCancelled
+    defects = static_defects(ctx.prompt, applied, ctx.name, ctx.names_outside)
+    return Evidence(len(raws), list(offered.counts), execution, defects)
 
 
 def forget_prepared() -> None:

@@ -27,6 +27,13 @@ its static defect (`ranker.signals.defects`), and, where computed, its execution
    candidates that happen to be equal: random order takes it that often, and agreement
    between independent samples is evidence of correctness (self-consistency).
 
+Sampling in rounds (`StoppingRule`, `adaptiveSampling`): with `samples` as the maximum, a first
+round of answers is drawn, and the rest only where that round's evidence does not settle the top
+of the list: with judged execution, a behaviour cluster that passes every example that ran holds
+a clear majority of the answers drawn; without, one program (the same answer, sampled
+independently) holds a larger one and has no static defect. Either way the first program of the
+order above is then a member of that cluster.
+
 Why the text counts for so little: text rankers trained on one model's candidates learn that
 model's habits (length, above all); on other models' pools they fall below random order, and
 the counts keep them above it. The figures are in the shipped ranker's model card.
@@ -38,6 +45,7 @@ import bisect
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ranker.signals.types import EMPTY_BODY, ExecutionSignals, Signals
 
@@ -239,3 +247,84 @@ def behaviour_counts(execution: ExecutionSignals, counts: Sequence[int]) -> list
         raise ValueError(f"execution signals for {len(execution.runs)} programs, not {len(counts)}")
     total = sum(counts)
     return [share * total for share in execution.cluster_shares]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the answers drawn so far say about one function: `answers` drawn (unusable ones
+    too), and per distinct program its `counts` of answers, its static `defects` (None: not
+    looked at) and its `execution` on the examples (None: nothing ran)."""
+
+    answers: int
+    counts: Sequence[int]
+    execution: ExecutionSignals | None = None
+    defects: Sequence[str | None] | None = None
+
+
+@dataclass(frozen=True)
+class StoppingRule:
+    """When sampling may stop before `samples` answers (`adaptiveSampling`). Answers come in
+    `rounds`: `first_round`, then the rest of the maximum at once (more rounds cost a round
+    trip each on a backend that samples in parallel). After a round, `settled` says whether
+    the evidence decides the top of the list:
+
+    - judged execution (examples with expected results ran): the answers of one behaviour
+      cluster whose programs pass every example that ran are more than `majority` of all
+      answers drawn;
+    - otherwise (nothing ran, or nothing judged): one program, with no static defect, stands
+      for more than `majority_unexecuted` of them. Identical answers are weaker evidence than
+      passing examples (a model repeats its favourite mistake), so the bar is higher.
+
+    Never before `min_answers` answers."""
+
+    first_round: int = 4
+    majority: float = 0.5
+    majority_unexecuted: float = 0.75
+    min_answers: int = 4
+
+    def __post_init__(self) -> None:
+        if self.first_round < 1 or self.min_answers < 1:
+            raise ValueError("first_round and min_answers must be >= 1")
+        if not (0.0 <= self.majority < 1.0 and 0.0 <= self.majority_unexecuted < 1.0):
+            raise ValueError("majorities are shares in [0, 1)")
+
+    def rounds(self, maximum: int) -> list[int]:
+        """How many answers each round asks for, `maximum` in all: the first round, then the
+        rest (one round when the maximum is no larger than the first)."""
+        if maximum <= self.first_round:
+            return [maximum] if maximum > 0 else []
+        return [self.first_round, maximum - self.first_round]
+
+    def settled(self, evidence: Evidence) -> bool:
+        """Whether `evidence` settles the top of the list (see the class docstring)."""
+        if evidence.answers < self.min_answers or not evidence.counts:
+            return False
+        return self.leading_share(evidence) > (
+            self.majority if _judged(evidence.execution) else self.majority_unexecuted
+        )
+
+    @staticmethod
+    def leading_share(evidence: Evidence) -> float:
+        """The share of the answers drawn that the strongest group holds: with judged
+        execution, the largest cluster passing every example; otherwise the most frequent
+        program without a defect. 0.0 where there is none."""
+        counts = evidence.counts
+        total = max(evidence.answers, sum(counts), 1)
+        execution = evidence.execution
+        if execution is not None and _judged(execution):
+            if len(execution.runs) != len(counts):
+                raise ValueError(f"execution of {len(execution.runs)} programs, not {len(counts)}")
+            mass: dict[int, int] = {}
+            for run, cluster, count in zip(execution.runs, execution.clusters, counts, strict=True):
+                if run.passed == execution.cases:
+                    mass[cluster] = mass.get(cluster, 0) + count
+            return max(mass.values(), default=0) / total
+        defects = evidence.defects if evidence.defects is not None else [None] * len(counts)
+        if len(defects) != len(counts):
+            raise ValueError(f"{len(defects)} defects for {len(counts)} programs")
+        clean = [count for count, defect in zip(counts, defects, strict=True) if defect is None]
+        return max(clean, default=0) / total
+
+
+def _judged(execution: ExecutionSignals | None) -> bool:
+    return execution is not None and execution.judged

@@ -30,6 +30,7 @@ EXPECTED_KEYS = [
     "openai.honoursN",
     "local.model",
     "samples",
+    "adaptiveSampling",
     "temperature",
     "maxTokens",
     "timeBudget",
@@ -54,7 +55,7 @@ def test_schema_lists_every_setting_once_with_type_default_and_description():
     assert schema["samples"] == {
         "type": "integer",
         "default": 16,
-        "description": "How many candidates to sample per request.",
+        "description": "How many candidates to sample per request (the most, with adaptiveSampling).",
         "minimum": 1,
         "maximum": 256,
     }

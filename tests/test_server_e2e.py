@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import pytest_lsp
-from fake_openai import FakeOpenAI
+from fake_openai import DEFAULT_BODIES, FakeOpenAI
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.workspace import TextDocument
@@ -171,6 +171,7 @@ def base_settings(fake: FakeOpenAI, ranker_dir: Path, mode: str = "honours-n") -
         "timeBudget": 30,
         "rankerPath": str(ranker_dir),
         "allowExecution": False,  # the consent question has tests of its own
+        "adaptiveSampling": False,  # all `samples` in one request; rounds have tests of their own
     }
 
 
@@ -393,6 +394,38 @@ async def test_endpoint_that_ignores_n_gets_concurrent_seeded_requests(
     # remembered: the next function is sampled with single requests from the start
     await run_generate(editor, line=10)
     assert all(r.n == 1 for r in fake.requests[8:]) and len(fake.requests) == 16
+
+
+@pytest.mark.parametrize(
+    ("bodies", "requested", "sampled"),
+    [
+        # four answers, the same program each time: settled, the other twelve never asked for
+        (("    return sorted(set(xs))\n",), [4], 4),
+        # four different programs: nothing settled, the rest in a second request
+        (DEFAULT_BODIES, [4, 12], 16),
+    ],
+)
+async def test_adaptive_sampling_stops_once_the_answers_agree(
+    editor, fake, tiny_ranker_dir, bodies, requested, sampled
+):
+    configure(
+        editor, {**base_settings(fake, tiny_ranker_dir), "samples": 16, "adaptiveSampling": True}
+    )
+    editor.choose = None
+    fake.bodies = bodies
+    try:
+        summary = await run_generate(editor)
+    finally:
+        fake.bodies = DEFAULT_BODIES
+    assert [r.n for r in fake.requests] == requested
+    assert summary["sampled"] == sampled
+    messages = progress_messages(editor.client)
+    assert "sampling 4/16" in messages
+    if sampled == 4:  # the progress says it stopped early, never that it sampled 16
+        assert "settled: 4 of 16 sampled" in messages and "sampling 16/16" not in messages
+    else:
+        assert "sampling 16/16" in messages and not any("settled" in m for m in messages)
+    assert messages.index("ranking") > messages.index("sampling 4/16")
 
 
 @pytest.mark.parametrize(

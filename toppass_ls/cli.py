@@ -112,6 +112,15 @@ def suggest(
             show_default=False,
         ),
     ] = None,
+    adaptive_sampling: Annotated[
+        bool | None,
+        typer.Option(
+            "--adaptive-sampling/--no-adaptive-sampling",
+            help="adaptiveSampling: sample 4 answers first and the rest only when they do not "
+            "settle the top of the list.",
+            show_default=False,
+        ),
+    ] = None,
     reviewer_tie_break: Annotated[
         bool | None,
         typer.Option(
@@ -148,6 +157,7 @@ def suggest(
         "timeBudget": time_budget,
         "allowExecution": allow_execution,
         "reviewerTieBreak": reviewer_tie_break,
+        "adaptiveSampling": adaptive_sampling,
     }
     try:
         payload = _suggest(target, options, settings_file, as_json)
@@ -215,7 +225,7 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
     from ranker.model.config import RankerConfigError
     from ranker.signals.examples_run import ExampleRunner
     from ranker.signals.likelihood import LikelihoodScorer
-    from toppass_ls.pipeline import RankerLoader, generate, make_provider
+    from toppass_ls.pipeline import RankerLoader, generate, make_provider, stopping_rule
 
     console = Console(stderr=True)
     provider = make_provider(settings)
@@ -239,6 +249,7 @@ async def _run(ctx: Any, settings: Any) -> tuple[Any, float]:
                 examples,
                 reviewer,
                 settings.probe_inputs,
+                stopping_rule(settings),
             )
     except SamplingError as exc:
         raise _fail(str(exc)) from None

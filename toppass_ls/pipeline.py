@@ -1,6 +1,7 @@
 """The request pipeline shared by the server and `toppass-ls suggest`: the function's context
--> prompt -> samples from the configured provider (async, cancellable; with `probeInputs`, one
-more request for test inputs) -> `ranker.offer.rank_candidates` in a worker thread (the same
+-> prompt -> samples from the configured provider (async, cancellable; with `adaptiveSampling`,
+in rounds that stop once the answers settle the top of the list, `ranker.order.StoppingRule`;
+with `probeInputs`, one more request for test inputs) -> `ranker.offer.rank_candidates` in a worker thread (the same
 path `toppass-train eval` measures) -> ranked bodies. The ranker and the reviewer's model load
 in worker threads while the samples arrive.
 """
@@ -18,7 +19,8 @@ from generation.provider import Provider, SamplingOptions, SamplingPrompt
 from ranker.examples.proposed import proposed_calls
 from ranker.model.ranker import Ranker
 from ranker.model.shipped import load_ranker
-from ranker.offer import RankedResult, prewarm, rank_candidates
+from ranker.offer import RankedResult, evidence, prewarm, rank_candidates
+from ranker.order import StoppingRule
 from ranker.signals.examples_run import ExampleRunner
 from ranker.signals.likelihood import LikelihoodScorer
 from ranker.source import FunctionContext
@@ -73,6 +75,11 @@ def sampling_options(settings: Settings) -> SamplingOptions:
         max_tokens=settings.max_tokens,
         time_budget=settings.time_budget,
     )
+
+
+def stopping_rule(settings: Settings) -> StoppingRule | None:
+    """The rule that ends sampling early (`adaptiveSampling`), or None: all `samples`."""
+    return StoppingRule() if settings.adaptive_sampling else None
 
 
 def provider_key(settings: Settings) -> tuple[Any, ...]:
@@ -174,8 +181,10 @@ async def generate(
     examples: ExampleRunner | None = None,
     reviewer: LikelihoodScorer | None = None,
     probe_inputs: int = 0,
+    stopping: StoppingRule | None = None,
 ) -> RankedResult:
-    """Sample `samples` answers for `ctx`, then prepare, run on the docstring's examples (with
+    """Sample up to `samples` answers for `ctx` (all of them, or with `stopping` in its rounds
+    until its evidence settles, `sample_rounds`), then prepare, run on the docstring's examples (with
     `examples`), score with the reviewer (with `reviewer`) and rank them off the event loop.
     With `examples` and `probe_inputs`, one more request asks the model for that many test
     inputs while the answers are sampled (`propose_inputs`); the calls it gives run
@@ -194,9 +203,6 @@ async def generate(
         # not awaited: the scoring waits for the model itself (the scorer's lock)
         asyncio.get_running_loop().run_in_executor(None, load_quietly, reviewer)
 
-    def on_progress(done: int, total: int) -> None:
-        report(f"sampling {done}/{total}", int(90 * done / max(total, 1)))
-
     warm = Prewarmer(ctx, examples, reviewer)
 
     def ranker_loaded(task: asyncio.Future[Any]) -> None:
@@ -205,8 +211,8 @@ async def generate(
 
     ranker_task.add_done_callback(ranker_loaded)
     try:
-        raws = await provider.sample(
-            sampling_prompt(ctx), samples, on_progress=on_progress, on_answers=warm.add
+        raws = await sample_rounds(
+            ctx, provider, samples, report, stopping, examples, on_answers=warm.add
         )
         proposed = await inputs_task if inputs_task is not None else []
         steps = ", ".join(
@@ -236,6 +242,46 @@ async def generate(
     except asyncio.CancelledError:
         stop.set()
         raise
+
+
+async def sample_rounds(
+    ctx: FunctionContext,
+    provider: Provider,
+    samples: int,
+    report: Report,
+    stopping: StoppingRule | None = None,
+    examples: ExampleRunner | None = None,
+    on_answers: Callable[[Sequence[str]], None] | None = None,
+) -> list[str]:
+    """Up to `samples` raw answers for `ctx`: all in one request without `stopping`; with it,
+    in its rounds, asking for the next only while `ranker.offer.evidence` of the answers so
+    far (run on the docstring's examples where `examples` is given) is not `settled`.
+    Progress counts against `samples`, and says when sampling stopped early. Cancelling
+    between rounds, or while the evidence is gathered, stops there."""
+    rounds = stopping.rounds(samples) if stopping is not None else [samples]
+    raws: list[str] = []
+    for number, size in enumerate(rounds):
+        before = len(raws)
+
+        def on_progress(done: int, _total: int, before: int = before) -> None:
+            report(f"sampling {before + done}/{samples}", int(90 * (before + done) / samples))
+
+        raws += await provider.sample(
+            sampling_prompt(ctx), size, on_progress=on_progress, on_answers=on_answers
+        )
+        if stopping is None or number == len(rounds) - 1:
+            break
+        stop = threading.Event()
+        try:
+            seen = await asyncio.to_thread(evidence, ctx, raws, examples, stop)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+        if stopping.settled(seen):
+            logger.info("%s(): settled after %d of %d answers", ctx.name, len(raws), samples)
+            report(f"settled: {len(raws)} of {samples} sampled", 90)
+            break
+    return raws
 
 
 async def propose_inputs(provider: Provider, ctx: FunctionContext, n: int) -> list[str]:

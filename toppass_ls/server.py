@@ -42,6 +42,7 @@ from toppass_ls.pipeline import (
     generate,
     make_provider,
     provider_key,
+    stopping_rule,
 )
 from toppass_ls.progress import cancellable_progress
 from toppass_ls.settings import SECTION, Settings, normalise, parse_settings, to_json
@@ -333,6 +334,7 @@ class ToppassServer(LanguageServer):
                     examples,
                     self.reviewer_scorer(),
                     settings.probe_inputs,
+                    stopping_rule(settings),
                 )
         except SamplingError as exc:
             self.show(types.MessageType.Error, str(exc))

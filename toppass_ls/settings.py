@@ -111,10 +111,19 @@ class Settings:
     local: LocalSettings = field(default_factory=LocalSettings)
     samples: int = setting(
         16,
-        "How many candidates to sample per request.",
+        "How many candidates to sample per request (the most, with adaptiveSampling).",
         kind="integer",
         minimum=1,
         maximum=256,
+    )
+    adaptive_sampling: bool = setting(
+        False,
+        "Treat samples as the maximum: sample 4 answers first, and the rest only when those do "
+        "not settle the top of the list (with allowExecution, answers of one behaviour that "
+        "passes every docstring example are a majority; without, one answer holds over 3/4). "
+        "Replayed on pools it draws fewer answers, at a small loss of ranked pass@1 on some of "
+        "them (docs/results.md, Adaptive sampling).",
+        kind="boolean",
     )
     temperature: float = setting(
         0.8, "Sampling temperature.", kind="number", minimum=0.0, maximum=2.0

