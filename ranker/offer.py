@@ -79,6 +79,11 @@ class RankedResult:
     examples: int | None = None  # judged docstring examples the candidates ran on
     execution_seconds: float = 0.0  # spent running them in the sandbox
     reviewer: str = REVIEWER_OFF
+    prompt: str = ""  # what the ranker read beside each program (the feedback log keeps it)
+    signals: Signals | None = None
+    """What the ranker was served with besides the text, aligned with `candidates` (best
+    first): execution, likelihood, sample counts and static defects (the feedback log keeps
+    them, so a ranker can be retrained on the user's choices without running anything)."""
 
     def top(self, k: int) -> tuple[RankedCandidate, ...]:
         return self.candidates[:k]
@@ -352,6 +357,9 @@ def rank_candidates(
         )
         for position, (index, score) in enumerate(ranked)
     )
+    served = Signals(
+        execution=execution, likelihood=likelihood, counts=list(counts), defects=list(defects)
+    )
     return RankedResult(
         ctx.name,
         candidates,
@@ -361,6 +369,8 @@ def rank_candidates(
         examples=execution.cases if execution is not None else None,
         execution_seconds=run.seconds,
         reviewer=reviewer_note,
+        prompt=ctx.prompt,
+        signals=served.select([index for index, _ in ranked]) if ranked else None,
     )
 
 

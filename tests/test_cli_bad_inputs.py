@@ -61,7 +61,24 @@ def files(tmp_path: Path, tiny_encoder_dir: Path) -> dict[str, Path]:
     (miscalibrated / "calibration.json").write_text(
         '{"format": "toppass-calibration/1", "modes": 3}'
     )
+    corrupt = tmp_path / "corrupt-feedback.jsonl"
+    offer = {
+        "v": 1,
+        "kind": "offer",
+        "request": "r1",
+        "function": "uniq",
+        "prompt": PROBLEMS[0]["prompt"],
+        "shown": 1,
+        "candidates": [{"rank": 1, "program": "x = 1", "body": "x = 1", "score": 0.0, "count": 1}],
+        "signals": None,
+    }
+    corrupt.write_text(json.dumps(offer) + "\n" + '{"v": 1, "kind": "outcome", "req\n')
+    no_outcomes = tmp_path / "no-outcomes.jsonl"
+    applied = {"v": 1, "kind": "applied", "request": "r1", "rank": 1, "via": "command"}
+    no_outcomes.write_text(json.dumps(offer) + "\n" + json.dumps(applied) + "\n")
     return {
+        "corrupt": corrupt,
+        "no_outcomes": no_outcomes,
         "problems": problems,
         "broken": broken,
         "pool": pool,
@@ -81,6 +98,33 @@ FIT = ["fit", "--train", "{labelled}", "--val", "{labelled}", "--problems", "{pr
 CALIBRATE = ["calibrate", "--problems", "{problems}", "--pool", "{labelled}", "--no-execution"]
 
 CASES: list[tuple[str, list[str], str]] = [
+    (
+        "fit --feedback: a log that is not there",
+        ["fit", "--feedback", "{dir}/none.jsonl", "--val-split", "0.5", "--out", "{dir}/run"],
+        "none.jsonl: no such feedback log",
+    ),
+    (
+        "fit --feedback: a corrupt line",
+        ["fit", "--feedback", "{corrupt}", "--val-split", "0.5", "--out", "{dir}/run"],
+        "line 2: not a feedback record",
+    ),
+    (
+        "eval --feedback: a log without outcomes",
+        ["eval", "--feedback", "{no_outcomes}", "--ranker", "{ranker}"],
+        "no outcomes in the feedback log",
+    ),
+    (
+        "eval --feedback: a corrupt line",
+        ["eval", "--feedback", "{corrupt}", "--ranker", "{ranker}"],
+        "line 2: not a feedback record",
+    ),
+    ("fit with neither --train nor --feedback", ["fit", "--out", "{dir}/run"], "--feedback LOG"),
+    (
+        "fit --init: not a ranker",
+        [*FIT, "--out", "{dir}/run", "--init", "{dir}"],
+        "not a saved ranker",
+    ),
+    ("eval without --pool or --feedback", ["eval", "--ranker", "{ranker}"], "--feedback LOG"),
     ("damaged ranker weights", [*EVAL, "--ranker", "{damaged}"], "not a readable safetensors"),
     ("truncated ranker weights", [*EVAL, "--ranker", "{truncated}"], "safetensors"),
     ("weights of another shape", [*EVAL, "--ranker", "{reshaped}"], "does not match its config"),

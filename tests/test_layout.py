@@ -26,6 +26,7 @@ RANKER_ROOMS: dict[str, tuple[str, ...]] = {
     "ranker.version": (),
     "ranker.lazy": (),
     "ranker.signals.types": (),
+    "ranker.feedback": ("ranker.signals.types",),
     "ranker.examples": ("ranker.source",),
     "ranker.candidates": ("ranker.source",),
     "ranker.signals": (

@@ -38,6 +38,7 @@ EXPECTED_KEYS = [
     "rankerPath",
     "inlineCompletion",
     "logFile",
+    "feedbackLog",
     "allowExecution",
     "probeInputs",
     "reviewerTieBreak",

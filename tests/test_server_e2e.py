@@ -117,6 +117,13 @@ class Editor:
             )
         )
 
+    def save(self, uri: str | None = None) -> None:
+        self.client.text_document_did_save(
+            types.DidSaveTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=uri or self.uri)
+            )
+        )
+
     def text(self, uri: str | None = None) -> str:
         return self.documents[uri or self.uri].source
 
@@ -597,7 +604,7 @@ async def test_capabilities_and_bad_command_arguments(editor):
     assert isinstance(caps.code_action_provider, types.CodeActionOptions)
     assert list(caps.code_action_provider.code_action_kinds or []) == ["refactor.rewrite.toppass"]
     assert caps.execute_command_provider is not None
-    assert list(caps.execute_command_provider.commands) == ["toppass.generate"]
+    assert list(caps.execute_command_provider.commands) == ["toppass.applied", "toppass.generate"]
     assert caps.inline_completion_provider
     result = await editor.client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="toppass.generate", arguments=[{"uri": editor.uri}])
@@ -1013,3 +1020,69 @@ async def test_titles_show_the_calibrated_probability_and_a_low_one_is_said(
     assert all("(p=0.90, x2): " in c["title"] for c in summary["candidates"])
     ranked = await code_actions(editor, BODY_LINE, AUTOMATIC)
     assert ranked[0].title.startswith("toppass #1 (p=0.90") and ranked[0].is_preferred
+
+
+def feedback_records(uri: str) -> list[dict[str, Any]]:
+    """The feedback log's records of the requests for `uri` (other tests write there too)."""
+    path = Path(STATE_DIR) / "feedback.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    mine = {r["request"] for r in rows if r["kind"] == "offer" and r["uri"] == uri}
+    return [r for r in rows if r["request"] in mine]
+
+
+async def wait_for_records(uri: str, count: int) -> list[dict[str, Any]]:
+    for _ in range(100):  # notifications are not answered: wait until the server wrote them
+        rows = feedback_records(uri)
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.05)
+    return feedback_records(uri)
+
+
+async def test_the_feedback_log_records_the_offer_the_choice_and_what_was_kept(editor, fake):
+    editor.choose = 1  # apply #2 through the offer
+    summary = await run_generate(editor)
+    assert summary["applied"] == 2
+    editor.save()
+    offer, applied, outcome = await wait_for_records(editor.uri, 3)
+    assert offer["kind"] == "offer" and offer["function"] == "unique_sorted"
+    assert "def unique_sorted(xs: list[int]) -> list[int]:" in offer["prompt"]
+    assert [c["body"] for c in offer["candidates"][:3]] == [
+        c["body"] for c in summary["candidates"]
+    ]
+    assert offer["shown"] == 3 and offer["signals"]["counts"] == [2, 2, 2, 2]  # all four logged
+    assert (applied["kind"], applied["rank"], applied["via"]) == ("applied", 2, "command")
+    assert (outcome["kind"], outcome["rank"], outcome["outcome"]) == ("outcome", 2, "kept")
+    assert {r["request"] for r in (offer, applied, outcome)} == {offer["request"]}
+
+    # a ranked code action carries the command that tells the log it was applied
+    actions = await code_actions(editor, BODY_LINE, AUTOMATIC)
+    first = actions[0]
+    assert first.edit is not None and first.command is not None
+    assert first.command.command == "toppass.applied"
+    editor.apply(types.ApplyWorkspaceEditParams(edit=first.edit))
+    await editor.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=first.command.command, arguments=first.command.arguments)
+    )
+    editor.edit_text(editor.text().replace("return", "return  ", 1))  # a small edit
+    editor.save()
+    rows = await wait_for_records(editor.uri, 5)
+    assert [(r["kind"], r["rank"], r.get("via")) for r in rows[3:]] == [
+        ("applied", 1, "code action"),
+        ("outcome", 1, None),
+    ]
+    assert rows[4]["outcome"] in ("kept", "edited")
+
+
+async def test_with_feedback_log_off_nothing_is_logged_and_actions_carry_no_command(
+    editor, fake, tiny_ranker_dir
+):
+    configure(editor, {**base_settings(fake, tiny_ranker_dir), "feedbackLog": False})
+    editor.choose = 0
+    summary = await run_generate(editor)
+    assert summary["applied"] == 1
+    editor.save()
+    actions = await code_actions(editor, BODY_LINE, AUTOMATIC)
+    assert actions and all(a.command is None for a in actions)
+    await asyncio.sleep(0.2)
+    assert feedback_records(editor.uri) == []

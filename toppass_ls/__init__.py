@@ -6,6 +6,7 @@ Python function under the cursor as code actions. Thin protocol handlers over pl
     settings   the typed settings tree (validation, schema, README table, editors' defaults)
     edits      the text edit that applies a candidate, and the code action's title
     cache      ranked results kept per function text
+    feedback   the local log of what the user applied and kept (`feedbackLog`)
     progress   work-done progress with cancel
     cli        `toppass-ls --stdio`, `suggest`, `settings-schema`
 """

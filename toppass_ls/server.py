@@ -37,6 +37,7 @@ from toppass_ls.edits import (
     line_break,
     workspace_edit,
 )
+from toppass_ls.feedback import FeedbackRecorder
 from toppass_ls.pipeline import (
     RankerLoader,
     generate,
@@ -50,6 +51,9 @@ from toppass_ls.settings import SECTION, Settings, normalise, parse_settings, to
 logger = logging.getLogger(__name__)
 
 GENERATE_COMMAND = "toppass.generate"
+APPLIED_COMMAND = "toppass.applied"
+"""Sent by the editor after it applies a ranked code action's edit (the action carries it as
+its command), so the feedback log learns which candidate the user took."""
 ACTION_KIND = "refactor.rewrite.toppass"
 
 
@@ -165,6 +169,7 @@ class ToppassServer(LanguageServer):
         self._examples: ExampleRunner | None = None
         self._reviewer: LikelihoodScorer | None = None
         self.consent = ConsentStore()
+        self.feedback = FeedbackRecorder()
         self.blocked: str | None = None  # why sampling must wait for the settings to be fixed
 
     # -- settings ------------------------------------------------------------------------
@@ -191,6 +196,7 @@ class ToppassServer(LanguageServer):
         if not settings.reviewer_tie_break and self._reviewer is not None:
             self._reviewer = None  # the model goes once a ranking still using it is done
         problems += self._configure_log_file(settings.log_file)
+        self.feedback.enabled = settings.feedback_log
         logger.info("settings: %s", to_json(settings))
         return problems
 
@@ -354,7 +360,21 @@ class ToppassServer(LanguageServer):
             self.show(types.MessageType.Warning, result.empty_message())
             return result
         self.results.put(key, result)
+        self.feedback.offered(uri, ctx, result, settings.top_k, settings.ranker_path)
         return result
+
+    def applied_command(
+        self, candidate: RankedCandidate, result: RankedResult, via: str
+    ) -> types.Command | None:
+        """The command an editor runs after applying `candidate` itself (a code action, an
+        inline completion): it tells the feedback log (None while the log is off)."""
+        request = self.feedback.request_of(result) if self.feedback.enabled else None
+        if request is None:
+            return None
+        argument = {"request": request, "rank": candidate.rank, "via": via}
+        return types.Command(
+            title="toppass: applied", command=APPLIED_COMMAND, arguments=[argument]
+        )
 
     def candidate_edit(
         self, uri: str, ctx: FunctionContext, candidate: RankedCandidate
@@ -381,6 +401,7 @@ class ToppassServer(LanguageServer):
                 kind=ACTION_KIND,
                 is_preferred=True if candidate.rank == 1 and result.warning is None else None,
                 edit=self.candidate_edit(uri, ctx, candidate),
+                command=self.applied_command(candidate, result, "code action"),
             )
             for candidate, title in zip(top, candidate_titles(top), strict=True)
         ]
@@ -459,7 +480,33 @@ def create_server() -> ToppassServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: ToppassServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.results.forget_document(params.text_document.uri)
+        uri = params.text_document.uri
+        ls.results.forget_document(uri)
+        if ls.feedback.waiting(uri):  # closed unsaved: what is on disk is what was kept
+            ls.feedback.closed(uri, _text_on_disk(uri))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    def did_save(ls: ToppassServer, params: types.DidSaveTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if not ls.feedback.waiting(uri):
+            return
+        try:
+            source = params.text or ls.workspace.get_text_document(uri).source
+        except OSError:
+            return
+        ls.feedback.saved(uri, source)
+
+    @server.command(APPLIED_COMMAND)
+    def applied_command(ls: ToppassServer, *args: Any) -> None:
+        """The editor applied a ranked code action (or inline completion): log which."""
+        argument = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
+        request, rank = argument.get("request"), argument.get("rank")
+        via = argument.get("via")
+        via = via if isinstance(via, str) else "code action"
+        if isinstance(request, str) and isinstance(rank, int) and not isinstance(rank, bool):
+            ls.feedback.applied(request, rank, via)
+        else:
+            logger.info("%s: ignored arguments %r", APPLIED_COMMAND, list(args))
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
@@ -538,7 +585,10 @@ def create_server() -> ToppassServer:
             )
             items.append(
                 types.InlineCompletionItem(
-                    insert_text=edit.new_text, range=edit.range, filter_text=title
+                    insert_text=edit.new_text,
+                    range=edit.range,
+                    filter_text=title,
+                    command=ls.applied_command(candidate, result, "inline completion"),
                 )
             )
         return types.InlineCompletionList(items=items)
@@ -550,6 +600,20 @@ def create_server() -> ToppassServer:
             await ls._provider.aclose()
 
     return server
+
+
+def _text_on_disk(uri: str) -> str | None:
+    """The saved text of a `file:` document, None where it cannot be read."""
+    from pygls.uris import to_fs_path
+
+    path = to_fs_path(uri)
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as saved:
+            return saved.read()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _parse_target(args: tuple[Any, ...]) -> tuple[str, int] | None:
@@ -613,6 +677,9 @@ async def _generate(ls: ToppassServer, args: tuple[Any, ...]) -> dict[str, Any] 
     if chosen is None:
         return summary
     summary["applied"] = await _apply(ls, uri, version, ctx, *chosen)
+    request = ls.feedback.request_of(result)
+    if summary["applied"] is not None and request is not None:
+        ls.feedback.applied(request, summary["applied"], "command")
     return summary
 
 

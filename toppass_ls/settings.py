@@ -160,6 +160,16 @@ class Settings:
     log_file: str | None = setting(
         None, "Also write the server log to this file.", kind="string", nullable=True
     )
+    feedback_log: bool = setting(
+        True,
+        "Keep a local log of what you do with the candidates, to train a ranker on your own "
+        "choices (toppass-train fit --feedback): per request the prompt, the ranked candidates "
+        "and what the ranker read, which one you applied, and whether it was kept, edited or "
+        "replaced by the next save. A file under your state directory "
+        "($XDG_STATE_HOME/toppass/feedback.jsonl, or $TOPPASS_STATE_DIR); nothing leaves "
+        "this machine.",
+        kind="boolean",
+    )
     allow_execution: bool | Literal["ask"] = setting(
         "ask",
         "Run each candidate on the examples in the function's docstring (>>> doctests, "

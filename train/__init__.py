@@ -14,4 +14,5 @@
     calibration fit a ranker's calibration; measure its probabilities (ECE, Brier)
     plots       `eval --plots`: the pass@k curve and the reliability diagram as PNG files
     likelihood_features   coder/reviewer scores of a pool's programs, as a feature file
+    feedback    the editor's feedback log as training slates; kept-at-#1 before and after
 """

@@ -35,7 +35,7 @@ from ranker.model.calibration import (
     sigmoid,
     weights_digest,
 )
-from ranker.order import order_by_score
+from ranker.order import finite, order_by_score, serve
 from ranker.signals.types import Signals
 from train.data import Progress
 from train.evaluate import served_slate_scores
@@ -87,15 +87,21 @@ def _samples(
     ]
 
 
+def _defects(signals: Signals, slate: Slate) -> list[str | None]:
+    return list(signals.defects) if signals.defects is not None else [None] * len(slate.programs)
+
+
 def calibration_data(
     ranker: Any,
     slates: Sequence[Slate],
     problems: Mapping[str, Problem],
     options: CalibrateOptions,
     progress: Progress | None = None,
+    logged: Mapping[str, Signals] | None = None,
 ) -> list[CalibrationSample]:
     """Every program of `slates` served in each mode (see the module's docstring), as
-    calibration samples."""
+    calibration samples. Slates with `logged` signals (the editor's feedback log,
+    `train.feedback`) are served once, as they were logged, and nothing runs for them."""
     from train.scoring import ranker_scores
     from train.signals import execution_signals
 
@@ -115,6 +121,32 @@ def calibration_data(
         scores = served_slate_scores(subset, head, signals, problems, learned)
         return _samples(subset, scores, signals)
 
+    if logged is not None:  # served as logged: with the signals the editor had
+        as_logged = [slate for slate in slates if slate.task_id in logged]
+        slates = [slate for slate in slates if slate.task_id not in logged]
+        head = ranker_scores(
+            ranker,
+            as_logged,
+            options.batch_size,
+            stage("scoring, as logged"),
+            logged,
+            options.cache_dir,
+        )
+        learned = ranker.config.served == "learned"
+        served = [
+            serve(
+                finite(scores),
+                slate.counts,
+                _defects(logged[slate.task_id], slate),
+                logged[slate.task_id],
+                learned,
+            )
+            for slate, scores in zip(as_logged, head, strict=True)
+        ]
+        logged_samples = _samples(as_logged, served, logged)
+        if not slates:
+            return logged_samples
+        return logged_samples + calibration_data(ranker, slates, problems, options, progress)
     samples = served_in(slates, {}, "scoring, nothing run")
     if not options.execution:
         return samples
@@ -140,6 +172,7 @@ def calibrate_ranker(
     options: CalibrateOptions,
     fitted_on: str,
     progress: Progress | None = None,
+    logged: Mapping[str, Signals] | None = None,
 ) -> tuple[Calibration, list[CalibrationSample]]:
     """Fit a calibration for the saved ranker in `directory` on labelled `slates` and write it
     there (calibration.json, tied to its weights); returns it and the samples it was fitted on."""
@@ -148,7 +181,7 @@ def calibrate_ranker(
 
     directory = Path(directory)
     ranker = Ranker.from_pretrained(directory, device=str(resolve_device(options.device)))
-    samples = calibration_data(ranker, slates, problems, options, progress)
+    samples = calibration_data(ranker, slates, problems, options, progress, logged)
     calibration = fit_calibration(
         samples, fitted_on=fitted_on, weights=weights_digest(directory / WEIGHTS_FILE)
     )

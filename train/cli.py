@@ -378,11 +378,45 @@ def likelihood(
     stderr.print(f"{len(rows)} programs scored in {out}")
 
 
+FeedbackOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--feedback",
+        help="The editor's feedback log (feedbackLog: feedback.jsonl under the state "
+        "directory, and feedback.jsonl.1 beside it); repeatable.",
+    ),
+]
+
+
 @app.command()
 def fit(
-    train: Annotated[list[Path], typer.Option("--train", help="Labelled training pool(s).")],
-    problems: ProblemsOption,
     out: Annotated[Path, typer.Option(help="Run directory: the trained ranker and its records.")],
+    train: Annotated[
+        list[Path] | None, typer.Option("--train", help="Labelled training pool(s).")
+    ] = None,
+    problems: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--problems",
+            help="Problem set(s) the pools refer to (as for eval); not needed with --feedback "
+            "alone. Repeat for several.",
+        ),
+    ] = None,
+    feedback: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--feedback",
+            help="Also train on the editor's feedback log (feedbackLog): the candidate the "
+            "user kept is correct, those replaced or passed over incorrect; repeatable.",
+        ),
+    ] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fine-tune this saved ranker (its own config; --backbone, --features and the "
+            "other model options are ignored) instead of a new head."
+        ),
+    ] = None,
     val: Annotated[
         Path | None, typer.Option(help="Labelled validation pool (picks the checkpoint).")
     ] = None,
@@ -484,10 +518,22 @@ def fit(
         from train.jsonl import DataError
         from train.slates import split_by_task
 
-        problem_set = _load_problems(problems)
+        if not train and not feedback:
+            raise DataError("pass --train POOL (labelled) or --feedback LOG, or both")
+        if (train or val is not None) and not problems:
+            raise DataError("--train and --val need --problems (the problems the pools refer to)")
+        problem_set = _load_problems(problems) if problems else {}
         train_slates = []
-        for pool_path in train:
+        for pool_path in train or []:
             train_slates += _slates(pool_path, problem_set).slates
+        logged: dict[str, Any] = {}
+        if feedback:
+            from train.feedback import feedback_slates, read_logs
+
+            from_log = feedback_slates(read_logs(feedback))
+            stderr.print(from_log.summary(), highlight=False)
+            train_slates += from_log.slates
+            logged = from_log.signals
         if val is not None:
             val_slates = _slates(val, problem_set).slates
         elif 0.0 < val_split < 1.0:
@@ -498,15 +544,23 @@ def fit(
                 "--val-split F (hold out a fraction of the training problems)"
             )
         groups = tuple(g.strip() for g in features.split(",") if g.strip())
-        ranker_config = RankerConfig(
-            backbone=backbone or RankerConfig().backbone,
-            input_template=template,  # type: ignore[arg-type]
-            trainable_layers=0 if freeze_backbone else trainable_layers,
-            features=groups,
-            text_with_execution=text_with_execution,
-            text=text,
-            served=served,  # type: ignore[arg-type]  # RankerConfig names a bad one
-        )
+        if init is not None:
+            from ranker.model.ranker import CONFIG_FILE
+
+            if not (init / CONFIG_FILE).is_file():
+                raise DataError(f"--init {init}: not a saved ranker (no {CONFIG_FILE})")
+            ranker_config = RankerConfig.load(init / CONFIG_FILE)
+            groups = ranker_config.features
+        else:
+            ranker_config = RankerConfig(
+                backbone=backbone or RankerConfig().backbone,
+                input_template=template,  # type: ignore[arg-type]
+                trainable_layers=0 if freeze_backbone else trainable_layers,
+                features=groups,
+                text_with_execution=text_with_execution,
+                text=text,
+                served=served,  # type: ignore[arg-type]  # RankerConfig names a bad one
+            )
         if "likelihood" in groups and not likelihood:
             raise DataError("--features likelihood needs --likelihood feature files")
         loss_config = LossConfig(
@@ -528,21 +582,24 @@ def fit(
             group_dropout=group_dropout,
             text_dropout=text_dropout,
             data={
-                "train": [str(p) for p in train],
+                "train": [str(p) for p in train or []],
+                "feedback": [str(p) for p in feedback or []],
                 "val": str(val) if val is not None else f"{val_split:g} of train",
-                "problems": problems,
+                "problems": problems or [],
                 "likelihood": [str(p) for p in likelihood or []],
             },
+            init=str(init) if init is not None else None,
         )
         with progress_bar() as report:
             signals = slate_signals(
-                [*train_slates, *val_slates],
+                [s for s in [*train_slates, *val_slates] if s.task_id not in logged],
                 problem_set,
                 "execution" in groups or "agreement" in groups,
                 likelihood if "likelihood" in groups else None,
                 workers,
                 report,
             )
+            signals |= logged  # feedback slates: as the editor served them, nothing runs
             result = run_fit(
                 config, train_slates, val_slates, out, report, restart=restart, signals=signals
             )
@@ -560,6 +617,7 @@ def fit(
                     device=device,
                 ),
                 f"the validation problems ({config.data['val']}), {len(val_slates)} problems",
+                logged,
             )
     validation = result.best_metrics["validation"]
     _print_table([validation], stdout)
@@ -628,14 +686,21 @@ def calibrate(
 
 
 def _calibrate_and_report(
-    directory: Path, slates: list[Any], problems: dict[str, Any], options: Any, fitted_on: str
+    directory: Path,
+    slates: list[Any],
+    problems: dict[str, Any],
+    options: Any,
+    fitted_on: str,
+    logged: dict[str, Any] | None = None,
 ) -> None:
     """Fit and write a ranker's calibration (`train.calibration.calibrate_ranker`), then one
     line per mode on stderr."""
     from train.calibration import calibrate_ranker
 
     with progress_bar() as report:
-        calibration, _ = calibrate_ranker(directory, slates, problems, options, fitted_on, report)
+        calibration, _ = calibrate_ranker(
+            directory, slates, problems, options, fitted_on, report, logged or None
+        )
     for mode, mapping in calibration.modes.items():
         notes = calibration.notes.get(mode, {})
         stderr.print(
@@ -653,8 +718,22 @@ def _calibrate_and_report(
 
 @app.command(name="eval")
 def evaluate(
-    problems: ProblemsOption,
-    pool: Annotated[Path, typer.Option(help="Candidate pool (labelled, or labelled here).")],
+    problems: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--problems",
+            help="Problem set(s) the pool refers to: humaneval, mbpp, mbpp-plus, humaneval-plus, "
+            "apps, codecontests, or a JSONL path. Repeat for several.",
+        ),
+    ] = None,
+    pool: Annotated[
+        Path | None, typer.Option(help="Candidate pool (labelled, or labelled here).")
+    ] = None,
+    feedback: FeedbackOption = None,
+    top_k: Annotated[
+        int,
+        typer.Option(help="With --feedback: how often the kept candidate is in the top k.", min=1),
+    ] = 3,
     ranker: Annotated[
         list[str] | None,
         typer.Option(
@@ -732,8 +811,18 @@ def evaluate(
     plain longest-first order; sample-count puts defects last and the most often sampled
     program first; where the pool recorded the generator's log-probabilities (`generate` does
     where the backend reports them), generator-likelihood puts defects last and the likeliest
-    answer first."""
+    answer first.
+
+    With --feedback LOG (the editor's feedbackLog) instead of --problems and --pool: how often
+    the candidate the user kept was ranked #1 and in the top k, in the order the editor
+    showed ("before") and in the order the first --ranker serves the same candidates, with
+    the signals logged ("after")."""
     _setup_logging(verbose)
+    if feedback:
+        _evaluate_feedback(feedback, ranker[0] if ranker else None, top_k, device, as_json)
+        return
+    if not problems or pool is None:
+        raise fail("pass --problems and --pool (or --feedback LOG)")
     with user_errors():
         from ranker.model.config import RankerConfigError
         from ranker.model.shipped import default_ranker_path
@@ -789,6 +878,42 @@ def evaluate(
             f"{judged} of {result.problems} problems have visible tests to run; "
             f"{typed} more ran on inputs built from their parameter types (agreement only)"
         )
+
+
+def _evaluate_feedback(
+    logs: list[Path], ranker_dir: str | None, k: int, device: str, as_json: bool
+) -> None:
+    """`eval --feedback`: the kept candidate's place before (as logged) and after (as
+    `ranker_dir`, or the shipped ranker, serves the logged candidates)."""
+    with user_errors():
+        from ranker.model.config import RankerConfigError
+        from ranker.model.ranker import Ranker
+        from ranker.model.shipped import default_ranker_path
+        from train.feedback import evaluate_feedback, read_logs
+        from train.scoring import resolve_device
+
+        log = read_logs(logs)
+        path = ranker_dir or default_ranker_path()
+        if path is None:
+            raise RankerConfigError(
+                "no default ranker is shipped in this install; pass --ranker DIR"
+            )
+        model = Ranker.from_pretrained(path, device=str(resolve_device(device)))
+        result = {"ranker": str(path), **evaluate_feedback(log, model, k)}
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=None)
+    table.add_column("kept candidate")
+    table.add_column("#1", justify="right")
+    table.add_column(f"top {k}", justify="right")
+    for name, row in (
+        ("before (as logged)", result["before"]),
+        (f"after ({Path(str(path)).name})", result["after"]),
+    ):
+        table.add_row(name, f"{row['#1']:.3f}", f"{row[f'top-{k}']:.3f}")
+    stdout.print(table)
+    stdout.print(f"{result['before']['requests']} requests with a kept candidate")
 
 
 def _print_table(evaluations: list[Any], console: Console) -> None:

@@ -72,6 +72,9 @@ class FitConfig:
     text_dropout: float = 0.0
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     data: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None
+    """A saved ranker to start from (fine-tuning; `ranker` must then be its config), else the
+    head starts from random weights."""
 
     def __post_init__(self) -> None:
         """Values no run can use fail here, with one line naming the option."""
@@ -262,8 +265,15 @@ def fit(
         raise FitError("no validation problems")
     shard = trainable[rank::world]
 
-    # model
-    ranker = Ranker(config.ranker).to(device)
+    # model: from random weights, or from a saved ranker (fine-tuning; its calibration
+    # describes the old weights, so it goes: the caller fits a new one)
+    if config.init is not None:
+        ranker = Ranker.from_pretrained(config.init, device=str(device))
+        if ranker.config != config.ranker:
+            raise FitError(f"--init {config.init}: the config given is not the ranker's own")
+        ranker.calibration = None
+    else:
+        ranker = Ranker(config.ranker).to(device)
     embeddings = None
     if config.ranker.backbone_frozen:
         embeddings = slate_embeddings(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 EMPTY_BODY = "empty body"
 """The static defect of a function whose body does nothing (`ranker.signals.defects`): certain,
@@ -76,3 +77,25 @@ class Signals:
     defects: Sequence[str | None] | None = None  # static defects (`ranker.signals.defects`)
     generator: Sequence[float | None] | None = None
     """The generator's mean token log-probability of each program, where the backend gave it."""
+
+    def select(self, indices: Sequence[int]) -> Signals:
+        """These signals for the programs at `indices`, in that order (e.g. the ranked order)."""
+
+        def pick(values: Sequence[Any] | None) -> list[Any] | None:
+            return None if values is None else [values[i] for i in indices]
+
+        execution = self.execution
+        if execution is not None:
+            execution = ExecutionSignals(
+                execution.cases,
+                tuple(execution.runs[i] for i in indices),
+                tuple(execution.clusters[i] for i in indices),
+                tuple(execution.cluster_shares[i] for i in indices),
+            )
+        return Signals(
+            execution=execution,
+            likelihood=pick(self.likelihood),
+            counts=pick(self.counts),
+            defects=pick(self.defects),
+            generator=pick(self.generator),
+        )

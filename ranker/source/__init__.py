@@ -9,7 +9,12 @@
              completes, what an edit replaces, what the rest of the file defines
 """
 
-from ranker.source.context import FunctionContext, context_for_prompt, function_at
+from ranker.source.context import (
+    FunctionContext,
+    context_for_prompt,
+    function_at,
+    function_named,
+)
 from ranker.source.names import bound_names, defined_names, read_names
 from ranker.source.trees import (
     FunctionNode,
@@ -37,6 +42,7 @@ __all__ = [
     "docstring_node",
     "find_function",
     "function_at",
+    "function_named",
     "parse_prompt",
     "positional_parameters",
     "read_names",

@@ -225,6 +225,19 @@ def function_at(source: str, line: int) -> FunctionContext | None:
     )
 
 
+def function_named(source: str, qualname: str) -> FunctionContext | None:
+    """The function of qualified name `qualname` (the first, where several are), wherever it
+    is now in `source`; None where there is none or the module does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    for name, node in _functions(tree):
+        if name == qualname:
+            return function_at(source, node.lineno - 1)
+    return None
+
+
 def _find_by_indentation(lines: list[str], line: int) -> FunctionContext | None:
     """Fallback for unparsable modules: the nearest `def` at or above `line` whose indented
     block covers it, parsed alone with every other line blanked (so positions stay those of

@@ -173,6 +173,11 @@ local function run()
     return vim.api.nvim_buf_get_changedtick(buf) ~= tick
   end)
   step("applied")
+  -- The server logs the application once the editor has answered its edit (the command) or
+  -- run the code action's command: wait for those answers before quitting.
+  wait_for("workspace/executeCommand to finish", spec.timeout_ms or 120000, function()
+    return not pending(buf, "workspace/executeCommand")
+  end)
   result.requests_at_end = count_requests()
   result.lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
 end

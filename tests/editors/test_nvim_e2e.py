@@ -74,6 +74,7 @@ def run_nvim(
         "XDG_DATA_HOME": str(home / "data"),
         "XDG_STATE_HOME": str(home / "state"),
         "XDG_CACHE_HOME": str(home / "cache"),
+        "TOPPASS_STATE_DIR": str(home / "state" / "toppass"),
     }
     driver = HERE / "nvim_e2e.lua"
     command = [nvim, "--headless", "-n", "-i", "NONE", "-u", str(driver), str(source)]
@@ -92,6 +93,12 @@ def run_nvim(
     assert proc.returncode == 0, context
     result["file_on_disk"] = source.read_text(encoding="utf-8")
     result["lsp_log"] = lsp_log.read_text(errors="replace") if lsp_log.exists() else ""
+    feedback = home / "state" / "toppass" / "feedback.jsonl"
+    result["feedback"] = (
+        [json.loads(line) for line in feedback.read_text().splitlines()]
+        if feedback.exists()
+        else []
+    )
     return result
 
 
@@ -144,6 +151,10 @@ def test_keymap_generates_and_applies_the_first_choice(
     assert scenario["function"] in message["prompt"]
     assert_first_offered_was_applied(scenario, message["items"], result["lines"])
     assert result["file_on_disk"] == scenario["source"]  # the edit went to the buffer
+    # the feedback log holds the offer and the candidate applied through it (no outcome: the
+    # buffer was never saved)
+    kinds = [(r["kind"], r.get("rank"), r.get("via")) for r in result["feedback"]]
+    assert kinds == [("offer", None, None), ("applied", 1, "command")], kinds
     assert result["messages"] == []  # nothing went wrong that the user would have to act on
     # Progress showed while it sampled (the server's title names the function).
     kinds = [p["kind"] for p in result["progress"]]
@@ -176,6 +187,9 @@ def test_dismissed_candidates_become_ranked_code_actions(
     assert menu["kind"] == "codeaction"
     assert menu["items"] == message["items"]
     assert_first_offered_was_applied(scenario, menu["items"], result["lines"])
+    # Neovim ran the command the code action carries after its edit: the log knows which
+    kinds = [(r["kind"], r.get("rank"), r.get("via")) for r in result["feedback"]]
+    assert kinds == [("offer", None, None), ("applied", 1, "code action")], kinds
     # Listing the cached candidates sampled nothing more.
     assert result["requests_at_dismiss"] > 0, "the server never called the fake endpoint"
     assert result["requests_at_end"] == result["requests_at_dismiss"]

@@ -50,6 +50,12 @@ return {
   inlineCompletion = false,
   -- Also write the server log to this file.
   logFile = nil,
+  -- Keep a local log of what you do with the candidates, to train a ranker on your own choices
+  -- (toppass-train fit --feedback): per request the prompt, the ranked candidates and what the
+  -- ranker read, which one you applied, and whether it was kept, edited or replaced by the next
+  -- save. A file under your state directory ($XDG_STATE_HOME/toppass/feedback.jsonl, or
+  -- $TOPPASS_STATE_DIR); nothing leaves this machine.
+  feedbackLog = true,
   -- Run each candidate on the examples in the function's docstring (>>> doctests, f(x) == y,
   -- Input:/Output: ...) inside the sandbox before ranking: the ranker uses the results and
   -- titles show them (3/3 examples). A function without examples runs on inputs built from its
