@@ -20,7 +20,7 @@ Everything runs through `toppass-train fit` and `toppass-train eval --json`, so 
 is reproducible with those commands; run directories under --out are reused (fit resumes,
 eval results are kept as JSON), so an interrupted study continues where it stopped.
 
-How the pools were made (none is in the repository): docs/results.md, "Cross-model ranking".
+How the pools are made (none is in the repository): docs/results.md, "The pools".
 """
 
 from __future__ import annotations
