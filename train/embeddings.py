@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ranker.model.backbone import frozen_dtype
 from ranker.model.ranker import Ranker
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,8 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "toppass" / "embeddings"
 
 
 def cache_namespace(ranker: Ranker) -> str:
-    """Identifies everything upstream of the head: backbone weights source and input."""
+    """Identifies everything upstream of the head: backbone weights source, input, and the
+    dtype a frozen backbone computes in (float32 vectors keep their old namespace)."""
     config = ranker.config
     key = {
         "backbone": config.backbone,
@@ -34,6 +36,8 @@ def cache_namespace(ranker: Ranker) -> str:
         "input_template": config.input_template,
         "trainable_layers": config.trainable_layers,
     }
+    if config.backbone_frozen and frozen_dtype(ranker.device) != torch.float32:
+        key["dtype"] = str(frozen_dtype(ranker.device)).removeprefix("torch.")
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -16,7 +16,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ranker.model.backbone import is_causal_lm, load_backbone, pool, set_trainable_layers
+from ranker.model.backbone import (
+    frozen_dtype,
+    is_causal_lm,
+    load_backbone,
+    pool,
+    set_trainable_layers,
+)
 from ranker.model.calibration import (
     CALIBRATION_FILE,
     Calibration,
@@ -123,9 +129,26 @@ class Ranker(nn.Module):
         backbone_config: Any = self.backbone.config
         if "token_type_ids" in batch and getattr(backbone_config, "type_vocab_size", None):
             inputs["token_type_ids"] = batch["token_type_ids"]
+        if self.config.backbone_frozen:
+            self._settle_backbone_dtype()
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.backbone_frozen):
             hidden = self.backbone(**inputs).last_hidden_state
-        return pool(hidden, batch["attention_mask"], self.pooling)
+        return pool(hidden.float(), batch["attention_mask"], self.pooling)
+
+    @property
+    def backbone_dtype(self) -> torch.dtype:
+        """The dtype the backbone computes in: float32, or for a frozen backbone what
+        `frozen_dtype` picks for this device (set on first use)."""
+        if self.backbone is None:
+            return torch.float32
+        return next(self.backbone.parameters()).dtype
+
+    def _settle_backbone_dtype(self) -> None:
+        """A frozen backbone never trains, so it may compute in the device's fast dtype; the
+        pooled vectors are float32 either way."""
+        wanted = frozen_dtype(self.device)
+        if self.backbone_dtype != wanted:
+            self.backbone.to(wanted)
 
     def score_pooled(
         self, pooled: torch.Tensor, features: torch.Tensor | None = None
