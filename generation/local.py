@@ -37,6 +37,7 @@ from generation.provider import (
 from ranker.local_models import (
     DEFAULT_MODEL_PACKAGE,
     LocalModelError,
+    inference_dtype,
     load_causal_lm,
     resolve_local_model,
 )
@@ -268,6 +269,7 @@ class LocalProvider:
                     f"cannot load local model {folder / (gguf or '')}: {exc}"
                 ) from exc
             model.to(self.device).eval()
+            model.to(inference_dtype(self.device))  # bfloat16 where the hardware has it
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.eos_token
             self._tokenizer, self._model = tokenizer, model

@@ -202,7 +202,7 @@ def test_default_backbone_scores_candidates():
 def test_a_frozen_backbone_computes_in_the_precision_asked_and_pools_float32(
     tiny_encoder_dir, monkeypatch, choice
 ):
-    monkeypatch.setenv("TOPPASS_ENCODER_PRECISION", choice)
+    monkeypatch.setenv("TOPPASS_PRECISION", choice)
     ranker = tiny(tiny_encoder_dir)
     pooled = ranker.pooled(PROBLEM, CANDIDATES[:2])
     assert ranker.backbone_dtype == getattr(torch, choice)
@@ -210,10 +210,10 @@ def test_a_frozen_backbone_computes_in_the_precision_asked_and_pools_float32(
 
 
 def test_bfloat16_scores_stay_close_to_float32_and_keep_the_order(tiny_encoder_dir, monkeypatch):
-    monkeypatch.setenv("TOPPASS_ENCODER_PRECISION", "float32")
+    monkeypatch.setenv("TOPPASS_PRECISION", "float32")
     exact = tiny(tiny_encoder_dir)
     reference = exact.pooled(PROBLEM, CANDIDATES)
-    monkeypatch.setenv("TOPPASS_ENCODER_PRECISION", "bfloat16")
+    monkeypatch.setenv("TOPPASS_PRECISION", "bfloat16")
     fast = tiny(tiny_encoder_dir)
     vectors = fast.pooled(PROBLEM, CANDIDATES)
     assert not torch.equal(vectors, reference)  # it did compute in bfloat16
@@ -222,36 +222,36 @@ def test_bfloat16_scores_stay_close_to_float32_and_keep_the_order(tiny_encoder_d
 
 
 def test_a_trainable_backbone_stays_float32_whatever_the_precision(tiny_encoder_dir, monkeypatch):
-    monkeypatch.setenv("TOPPASS_ENCODER_PRECISION", "bfloat16")
+    monkeypatch.setenv("TOPPASS_PRECISION", "bfloat16")
     ranker = tiny(tiny_encoder_dir, trainable_layers=1)
     ranker.score(PROBLEM, CANDIDATES)
     assert ranker.backbone_dtype == torch.float32
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
-    from ranker.model import backbone
+    from ranker import local_models
 
-    monkeypatch.setenv("TOPPASS_ENCODER_PRECISION", "auto")
-    monkeypatch.setattr(backbone, "_cpu_has_native_bf16", lambda: True)
-    assert backbone.frozen_dtype(torch.device("cpu")) == torch.bfloat16
-    monkeypatch.setattr(backbone, "_cpu_has_native_bf16", lambda: False)
-    assert backbone.frozen_dtype(torch.device("cpu")) == torch.float32
-    monkeypatch.delenv("TOPPASS_ENCODER_PRECISION")
-    assert backbone.frozen_dtype(torch.device("cpu")) == torch.float32
+    monkeypatch.setenv("TOPPASS_PRECISION", "auto")
+    monkeypatch.setattr(local_models, "_cpu_has_native_bf16", lambda: True)
+    assert local_models.inference_dtype(torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setattr(local_models, "_cpu_has_native_bf16", lambda: False)
+    assert local_models.inference_dtype(torch.device("cpu")) == torch.float32
+    monkeypatch.delenv("TOPPASS_PRECISION")
+    assert local_models.inference_dtype(torch.device("cpu")) == torch.float32
 
 
 def test_an_unknown_precision_is_a_clear_error(tiny_encoder_dir, monkeypatch):
-    monkeypatch.setenv("TOPPASS_ENCODER_PRECISION", "float8")
+    monkeypatch.setenv("TOPPASS_PRECISION", "float8")
     ranker = tiny(tiny_encoder_dir)
-    with pytest.raises(RankerConfigError, match="TOPPASS_ENCODER_PRECISION must be auto"):
+    with pytest.raises(ValueError, match="TOPPASS_PRECISION must be auto"):
         ranker.score(PROBLEM, CANDIDATES)
 
 
 def test_the_embedding_cache_keeps_bfloat16_vectors_apart(tiny_encoder_dir, monkeypatch):
     from train.embeddings import cache_namespace
 
-    monkeypatch.setenv("TOPPASS_ENCODER_PRECISION", "float32")
+    monkeypatch.setenv("TOPPASS_PRECISION", "float32")
     ranker = tiny(tiny_encoder_dir)
     float32_namespace = cache_namespace(ranker)
-    monkeypatch.setenv("TOPPASS_ENCODER_PRECISION", "bfloat16")
+    monkeypatch.setenv("TOPPASS_PRECISION", "bfloat16")
     assert cache_namespace(ranker) != float32_namespace

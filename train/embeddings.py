@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ranker.model.backbone import frozen_dtype
+from ranker.local_models import inference_dtype
 from ranker.model.ranker import Ranker
 
 logger = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ def cache_namespace(ranker: Ranker) -> str:
         "input_template": config.input_template,
         "trainable_layers": config.trainable_layers,
     }
-    if config.backbone_frozen and frozen_dtype(ranker.device) != torch.float32:
-        key["dtype"] = str(frozen_dtype(ranker.device)).removeprefix("torch.")
+    if config.backbone_frozen and inference_dtype(ranker.device) != torch.float32:
+        key["dtype"] = str(inference_dtype(ranker.device)).removeprefix("torch.")
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

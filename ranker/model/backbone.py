@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,6 @@ from ranker.model.config import RankerConfigError
 logger = logging.getLogger(__name__)
 
 PACKAGE_PREFIX = "package:"
-
-# How a frozen backbone computes: "auto" (bfloat16 where the processor multiplies it natively,
-# float32 elsewhere), "float32" or "bfloat16".
-PRECISION_ENV = "TOPPASS_ENCODER_PRECISION"
-PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 # Names under which Hugging Face models keep their stack of transformer blocks
 # (BERT `encoder.layer.N`, GPT-2 `h.N`, Llama/Qwen `layers.N`, T5 `block.N`).
@@ -167,32 +161,3 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.
         last = (attention_mask.long() * (positions + 1)).argmax(dim=1)
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     raise ValueError(f"unknown pooling {how!r}")
-
-
-def frozen_dtype(device: torch.device) -> torch.dtype:
-    """The dtype a frozen backbone runs in on `device`, as `TOPPASS_ENCODER_PRECISION` asks.
-
-    "auto" picks bfloat16 where the hardware multiplies it natively (CPUs with AVX512-BF16 or
-    AMX, CUDA devices that support it): about 3x faster than float32 on such a CPU, pooled
-    vectors within a cosine of 0.9998 of float32's. Elsewhere bfloat16 is emulated and slower,
-    so "auto" keeps float32."""
-    choice = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
-    if choice in PRECISIONS:
-        return PRECISIONS[choice]
-    if choice != "auto":
-        raise RankerConfigError(
-            f"{PRECISION_ENV} must be auto, float32 or bfloat16, got {choice!r}"
-        )
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if device.type == "cpu" and _cpu_has_native_bf16():
-        return torch.bfloat16
-    return torch.float32
-
-
-def _cpu_has_native_bf16() -> bool:
-    cpu: Any = torch.cpu
-    try:
-        return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
-    except AttributeError:  # a torch without these probes: assume none
-        return False

@@ -16,13 +16,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ranker.model.backbone import (
-    frozen_dtype,
-    is_causal_lm,
-    load_backbone,
-    pool,
-    set_trainable_layers,
-)
+from ranker.local_models import inference_dtype
+from ranker.model.backbone import is_causal_lm, load_backbone, pool, set_trainable_layers
 from ranker.model.calibration import (
     CALIBRATION_FILE,
     Calibration,
@@ -138,7 +133,7 @@ class Ranker(nn.Module):
     @property
     def backbone_dtype(self) -> torch.dtype:
         """The dtype the backbone computes in: float32, or for a frozen backbone what
-        `frozen_dtype` picks for this device (set on first use)."""
+        `inference_dtype` picks for this device (set on first use)."""
         if self.backbone is None:
             return torch.float32
         return next(self.backbone.parameters()).dtype
@@ -146,7 +141,7 @@ class Ranker(nn.Module):
     def _settle_backbone_dtype(self) -> None:
         """A frozen backbone never trains, so it may compute in the device's fast dtype; the
         pooled vectors are float32 either way."""
-        wanted = frozen_dtype(self.device)
+        wanted = inference_dtype(self.device)
         if self.backbone_dtype != wanted:
             self.backbone.to(wanted)
 
