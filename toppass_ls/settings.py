@@ -122,7 +122,9 @@ class Settings:
         "not settle the top of the list (with allowExecution, answers of one behaviour that "
         "passes every docstring example are a majority; without, one answer holds over 3/4). "
         "Replayed on pools it draws fewer answers, at a small loss of ranked pass@1 on some of "
-        "them (docs/results.md, Adaptive sampling).",
+        "them (docs/results.md, Adaptive sampling). It saves time where each answer costs "
+        "time (an endpoint, Ollama, llama.cpp); the local model samples a batch at once, so "
+        "rounds there take longer when the first ones do not settle the list.",
         kind="boolean",
     )
     temperature: float = setting(

@@ -40,6 +40,9 @@ CARD_FILE = "README.md"
 
 POOLED_KEPT = 4096
 """Pooled vectors a ranker with a frozen backbone keeps (384 floats each for MiniLM: 6 MB)."""
+BATCH_SIZE = 16
+"""Pairs per backbone pass when serving: on 2 CPU cores 16 is about 10% faster than 32 for
+HumanEval-sized pairs, in float32 and bfloat16 alike."""
 
 
 def _pair_key(problem: str, candidate: str) -> str:
@@ -181,7 +184,9 @@ class Ranker(nn.Module):
         ran = features[:, self.feature_names.index("exec_available")]
         return [bool(value < 0.5) for value in ran.tolist()]
 
-    def pooled(self, problem: str, candidates: Sequence[str], batch_size: int = 32) -> torch.Tensor:
+    def pooled(
+        self, problem: str, candidates: Sequence[str], batch_size: int = BATCH_SIZE
+    ) -> torch.Tensor:
         """Pooled backbone vectors `[N, H]` of (problem, candidate) pairs, in input order.
         Batches group similar lengths so padding stays small. With a frozen backbone the
         vectors are kept (the `POOLED_KEPT` most recently used), so a program seen before
@@ -236,7 +241,7 @@ class Ranker(nn.Module):
         problem: str,
         candidates: Sequence[str],
         signals: Signals | None = None,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
     ) -> list[float]:
         """One score per candidate, in input order. `signals` (aligned with `candidates`) feed
         the feature groups of a ranker that has them; missing groups count as absent.
@@ -288,7 +293,7 @@ class Ranker(nn.Module):
         top_k: int | None = None,
         signals: Signals | None = None,
         diverse: bool = True,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         counts: Sequence[int] | None = None,
         entry_point: str | None = None,
         defects: Sequence[str | None] | None = None,

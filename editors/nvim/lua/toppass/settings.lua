@@ -33,7 +33,9 @@ return {
   -- settle the top of the list (with allowExecution, answers of one behaviour that passes every
   -- docstring example are a majority; without, one answer holds over 3/4). Replayed on pools it
   -- draws fewer answers, at a small loss of ranked pass@1 on some of them (docs/results.md,
-  -- Adaptive sampling).
+  -- Adaptive sampling). It saves time where each answer costs time (an endpoint, Ollama,
+  -- llama.cpp); the local model samples a batch at once, so rounds there take longer when the
+  -- first ones do not settle the list.
   adaptiveSampling = false,
   -- Sampling temperature.
   temperature = 0.8,
