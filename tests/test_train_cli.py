@@ -276,6 +276,30 @@ def test_split_by_task_is_stable_and_disjoint():
     ]
 
 
+def test_fit_data_holds_out_problems_or_reads_a_validation_pool():
+    from train.data import fit_data
+    from train.jsonl import DataError
+    from train.slates import Slate, SlateSet
+
+    def pool(prefix: str) -> SlateSet:
+        slates = [Slate(f"{prefix}/{i}", "p", (f"x = {i}",), (True,), (1,)) for i in range(50)]
+        return SlateSet(slates=slates)
+
+    problems: dict = {"t/0": object()}
+    split = fit_data(problems, [Path("a")], None, 0.2, [], load=lambda p: pool("t"))
+    assert split.train and split.val and not split.logged
+    assert {s.task_id for s in split.train}.isdisjoint({s.task_id for s in split.val})
+    assert len(split.train) + len(split.val) == 50
+    read = fit_data(problems, [Path("a")], Path("b"), 0.0, [], load=lambda p: pool(str(p)))
+    assert {s.task_id.split("/")[0] for s in read.val} == {"b"} and len(read.train) == 50
+    with pytest.raises(DataError, match="--val-split"):
+        fit_data(problems, [Path("a")], None, 0.0, [], load=lambda p: pool("t"))
+    with pytest.raises(DataError, match="need --problems"):
+        fit_data({}, [Path("a")], None, 0.2, [], load=lambda p: pool("t"))
+    with pytest.raises(DataError, match="--feedback LOG"):
+        fit_data(problems, [], None, 0.2, [], load=lambda p: pool("t"))
+
+
 def test_progress_is_a_plain_line_at_intervals_where_stderr_is_not_a_terminal(monkeypatch):
     import io
 

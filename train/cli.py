@@ -512,55 +512,34 @@ def fit(
     _setup_logging(verbose)
     with user_errors():
         from ranker import LossConfig, RankerConfig
-        from train.data import slate_signals
-        from train.fit import FitConfig
+        from train.data import fit_data
+        from train.fit import FitConfig, starting_config
         from train.fit import fit as run_fit
         from train.jsonl import DataError
-        from train.slates import split_by_task
 
-        if not train and not feedback:
-            raise DataError("pass --train POOL (labelled) or --feedback LOG, or both")
-        if (train or val is not None) and not problems:
-            raise DataError("--train and --val need --problems (the problems the pools refer to)")
         problem_set = _load_problems(problems) if problems else {}
-        train_slates = []
-        for pool_path in train or []:
-            train_slates += _slates(pool_path, problem_set).slates
-        logged: dict[str, Any] = {}
-        if feedback:
-            from train.feedback import feedback_slates, read_logs
-
-            from_log = feedback_slates(read_logs(feedback))
-            stderr.print(from_log.summary(), highlight=False)
-            train_slates += from_log.slates
-            logged = from_log.signals
-        if val is not None:
-            val_slates = _slates(val, problem_set).slates
-        elif 0.0 < val_split < 1.0:
-            train_slates, val_slates = split_by_task(train_slates, val_split)
-        else:
-            raise DataError(
-                "pass --val (a labelled pool of problems disjoint from --train) or "
-                "--val-split F (hold out a fraction of the training problems)"
-            )
-        groups = tuple(g.strip() for g in features.split(",") if g.strip())
-        if init is not None:
-            from ranker.model.ranker import CONFIG_FILE
-
-            if not (init / CONFIG_FILE).is_file():
-                raise DataError(f"--init {init}: not a saved ranker (no {CONFIG_FILE})")
-            ranker_config = RankerConfig.load(init / CONFIG_FILE)
-            groups = ranker_config.features
-        else:
-            ranker_config = RankerConfig(
+        data = fit_data(
+            problem_set,
+            train or [],
+            val,
+            val_split,
+            feedback or [],
+            load=lambda pool: _slates(pool, problem_set),
+            say=lambda line: stderr.print(line, highlight=False),
+        )
+        ranker_config = starting_config(
+            init,
+            RankerConfig(
                 backbone=backbone or RankerConfig().backbone,
                 input_template=template,  # type: ignore[arg-type]
                 trainable_layers=0 if freeze_backbone else trainable_layers,
-                features=groups,
+                features=tuple(g.strip() for g in features.split(",") if g.strip()),
                 text_with_execution=text_with_execution,
                 text=text,
                 served=served,  # type: ignore[arg-type]  # RankerConfig names a bad one
-            )
+            ),
+        )
+        groups = ranker_config.features
         if "likelihood" in groups and not likelihood:
             raise DataError("--features likelihood needs --likelihood feature files")
         loss_config = LossConfig(
@@ -591,17 +570,11 @@ def fit(
             init=str(init) if init is not None else None,
         )
         with progress_bar() as report:
-            signals = slate_signals(
-                [s for s in [*train_slates, *val_slates] if s.task_id not in logged],
-                problem_set,
-                "execution" in groups or "agreement" in groups,
-                likelihood if "likelihood" in groups else None,
-                workers,
-                report,
-            )
-            signals |= logged  # feedback slates: as the editor served them, nothing runs
+            execution = "execution" in groups or "agreement" in groups
+            used = likelihood if "likelihood" in groups else None
+            signals = data.signals(problem_set, execution, used, workers, report)
             result = run_fit(
-                config, train_slates, val_slates, out, report, restart=restart, signals=signals
+                config, data.train, data.val, out, report, restart=restart, signals=signals
             )
         stderr.print(f"best epoch {result.best_epoch}: saved to {out}")
         if calibrate:
@@ -609,15 +582,15 @@ def fit(
 
             _calibrate_and_report(
                 out,
-                val_slates,
+                data.val,
                 problem_set,
                 CalibrateOptions(
                     workers=workers,
                     cache_dir=Path(config.cache_dir),
                     device=device,
                 ),
-                f"the validation problems ({config.data['val']}), {len(val_slates)} problems",
-                logged,
+                f"the validation problems ({config.data['val']}), {len(data.val)} problems",
+                data.logged,
             )
     validation = result.best_metrics["validation"]
     _print_table([validation], stdout)

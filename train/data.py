@@ -1,12 +1,15 @@
 """Problems, slates and signals as the commands load them: problem sets merged from several
-specs, a pool's slates (an unlabelled pool labelled first, resumably), and the signals
-(execution on visible tests, likelihood feature files) that go with them."""
+specs, a pool's slates (an unlabelled pool labelled first, resumably), the signals
+(execution on visible tests, likelihood feature files) that go with them, and what a fit
+learns from (`fit_data`: pools and the editor's feedback log, split for validation)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ranker.signals.types import Signals
 from train.jsonl import DataError
@@ -146,3 +149,66 @@ def tests_that_do_not_compile(problems: dict[str, Problem]) -> list[tuple[str, s
                 broken.append((task, f"{what}: {exc}"))
                 break
     return broken
+
+
+@dataclass
+class FitData:
+    """What a fit learns from (`train`) and picks its epoch on (`val`); `logged`: the signals
+    of the feedback log's slates, as the editor served them (nothing runs for those)."""
+
+    train: list[Slate] = field(default_factory=list)
+    val: list[Slate] = field(default_factory=list)
+    logged: dict[str, Signals] = field(default_factory=dict)
+
+    def signals(
+        self,
+        problems: dict[str, Problem],
+        execution: bool,
+        likelihood: Sequence[Path] | None,
+        workers: int,
+        progress: Progress | None = None,
+    ) -> dict[str, Signals]:
+        """`slate_signals` of the pools' slates, and the logged signals of the log's."""
+        pooled = [s for s in [*self.train, *self.val] if s.task_id not in self.logged]
+        signals = slate_signals(pooled, problems, execution, likelihood, workers, progress)
+        return signals | self.logged
+
+
+def fit_data(
+    problems: dict[str, Problem],
+    train: Sequence[Path],
+    val: Path | None,
+    val_split: float,
+    feedback: Sequence[Path],
+    load: Callable[[Path], SlateSet],
+    say: Callable[[str], Any] = lambda _: None,
+) -> FitData:
+    """The training and validation slates of `train`'s pools and `feedback`'s logs: validation
+    from `val`'s pool, or else `val_split` of the training problems held out. `load` reads one
+    pool (the command's, with its progress); `say` gets the feedback log's summary."""
+    if not train and not feedback:
+        raise DataError("pass --train POOL (labelled) or --feedback LOG, or both")
+    if (train or val is not None) and not problems:
+        raise DataError("--train and --val need --problems (the problems the pools refer to)")
+    data = FitData()
+    for pool in train:
+        data.train += load(pool).slates
+    if feedback:
+        from train.feedback import feedback_slates, read_logs
+
+        logged = feedback_slates(read_logs(feedback))
+        say(logged.summary())
+        data.train += logged.slates
+        data.logged = logged.signals
+    if val is not None:
+        data.val = load(val).slates
+    elif 0.0 < val_split < 1.0:
+        from train.slates import split_by_task
+
+        data.train, data.val = split_by_task(data.train, val_split)
+    else:
+        raise DataError(
+            "pass --val (a labelled pool of problems disjoint from --train) or "
+            "--val-split F (hold out a fraction of the training problems)"
+        )
+    return data

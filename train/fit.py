@@ -128,6 +128,19 @@ class FitError(RuntimeError):
     """A run that cannot go on (e.g. a resume over a different config); one line."""
 
 
+def starting_config(init: Path | None, fresh: RankerConfig) -> RankerConfig:
+    """The config a fit trains: `fresh`, or with `init` (a saved ranker to fine-tune) that
+    ranker's own, whatever `fresh` says."""
+    if init is None:
+        return fresh
+    from ranker.model.ranker import CONFIG_FILE
+    from train.jsonl import DataError
+
+    if not (init / CONFIG_FILE).is_file():
+        raise DataError(f"--init {init}: not a saved ranker (no {CONFIG_FILE})")
+    return RankerConfig.load(init / CONFIG_FILE)
+
+
 def sample_indices(slate: Slate, limit: int, rng: random.Random) -> list[int]:
     """All programs of a slate, or `limit` of them keeping at least one of each label."""
     n = len(slate.programs)
