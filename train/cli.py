@@ -512,7 +512,7 @@ def fit(
     _setup_logging(verbose)
     with user_errors():
         from ranker import LossConfig, RankerConfig
-        from train.data import fit_data
+        from train.data import fit_data, slate_signals
         from train.fit import FitConfig, starting_config
         from train.fit import fit as run_fit
         from train.jsonl import DataError
@@ -572,7 +572,8 @@ def fit(
         with progress_bar() as report:
             execution = "execution" in groups or "agreement" in groups
             used = likelihood if "likelihood" in groups else None
-            signals = data.signals(problem_set, execution, used, workers, report)
+            signals = slate_signals(data.from_pools, problem_set, execution, used, workers, report)
+            signals |= data.logged  # as the editor served them: nothing runs for those
             result = run_fit(
                 config, data.train, data.val, out, report, restart=restart, signals=signals
             )

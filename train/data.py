@@ -160,18 +160,11 @@ class FitData:
     val: list[Slate] = field(default_factory=list)
     logged: dict[str, Signals] = field(default_factory=dict)
 
-    def signals(
-        self,
-        problems: dict[str, Problem],
-        execution: bool,
-        likelihood: Sequence[Path] | None,
-        workers: int,
-        progress: Progress | None = None,
-    ) -> dict[str, Signals]:
-        """`slate_signals` of the pools' slates, and the logged signals of the log's."""
-        pooled = [s for s in [*self.train, *self.val] if s.task_id not in self.logged]
-        signals = slate_signals(pooled, problems, execution, likelihood, workers, progress)
-        return signals | self.logged
+    @property
+    def from_pools(self) -> list[Slate]:
+        """The slates that came from pools: their signals are computed (`slate_signals`); the
+        log's come with it (`logged`)."""
+        return [s for s in [*self.train, *self.val] if s.task_id not in self.logged]
 
 
 def fit_data(
