@@ -175,17 +175,24 @@ def inference_dtype(device: Any) -> Any:
     and slower, so "auto" keeps float32."""
     import torch
 
-    choice = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
-    if choice in ("float32", "bfloat16"):
-        return getattr(torch, choice)
+    choice = precision_choice()
     if choice != "auto":
-        raise LocalModelError(f"{PRECISION_ENV} must be auto, float32 or bfloat16, got {choice!r}")
+        return getattr(torch, choice)
     kind = torch.device(device).type
     if kind == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     if kind == "cpu" and _cpu_has_native_bf16():
         return torch.bfloat16
     return torch.float32
+
+
+def precision_choice() -> str:
+    """`TOPPASS_PRECISION` checked (auto, float32 or bfloat16; unset means auto), without
+    importing torch: commands call it first, so a typo is one line before any work."""
+    choice = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
+    if choice not in ("auto", "float32", "bfloat16"):
+        raise LocalModelError(f"{PRECISION_ENV} must be auto, float32 or bfloat16, got {choice!r}")
+    return choice
 
 
 def _cpu_has_native_bf16() -> bool:

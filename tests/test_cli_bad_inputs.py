@@ -222,3 +222,21 @@ def test_eval_without_resamples_reports_no_interval(files: dict[str, Path]) -> N
     assert result.exit_code == 0, result.output
     payload: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     assert payload["ranked_ci95"] == {}  # no zero-width interval claiming certainty
+
+
+def test_a_precision_typo_is_one_line_before_any_work(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toppass_ls.cli import app as ls_app
+
+    monkeypatch.setenv("TOPPASS_PRECISION", "fp16")
+    result = runner.invoke(app, [a.format(**files) for a in [*EVAL, "--ranker", "{ranker}"]])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "TOPPASS_PRECISION must be auto, float32 or bfloat16, got 'fp16'" in result.output
+    assert "problems" not in result.output  # nothing was loaded first
+    demo = files["dir"] / "demo.py"
+    demo.write_text('def f(x):\n    """Double x."""\n    raise NotImplementedError\n')
+    result = runner.invoke(ls_app, ["suggest", f"{demo}:2"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "TOPPASS_PRECISION must be auto" in result.output
+    assert "Traceback" not in result.output

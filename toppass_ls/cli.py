@@ -39,6 +39,7 @@ def serve(
     """Start the server over stdio (the default, what editors use) or TCP."""
     if ctx.invoked_subcommand is not None:
         return
+    _check_environment()
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
@@ -52,6 +53,17 @@ def serve(
         server.start_tcp(host, tcp)
     else:
         server.start_io()
+
+
+def _check_environment() -> None:
+    """Environment variables the server and `suggest` read, checked before any work."""
+    from ranker.local_models import LocalModelError, precision_choice
+
+    try:
+        precision_choice()
+    except LocalModelError as exc:
+        typer.echo(f"toppass-ls: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _quiet_libraries() -> None:
@@ -159,6 +171,7 @@ def suggest(
         "reviewerTieBreak": reviewer_tie_break,
         "adaptiveSampling": adaptive_sampling,
     }
+    _check_environment()
     try:
         payload = _suggest(target, options, settings_file, as_json)
     except SuggestError as exc:

@@ -90,6 +90,12 @@ def main_options(
     version: VersionOption = False,
 ) -> None:
     """Train and evaluate toppass rankers."""
+    from ranker.local_models import LocalModelError, precision_choice
+
+    try:
+        precision_choice()  # before any work: a typo in TOPPASS_PRECISION is one line
+    except LocalModelError as exc:
+        raise fail(str(exc)) from None
 
 
 def plain_progress(out: Any, every: float) -> Callable[[str, int, int], None]:
