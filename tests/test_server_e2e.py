@@ -870,7 +870,7 @@ async def test_edits_keep_the_files_line_breaks(editor, fake, tiny_ranker_dir):
     assert "\r\n" in text and re.search(r"(?<!\r)\n", text) is None, repr(text)
 
 
-def test_requests_with_invalid_positions_are_answered() -> None:
+async def test_requests_with_invalid_positions_are_answered() -> None:
     """Raw JSON-RPC (a typed client would refuse to send these): a code-action request at
     line -1, 2**31 or null gets an InvalidParams answer, and the server goes on serving."""
     server = subprocess.Popen(
