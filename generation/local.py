@@ -226,6 +226,10 @@ def _as_list(value: Any) -> list[int]:
 class LocalProvider:
     """Samples with a local transformers causal LM (default: SmolLM2-135M GGUF)."""
 
+    samples_together = True
+    """A request's answers are one batch, each handed out as it ends: asking in rounds would
+    cost a full pass each (`toppass_ls.pipeline.sample_rounds` asks once and stops early)."""
+
     def __init__(
         self,
         model: str | None = None,

@@ -189,3 +189,44 @@ async def test_cancelling_between_rounds_stops_the_sampling():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert provider.asked == [4, 12]
+
+
+class BatchedProvider(ScriptedProvider):
+    """Like the local model: one request's answers come out of one batch, each handed out
+    (`on_answers`) as it ends; cancelling stops the batch."""
+
+    samples_together = True
+
+    def __init__(self, answers: Sequence[str]) -> None:
+        super().__init__(answers)
+        self.handed: list[str] = []
+
+    async def sample(
+        self, prompt: Any, n: int, *, on_progress: Any = None, on_answers: Any = None
+    ) -> list[str]:
+        self.asked.append(n)
+        for answer in self.answers[:n]:
+            await asyncio.sleep(0.01)  # a decoding step; cancellation lands here
+            self.handed.append(answer)
+            if on_answers is not None:
+                on_answers([answer])
+        return self.answers[:n]
+
+
+async def test_a_batched_provider_is_asked_once_and_stopped_when_settled():
+    reports: list[str] = []
+    provider = BatchedProvider([RIGHT] * 4 + [WRONG] * 12)
+    raws = await sample_rounds(ctx(), provider, 16, lambda m, _p: reports.append(m), RULE)
+    assert provider.asked == [16]  # one batch, not a batch of 4 and then one of 12
+    assert 4 <= len(raws) < 16 and raws == provider.handed[: len(raws)]
+    assert len(provider.handed) < 16  # the batch was stopped
+    assert reports[-1] == f"settled: {len(raws)} of 16 sampled"
+
+
+async def test_a_batched_provider_that_does_not_settle_gives_every_answer_of_one_batch():
+    streamed: list[str] = []
+    provider = BatchedProvider([RIGHT, WRONG, RIGHT, WRONG] * 4)
+    raws = await sample_rounds(
+        ctx(), provider, 16, lambda *_: None, RULE, on_answers=streamed.extend
+    )
+    assert provider.asked == [16] and len(raws) == 16 and streamed == raws

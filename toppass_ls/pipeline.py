@@ -258,6 +258,10 @@ async def sample_rounds(
     far (run on the docstring's examples where `examples` is given) is not `settled`.
     Progress counts against `samples`, and says when sampling stopped early. Cancelling
     between rounds, or while the evidence is gathered, stops there."""
+    if stopping is not None and getattr(provider, "samples_together", False):
+        return await _sample_until_settled(
+            ctx, provider, samples, report, stopping, examples, on_answers
+        )
     rounds = stopping.rounds(samples) if stopping is not None else [samples]
     raws: list[str] = []
     for number, size in enumerate(rounds):
@@ -282,6 +286,58 @@ async def sample_rounds(
             report(f"settled: {len(raws)} of {samples} sampled", 90)
             break
     return raws
+
+
+async def _sample_until_settled(
+    ctx: FunctionContext,
+    provider: Provider,
+    samples: int,
+    report: Report,
+    stopping: StoppingRule,
+    examples: ExampleRunner | None,
+    on_answers: Callable[[Sequence[str]], None] | None,
+) -> list[str]:
+    """`sample_rounds` for a provider that samples a request's answers together (the local
+    model: one batch, each answer handed out as it ends). A second round would cost a second
+    pass as long as the first, so all `samples` are asked for at once, the rule is checked
+    when the first round's worth has arrived, and the request is cancelled if that settles
+    it: never longer than sampling them all."""
+    first = stopping.rounds(samples)[0]
+    arrived: list[str] = []
+    enough = asyncio.Event()
+
+    def got(answers: Sequence[str]) -> None:
+        arrived.extend(answers)
+        if on_answers is not None:
+            on_answers(answers)
+        if len(arrived) >= first:
+            enough.set()
+
+    def on_progress(done: int, _total: int) -> None:
+        report(f"sampling {done}/{samples}", int(90 * done / samples))
+
+    request = asyncio.ensure_future(
+        provider.sample(sampling_prompt(ctx), samples, on_progress=on_progress, on_answers=got)
+    )
+    waiter = asyncio.ensure_future(enough.wait())
+    stop = threading.Event()
+    try:
+        await asyncio.wait({request, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if not request.done() and first < samples:
+            seen = await asyncio.to_thread(evidence, ctx, list(arrived), examples, stop)
+            if stopping.settled(seen) and not request.done():
+                request.cancel()
+                await asyncio.wait({request})  # the batch stops after its current step
+                logger.info("%s(): settled after %d of %d answers", ctx.name, len(arrived), samples)
+                report(f"settled: {len(arrived)} of {samples} sampled", 90)
+                return list(arrived)
+        return await request
+    except asyncio.CancelledError:
+        stop.set()
+        request.cancel()
+        raise
+    finally:
+        waiter.cancel()
 
 
 async def propose_inputs(provider: Provider, ctx: FunctionContext, n: int) -> list[str]:

@@ -33,9 +33,8 @@ return {
   -- settle the top of the list (with allowExecution, answers of one behaviour that passes every
   -- docstring example are a majority; without, one answer holds over 3/4). Replayed on pools it
   -- draws fewer answers, at a small loss of ranked pass@1 on some of them (docs/results.md,
-  -- Adaptive sampling). It saves time where each answer costs time (an endpoint, Ollama,
-  -- llama.cpp); the local model samples a batch at once, so rounds there take longer when the
-  -- first ones do not settle the list.
+  -- Adaptive sampling). The local model samples all answers in one batch and stops it once the
+  -- first 4 settle the list, so it never takes longer than sampling them all.
   adaptiveSampling = false,
   -- Sampling temperature.
   temperature = 0.8,
