@@ -170,8 +170,9 @@ def inference_dtype(device: Any) -> Any:
     asks.
 
     "auto" picks bfloat16 where the hardware multiplies it natively (CPUs with AVX512-BF16 or
-    AMX, CUDA devices that support it): about 3x faster than float32 on such a CPU; MiniLM's
-    pooled vectors stay within a cosine of 0.9998 of float32's. Elsewhere bfloat16 is emulated
+    AMX, CUDA devices that support it): on such a CPU MiniLM runs 2.4x faster than in float32,
+    its pooled vectors within a cosine of 0.9998 of float32's, and a decoding step of
+    SmolLM2-135M 1.6x faster. Elsewhere bfloat16 is emulated
     and slower, so "auto" keeps float32."""
     import torch
 
