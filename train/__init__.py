@@ -7,7 +7,7 @@
     generate    sample pools with the provider code the server uses
     labelling   label pools by running every candidate against its tests in the sandbox
     signals     execution and likelihood signals for slates (cached on disk)
-    data        problems, slates and signals as the commands load them
+    data        problems, slates and signals as the commands load them; what a fit learns from
     embeddings, scoring   cached backbone vectors; scoring slates with a ranker
     fit         the training loop: config -> data -> model -> optimiser -> loop -> checkpoint
     evaluate    the metrics of an ordering and the baselines; `pool_eval` runs them all
