@@ -272,8 +272,8 @@ class LocalProvider:
                 raise SamplingError(
                     f"cannot load local model {folder / (gguf or '')}: {exc}"
                 ) from exc
-            model.to(self.device).eval()
-            model.to(inference_dtype(self.device))  # bfloat16 where the hardware has it
+            # bfloat16 where the hardware multiplies it natively
+            model.to(self.device, inference_dtype(self.device)).eval()
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.eos_token
             self._tokenizer, self._model = tokenizer, model

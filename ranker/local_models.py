@@ -11,6 +11,7 @@ standard library.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -196,6 +197,7 @@ def precision_choice() -> str:
     return choice
 
 
+@functools.cache
 def _cpu_has_native_bf16() -> bool:
     import torch
 

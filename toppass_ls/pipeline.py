@@ -332,12 +332,10 @@ async def _sample_until_settled(
                 report(f"settled: {len(arrived)} of {samples} sampled", 90)
                 return list(arrived)
         return await request
-    except asyncio.CancelledError:
-        stop.set()
-        request.cancel()
-        raise
     finally:
+        stop.set()  # evidence still being gathered stops
         waiter.cancel()
+        request.cancel()  # on cancellation or an error: the batch stops too
 
 
 async def propose_inputs(provider: Provider, ctx: FunctionContext, n: int) -> list[str]:

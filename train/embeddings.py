@@ -36,8 +36,9 @@ def cache_namespace(ranker: Ranker) -> str:
         "input_template": config.input_template,
         "trainable_layers": config.trainable_layers,
     }
-    if config.backbone_frozen and inference_dtype(ranker.device) != torch.float32:
-        key["dtype"] = str(inference_dtype(ranker.device)).removeprefix("torch.")
+    dtype = inference_dtype(ranker.device) if config.backbone_frozen else torch.float32
+    if dtype != torch.float32:
+        key["dtype"] = str(dtype).removeprefix("torch.")
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -103,6 +103,7 @@ class Ranker(nn.Module):
         self._pooled_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._pooled_lock = threading.Lock()
         self.calibration: Calibration | None = None  # calibration.json, where the dir has one
+        self._dtype_settled_on: torch.device | None = None  # see _settle_backbone_dtype
 
     def train(self, mode: bool = True) -> Ranker:
         super().train(mode)
@@ -143,10 +144,14 @@ class Ranker(nn.Module):
 
     def _settle_backbone_dtype(self) -> None:
         """A frozen backbone never trains, so it may compute in the device's fast dtype; the
-        pooled vectors are float32 either way."""
-        wanted = inference_dtype(self.device)
+        pooled vectors are float32 either way. Decided once per device, not per batch."""
+        device = self.device
+        if self._dtype_settled_on == device:
+            return
+        wanted = inference_dtype(device)
         if self.backbone_dtype != wanted:
             self.backbone.to(wanted)
+        self._dtype_settled_on = device
 
     def score_pooled(
         self, pooled: torch.Tensor, features: torch.Tensor | None = None
