@@ -43,6 +43,16 @@ VARIANTS: dict[str, list[str]] = {
     "passk": ["--no-text", "--features", FEATURES, "--served", "learned"],
     # the same features and head, pointwise BCE (CodeRanker's loss)
     "bce": ["--no-text", "--features", FEATURES, "--served", "learned", "--loss", "bce"],
+    # the features through a linear head: its weights are all it weighs
+    "passk-linear": [
+        "--no-text",
+        "--features",
+        FEATURES,
+        "--served",
+        "learned",
+        "--head-hidden",
+        "",
+    ],
     # the text beside the features, read only where nothing ran
     "passk-text": [
         "--text",
@@ -260,7 +270,18 @@ def markdown(study: dict[str, Any]) -> str:
                     cells.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
                 lines.append(f"| {variant} (seed 0) − {baseline} | " + " | ".join(cells) + " |")
             lines.append("")
+    lines += ["### What each variant weighs (seed 0, on its validation problems)", ""]
+    for variant, paths in study["runs"].items():
+        weighs = json.loads((Path(paths[0]) / "metrics.json").read_text()).get("weighs")
+        if weighs:
+            lines += [f"**{variant}**: " + probe_line(weighs), ""]
     return "\n".join(lines)
+
+
+def probe_line(weighs: dict[str, Any], top: int = 6) -> str:
+    """The largest weights of a ranker's linear probe (`train.probe`), on one line."""
+    ranked = sorted(weighs["weights"].items(), key=lambda item: -abs(item[1]))[:top]
+    return f"R² {weighs['r2']:.2f}; " + ", ".join(f"{name} {w:+.2f}" for name, w in ranked)
 
 
 if __name__ == "__main__":

@@ -223,10 +223,15 @@ def test_label_fit_eval_json(problems_file, fake, tmp_path, tiny_encoder_dir):
     # a ranker without text: the feature groups alone, served by its own score
     run = tmp_path / "run-no-text"
     groups = ["--features", "sampling,agreement,defects,execution", "--served", "learned"]
-    result = invoke(*fit, "--out", run, "--no-text", *groups)
+    result = invoke(*fit, "--out", run, "--no-text", *groups, "--head-hidden", "")
     assert result.exit_code == 0, result.output
     saved = json.loads((run / "config.json").read_text())
     assert saved["text"] is False and saved["served"] == "learned"
+    assert saved["head_hidden"] == []  # a linear head: the probe below explains it whole
+    weighs = json.loads((run / "metrics.json").read_text())["weighs"]
+    assert weighs["r2"] > 0.999 and weighs["problems"] == 3
+    assert "exec_pass_fraction" in weighs["weights"]
+    assert "What it weighs" in (run / "README.md").read_text()
     assert not list(run.glob("embeddings-*"))
     no_text = json.loads(invoke(*common[:4], run, "--json", "--pool", labelled).stdout)
     assert no_text["problems"] == 3
@@ -262,6 +267,39 @@ def test_unlabelled_training_pool_is_refused_with_advice(problems_file, tmp_path
         "fit", "--train", pool, "--val", pool, "--out", tmp_path / "r", "--problems", problems_file
     )
     assert result.exit_code == 1 and "toppass-train label" in result.output
+
+
+@pytest.mark.parametrize("widths", ["wide", "64,-1"])
+def test_bad_head_widths_are_refused_before_any_training(problems_file, tmp_path, widths):
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text(
+        "".join(
+            json.dumps({"task_id": "toy/uniq", "code": code, "passed": passed}) + "\n"
+            for code, passed in (
+                ("def uniq(xs):\n    return sorted(set(xs))\n", True),
+                ("def uniq(xs):\n    return xs\n", False),
+            )
+        )
+    )
+    out = tmp_path / "r"
+    result = invoke(
+        "fit",
+        "--train",
+        pool,
+        "--val",
+        pool,
+        "--out",
+        out,
+        "--problems",
+        problems_file,
+        "--no-text",
+        "--features",
+        "defects",
+        "--head-hidden",
+        widths,
+    )
+    assert result.exit_code == 1 and f"--head-hidden {widths!r}" in result.output
+    assert not out.exists()
 
 
 def test_split_by_task_is_stable_and_disjoint():

@@ -10,6 +10,7 @@
     data        problems, slates and signals as the commands load them; what a fit learns from
     embeddings, scoring   cached backbone vectors; scoring slates with a ranker
     fit         the training loop: config -> data -> model -> optimiser -> loop -> checkpoint
+    probe       what a trained head weighs: a linear probe of its scores on its features
     evaluate    the metrics of an ordering and the baselines; `pool_eval` runs them all
     calibration fit a ranker's calibration; measure its probabilities (ECE, Brier)
     plots       `eval --plots`: the pass@k curve and the reliability diagram as PNG files

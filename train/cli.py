@@ -486,6 +486,13 @@ def fit(
             "learned: the head's own score (train it with sampling,agreement,defects)."
         ),
     ] = "policy",
+    head_hidden: Annotated[
+        str | None,
+        typer.Option(
+            help="Widths of the score head's hidden layers, comma-separated (default: one "
+            "of 256); empty: a linear head, whose weights are what it weighs."
+        ),
+    ] = None,
     group_dropout: Annotated[
         float,
         typer.Option(help="Chance a feature group is hidden from a training problem."),
@@ -543,6 +550,9 @@ def fit(
                 text_with_execution=text_with_execution,
                 text=text,
                 served=served,  # type: ignore[arg-type]  # RankerConfig names a bad one
+                head_hidden=(
+                    RankerConfig().head_hidden if head_hidden is None else _widths(head_hidden)
+                ),
             ),
         )
         groups = ranker_config.features
@@ -948,6 +958,19 @@ def _print_calibration(report: dict[str, Any], console: Console) -> None:
     console.print(table)
     if report.get("calibrated") is None:
         console.print("the first ranker has no calibration: toppass-train calibrate fits one")
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """`--head-hidden`: comma-separated positive widths; empty for none."""
+    from train.jsonl import DataError
+
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise DataError(f"--head-hidden {text!r}: expected widths like 256 or 512,128") from None
+    if any(w < 1 for w in widths):
+        raise DataError(f"--head-hidden {text!r}: widths must be positive")
+    return widths
 
 
 def _load_problems(specs: list[str]) -> dict[str, Any]:

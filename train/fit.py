@@ -37,6 +37,7 @@ from ranker.model.ranker import Ranker
 from ranker.signals.types import Signals
 from train.embeddings import DEFAULT_CACHE_DIR
 from train.evaluate import evaluate_scores
+from train.probe import Probe, linear_probe
 from train.scoring import (
     SlateScorer,
     resolve_device,
@@ -389,18 +390,28 @@ def fit(
     best_ranker = Ranker.from_pretrained(out / "best", device=str(device))
     best_scores = score_all(SlateScorer(best_ranker, embeddings, features), val_slates)
     best_eval = evaluate_scores("best", val_slates, best_scores)
+    probe = (
+        linear_probe(
+            {s.task_id: features[s.task_id] for s in val_slates},
+            {s.task_id: scores for s, scores in zip(val_slates, best_scores, strict=True)},
+            best_ranker.feature_names,
+        )
+        if features is not None
+        else None
+    )
     metrics = {
         "best_epoch": best["epoch"] + 1,
         "validation": best_eval.to_json(),
         "history": [dataclasses.asdict(h) for h in history],
+        "weighs": probe.to_json() if probe is not None else None,
     }
     if rank == 0:
-        best_ranker.save_pretrained(out, card=_card(config, best_eval))
+        best_ranker.save_pretrained(out, card=_card(config, best_eval, probe))
         (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return FitResult(out, int(best["epoch"]) + 1, history, metrics, best_scores)
 
 
-def _card(config: FitConfig, evaluation: Any) -> ModelCard:
+def _card(config: FitConfig, evaluation: Any, probe: Probe | None) -> ModelCard:
     table = ["| k | ranked | random | oracle |", "|---|---|---|---|"]
     for k in evaluation.ranked:
         table.append(
@@ -417,6 +428,11 @@ def _card(config: FitConfig, evaluation: Any) -> ModelCard:
             "batch_problems": config.batch_problems,
         },
         evaluation="Validation (best epoch):\n\n" + "\n".join(table),
+        notes=(
+            "What it weighs, on the validation problems (`train.probe`):\n\n" + probe.markdown()
+            if probe is not None
+            else ""
+        ),
     )
 
 
