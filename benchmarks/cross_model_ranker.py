@@ -9,7 +9,8 @@ with execution, with each baseline in the same run and paired bootstrap interval
         --select canaicode=runs/canaicode/problems.jsonl:runs/canaicode/pool.jsonl \\
         --report he-seeds=humaneval:runs/he-seeds.jsonl \\
         --report ldb-humaneval=humaneval:runs/ldb-humaneval.relabelled.jsonl.gz \\
-        [--variants passk,bce,...] [--seeds 0,1,2] [--json runs/cross-model/results.json]
+        [--variants passk,bce,...] [--seeds 0,1,2] [--compare ranker/weights/default] \\
+        [--json runs/cross-model/results.json]
 
 A pool argument is `[name=]problems:pool` (problems as `toppass-train` takes them: a set name
 or a JSONL path). Problems any --train pool holds are dropped from the --select and --report
@@ -194,6 +195,13 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        type=Path,
+        help="a saved ranker evaluated beside the study's (e.g. ranker/weights/default)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
@@ -209,7 +217,7 @@ def main() -> None:
     args.report = [unseen(spec, seen, args.out / "pools") for spec in args.report]
     val = args.select[0]  # picks each run's epoch; the variant is picked on every --select
     runs = {v: [fit(args.out, v, s, train, val, args.epochs) for s in seeds] for v in variants}
-    every = [path for paths in runs.values() for path in paths]
+    every = [path for paths in runs.values() for path in paths] + args.compare
 
     study: dict[str, Any] = {"selection": {}, "report": {}}
     for execution in (False, True):
