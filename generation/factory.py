@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import get_args
 
 from generation.provider import ApiStyle, HonoursN, Provider, SamplingOptions
+from generation.stragglers import DEFAULT_STRAGGLERS, StragglerRule
 
 PROVIDERS = ("local", "openai")
 
@@ -20,17 +21,21 @@ def make_provider(
     honours_n: str = "auto",
     device: str = "cpu",
     batch_size: int = 16,
+    stragglers: StragglerRule | None = DEFAULT_STRAGGLERS,
 ) -> Provider:
     """A `LocalProvider` (`kind` "local"; `model`: a model directory or `.gguf` file, None for
     the shipped SmolLM2) or an `OpenAIProvider` ("openai"; `model` required; `base_url` and
     `api_key` None read OPENAI_BASE_URL / OPENAI_API_KEY). Nothing loads or connects until the
     first sample; `device` is where a local model runs (cpu, cuda), `batch_size` how many
-    answers it samples at once (more on a GPU). Bad arguments raise
+    answers it samples at once (more on a GPU), `stragglers` when its batch stops waiting for
+    its slowest answers (None: never before `maxTokens`). Bad arguments raise
     ValueError with one line naming them."""
     if kind == "local":
         from generation.local import LocalProvider
 
-        return LocalProvider(model, options=options, device=device, batch_size=batch_size)
+        return LocalProvider(
+            model, options=options, device=device, batch_size=batch_size, stragglers=stragglers
+        )
     if kind != "openai":
         raise ValueError(f"provider must be one of {', '.join(PROVIDERS)}, got {kind!r}")
     if not model:

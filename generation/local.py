@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from generation.prompts import chat_messages, completion_stops, completion_text, cut_at_stops
+from generation.stragglers import DEFAULT_STRAGGLERS, StragglerRule
 from generation.provider import (
     Answer,
     AnswersCallback,
@@ -49,8 +50,9 @@ class _AnswerTracker:
     """Per-row stopping rule and progress count, called by `generate` after every step.
 
     A row is done at end-of-sequence, after its first complete code block (chat), or when a
-    completion leaves the function body (a line at column 0). Returning all-True on
-    cancellation or at the deadline stops the whole batch.
+    completion leaves the function body (a line at column 0); with a `stragglers` rule, rows
+    still going when it says so are cut (`cut` counts them; they stay answers, as at
+    `maxTokens`). Returning all-True on cancellation or at the deadline stops the whole batch.
     """
 
     def __init__(
@@ -62,9 +64,15 @@ class _AnswerTracker:
         cancel: threading.Event,
         on_row_done: Callable[[int], None],
         on_answer: Callable[[Any], None] | None = None,
+        stragglers: StragglerRule | None = None,
     ) -> None:
         """`on_answer(ids)` gets each row's token ids (prompt included) the step it is done."""
         import torch
+
+        self.stragglers = stragglers
+        self.step = 0  # tokens generated so far, in every row
+        self.ended: list[int] = []  # lengths of the rows that ended by themselves
+        self.cut = 0
 
         self.tokenizer = tokenizer
         self.texts = [""] * rows
@@ -81,20 +89,30 @@ class _AnswerTracker:
         import torch
 
         newly = 0
+        self.step += 1
         for row in range(input_ids.shape[0]):
             if self.done[row]:
                 continue
             token = int(input_ids[row, -1])
             if token in self.eos:
                 self.done[row] = True
-                newly += 1
             else:
                 self.texts[row] += self.tokenizer.decode([token], skip_special_tokens=True)
-                if self._finished(self.texts[row]):
+                self.done[row] = self._finished(self.texts[row])
+            if self.done[row]:
+                newly += 1
+                self.ended.append(self.step)
+                if self.on_answer is not None:
+                    self.on_answer(input_ids[row])
+        limit = self.stragglers.limit(self.ended, len(self.done)) if self.stragglers else None
+        if limit is not None and self.step >= limit and not bool(self.done.all()):
+            for row in range(input_ids.shape[0]):
+                if not self.done[row]:
                     self.done[row] = True
+                    self.cut += 1
                     newly += 1
-            if self.done[row] and self.on_answer is not None:
-                self.on_answer(input_ids[row])
+                    if self.on_answer is not None:
+                        self.on_answer(input_ids[row])
         if newly:
             self.on_row_done(newly)
         # generate combines this with tensors on the model's device (a GPU's, too)
@@ -237,8 +255,10 @@ class LocalProvider:
         options: SamplingOptions | None = None,
         device: str = "cpu",
         batch_size: int = 16,
+        stragglers: StragglerRule | None = DEFAULT_STRAGGLERS,
     ) -> None:
         self.model_reference = model
+        self.stragglers = stragglers
         self.options = options or SamplingOptions()
         self.device = device
         self.batch_size = batch_size
@@ -374,7 +394,7 @@ class LocalProvider:
                         answered(answer if chat else cut_at_stops(answer, completion_stops(prompt)))
 
                 tracker = _AnswerTracker(
-                    tokenizer, rows, chat, deadline, cancel, rows_done, finished
+                    tokenizer, rows, chat, deadline, cancel, rows_done, finished, self.stragglers
                 )
                 recorder = _TokenLogprobs(prompt_length) if scored else None
                 torch.manual_seed(seed + start)
@@ -390,6 +410,13 @@ class LocalProvider:
                         pad_token_id=tokenizer.pad_token_id,
                         stopping_criteria=StoppingCriteriaList([tracker]),
                         logits_processor=LogitsProcessorList([recorder] if recorder else []),
+                    )
+                if tracker.cut:
+                    logger.info(
+                        "%d of %d answers cut at %d tokens: the rest had ended (stragglers)",
+                        tracker.cut,
+                        rows,
+                        tracker.step,
                     )
                 logprobs = recorder.per_token(output) if recorder is not None else None
                 ends = tracker.eos | {tokenizer.pad_token_id}

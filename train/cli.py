@@ -189,6 +189,16 @@ def generate(
         int,
         typer.Option(help="local: answers sampled at once (16 on a CPU; more on a GPU).", min=1),
     ] = 16,
+    straggler_cut: Annotated[
+        bool,
+        typer.Option(
+            "--straggler-cut/--no-straggler-cut",
+            help="local: once most of a batch's answers have ended, cut those still going "
+            "far longer (generation.stragglers), as the server does (--no-straggler-cut: every "
+            "answer to --max-tokens, e.g. to measure the rule with "
+            "benchmarks/local_stragglers.py).",
+        ),
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Sample N candidates per problem with the provider code the server uses (API key from
@@ -199,6 +209,7 @@ def generate(
     with user_errors():
         from generation.factory import make_provider
         from generation.provider import SamplingOptions
+        from generation.stragglers import DEFAULT_STRAGGLERS
         from train.generate import generate_pool
         from train.loaders import load_problems
 
@@ -226,6 +237,7 @@ def generate(
             honours_n=honours_n,
             device=device,
             batch_size=batch_size,
+            stragglers=DEFAULT_STRAGGLERS if straggler_cut else None,
         )
         model_name, api_name = (
             (str(sampler.name), "local") if provider == "local" else (str(model), api)
