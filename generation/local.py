@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 from generation.prompts import chat_messages, completion_stops, completion_text, cut_at_stops
-from generation.stragglers import DEFAULT_STRAGGLERS, StragglerRule
 from generation.provider import (
     Answer,
     AnswersCallback,
@@ -35,6 +34,7 @@ from generation.provider import (
     SamplingPrompt,
     mean_or_none,
 )
+from generation.stragglers import DEFAULT_STRAGGLERS, StragglerRule
 from ranker.local_models import (
     DEFAULT_MODEL_PACKAGE,
     LocalModelError,
