@@ -116,6 +116,11 @@ def unseen(spec: PoolSpec, seen: set[str], out: Path) -> PoolSpec:
     rows = [row for _, row in read_jsonl(spec.pool)]
     if not any(str(row["task_id"]) in seen for row in rows):
         return spec
+    if all(str(row["task_id"]) in seen for row in rows):
+        raise SystemExit(
+            f"{spec.name}: every problem of {spec.pool} is a training problem; measure another "
+            "generator's answers to other problems (e.g. train on one set, select on another)"
+        )
     path = out / f"{spec.name}-unseen.jsonl"
     if not path.exists():
         out.mkdir(parents=True, exist_ok=True)
