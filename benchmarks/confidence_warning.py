@@ -31,7 +31,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from ranker.offer import LOW_CONFIDENCE
     from train.calibration import CalibrateOptions, calibration_data
     from train.data import load_problem_sets, load_slates
-    from train.embeddings import DEFAULT_CACHE_DIR
+    from train.embeddings import default_cache_dir
     from train.slates import split_by_task
 
     problems = load_problem_sets([args.problems])
@@ -42,7 +42,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     calibration = ranker.calibration
     if calibration is None:
         raise SystemExit(f"{args.ranker}: no calibration.json (toppass-train calibrate)")
-    options = CalibrateOptions(workers=args.workers, cache_dir=DEFAULT_CACHE_DIR, device="cpu")
+    options = CalibrateOptions(workers=args.workers, cache_dir=default_cache_dir(), device="cpu")
     samples = calibration_data(ranker, slates, problems, options)
     firsts: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     by_problem: dict[tuple[str, str], list[Any]] = defaultdict(list)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ranker import LossConfig, RankerConfig
+from train.embeddings import default_cache_dir
 from train.evaluate import evaluate_scores, length_correlation, length_scores
 from train.fit import FitConfig, fit
 from train.loaders import load_problems
@@ -101,7 +102,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--runs", default="runs/ablations")
-    parser.add_argument("--cache-dir", default=str(Path.home() / ".cache/toppass/embeddings"))
+    parser.add_argument("--cache-dir", default=str(default_cache_dir()))
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--backbone", help="backbone for every variant (default: the package)")
     parser.add_argument("--extra-problems", help="problems of a further evaluation pool")

@@ -13,6 +13,7 @@
     source.py    one analysis of Python source: parse a prompt, find a function, names
     feedback.py  the feedback log's records (the server writes them, training reads them)
     local_models.py  where model weights are on this machine, and the lock every load holds
+    cache.py     where toppass keeps what it can recompute ($XDG_CACHE_HOME/toppass)
     offer.py     the top: one request's answers -> prepared, run, scored, ordered and titled
                  (what the editor offers and `toppass-train eval` measures as "offered")
 

@@ -83,8 +83,8 @@ def resolve_local_model(reference: str | None) -> tuple[Path, str | None]:
 
 
 CONVERTED_ENV = "TOPPASS_MODEL_CACHE"
-"""Where GGUF weights are kept once de-quantized (default ~/.cache/toppass/models; empty: not
-kept)."""
+"""Where GGUF weights are kept once de-quantized (default `models/` under the cache home,
+`ranker.cache`; empty: not kept)."""
 
 
 def converted_dir() -> Path | None:
@@ -93,7 +93,11 @@ def converted_dir() -> Path | None:
     configured = os.environ.get(CONVERTED_ENV)
     if configured == "":
         return None
-    return Path(configured) if configured else Path.home() / ".cache" / "toppass" / "models"
+    if configured:
+        return Path(configured)
+    from ranker.cache import cache_home
+
+    return cache_home() / "models"
 
 
 def load_causal_lm(folder: Path, gguf: str | None, dtype: Any = None) -> tuple[Any, Any]:

@@ -22,7 +22,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 RANKER_ROOMS: dict[str, tuple[str, ...]] = {
     "ranker.source": (),
     "ranker.sandbox": (),
-    "ranker.local_models": (),
+    "ranker.cache": (),
+    "ranker.local_models": ("ranker.cache",),
     "ranker.version": (),
     "ranker.lazy": (),
     "ranker.signals.types": (),

@@ -298,7 +298,9 @@ def label(
     ] = 4096,
     cache: Annotated[
         Path | None,
-        typer.Option(help="verdict cache (default: ~/.cache/toppass/label-cache.jsonl)"),
+        typer.Option(
+            help="verdict cache (default: $XDG_CACHE_HOME/toppass/label-cache.jsonl, else ~/.cache/toppass/...)"
+        ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="run every program")] = False,
     strict: Annotated[
@@ -665,7 +667,7 @@ def calibrate(
     _setup_logging(verbose)
     with user_errors():
         from train.calibration import CalibrateOptions
-        from train.embeddings import DEFAULT_CACHE_DIR
+        from train.embeddings import default_cache_dir
         from train.slates import split_by_task
 
         if not 0.0 <= split < 1.0:
@@ -679,7 +681,7 @@ def calibrate(
             execution=execution,
             workers=workers,
             batch_size=batch_size,
-            cache_dir=None if no_cache else DEFAULT_CACHE_DIR,
+            cache_dir=None if no_cache else default_cache_dir(),
             device=device,
         )
         _calibrate_and_report(
@@ -829,7 +831,7 @@ def evaluate(
         from ranker.model.config import RankerConfigError
         from ranker.model.shipped import default_ranker_path
         from train.data import default_labelled_path
-        from train.embeddings import DEFAULT_CACHE_DIR
+        from train.embeddings import default_cache_dir
         from train.pool_eval import EvalOptions, evaluate_pool
 
         if plots is not None:
@@ -851,7 +853,7 @@ def evaluate(
             workers=workers,
             bootstrap=bootstrap,
             batch_size=batch_size,
-            cache_dir=None if no_cache else (cache_dir or DEFAULT_CACHE_DIR),
+            cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
             device=device,
         )
         with progress_bar() as report:

@@ -17,12 +17,16 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ranker.cache import cache_home
 from ranker.local_models import inference_dtype
 from ranker.model.ranker import Ranker
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "toppass" / "embeddings"
+
+def default_cache_dir() -> Path:
+    """The embedding cache under the cache home (`ranker.cache`)."""
+    return cache_home() / "embeddings"
 
 
 def cache_namespace(ranker: Ranker) -> str:

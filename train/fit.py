@@ -35,7 +35,7 @@ from ranker.model.config import RankerConfig
 from ranker.model.losses import LossConfig, ranking_loss
 from ranker.model.ranker import Ranker
 from ranker.signals.types import Signals
-from train.embeddings import DEFAULT_CACHE_DIR
+from train.embeddings import default_cache_dir
 from train.evaluate import evaluate_scores
 from train.probe import Probe, linear_probe
 from train.scoring import (
@@ -71,7 +71,7 @@ class FitConfig:
     embed_batch_size: int = 64
     group_dropout: float = 0.3
     text_dropout: float = 0.0
-    cache_dir: str = str(DEFAULT_CACHE_DIR)
+    cache_dir: str = field(default_factory=lambda: str(default_cache_dir()))
     data: dict[str, Any] = field(default_factory=dict)
     init: str | None = None
     """A saved ranker to start from (fine-tuning; `ranker` must then be its config), else the

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ranker.cache import cache_home
 from ranker.candidates import program_sha
 from ranker.sandbox import ExecResult, FunctionJob, Job, Limits, Outcome, Sandbox, StdioJob
 from train.jsonl import DataError, JsonlAppender, read_jsonl, write_jsonl
@@ -102,8 +102,8 @@ _OUTCOMES = {o.value for o in Outcome}
 
 
 def default_cache_path() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "toppass" / "label-cache.jsonl"
+    """The verdict cache under the cache home (`ranker.cache`)."""
+    return cache_home() / "label-cache.jsonl"
 
 
 def finished_candidates(out: Path) -> set[tuple[str, int]]:

@@ -207,6 +207,6 @@ def _example_runner(options: EvalOptions) -> Any:
     `execution_signals` uses (runs are keyed by program and probes)."""
     from ranker.signals.examples_run import ExampleRunner
     from ranker.signals.execution import RunCache
-    from train.signals import DEFAULT_CACHE
+    from train.signals import default_runs_cache
 
-    return ExampleRunner(workers=options.workers, cache=RunCache(DEFAULT_CACHE))
+    return ExampleRunner(workers=options.workers, cache=RunCache(default_runs_cache()))

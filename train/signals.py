@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ranker.cache import cache_home
 from ranker.candidates import program_sha
 from ranker.sandbox import Sandbox
 from ranker.signals.execution import (
@@ -31,7 +32,14 @@ from ranker.signals.types import ProgramRun, Signals
 from train.problems import Problem
 from train.slates import Slate
 
-DEFAULT_CACHE = Path.home() / ".cache" / "toppass" / "visible-runs.jsonl"
+
+def default_runs_cache() -> Path:
+    """The cache of programs run on visible tests, under the cache home (`ranker.cache`)."""
+    return cache_home() / "visible-runs.jsonl"
+
+
+DEFAULT = "default"
+"""`execution_signals(cache_path=DEFAULT)`: the cache at `default_runs_cache()`."""
 
 
 def visible_probes(problem: Problem) -> list[Probe]:
@@ -51,12 +59,13 @@ def execution_signals(
     slates: Sequence[Slate],
     problems: Mapping[str, Problem],
     workers: int = 2,
-    cache_path: Path | None = DEFAULT_CACHE,
+    cache_path: Path | str | None = DEFAULT,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Signals]:
     """Execution signals for every slate whose problem has visible tests, visible
-    input/output examples or typed parameters (others get none)."""
-    cache = RunCache(cache_path)
+    input/output examples or typed parameters (others get none). Runs are kept in
+    `cache_path` (None: nowhere; `DEFAULT`: `default_runs_cache()`)."""
+    cache = RunCache(default_runs_cache() if cache_path == DEFAULT else cache_path)
     ran: dict[str, ProgramRun] = {}  # this call's runs, kept or not by the cache
     todo = []
     keys: dict[str, list[str]] = {}
