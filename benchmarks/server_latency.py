@@ -80,8 +80,9 @@ def median_ms(samples: list[float]) -> float:
 def own_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
     from generation.prompts import chat_messages
     from ranker.model.shipped import load_ranker
-    from ranker.offer import rank_candidates, sampling_prompt
+    from ranker.offer import rank_candidates
     from ranker.source import function_at
+    from toppass_ls.pipeline import sampling_prompt
 
     ranker, warning = load_ranker(ranker_path)
     source, line = big_file()
@@ -99,7 +100,7 @@ def own_latency(runs: int, ranker_path: str | None) -> dict[str, Any]:
             chat_messages(sampling_prompt(ctx))
             prompt_done = time.perf_counter()
             # preparation alone: rank_candidates with a ranker that does no work
-            rank_candidates(_NoRanker(), ctx, raws)
+            rank_candidates(_NoRanker(), ctx, raws)  # type: ignore[arg-type]  # duck-typed
             prepare_done = time.perf_counter()
             result = rank_candidates(ranker, ctx, raws)
             end = time.perf_counter()
