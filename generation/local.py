@@ -71,7 +71,7 @@ class _AnswerTracker:
 
         self.stragglers = stragglers
         self.step = 0  # tokens generated so far, in every row
-        self.ended: list[int] = []  # lengths of the rows that ended by themselves
+        self.ended: list[int] = []  # answer lengths (tokens) of the rows that ended
         self.cut = 0
 
         self.tokenizer = tokenizer
@@ -96,12 +96,14 @@ class _AnswerTracker:
             token = int(input_ids[row, -1])
             if token in self.eos:
                 self.done[row] = True
+                length = self.step - 1  # the answer's tokens: end-of-sequence is not one
             else:
                 self.texts[row] += self.tokenizer.decode([token], skip_special_tokens=True)
                 self.done[row] = self._finished(self.texts[row])
+                length = self.step
             if self.done[row]:
                 newly += 1
-                self.ended.append(self.step)
+                self.ended.append(length)
                 if self.on_answer is not None:
                     self.on_answer(input_ids[row])
         limit = self.stragglers.limit(self.ended, len(self.done)) if self.stragglers else None

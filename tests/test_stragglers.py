@@ -40,7 +40,7 @@ class Tokenizer:
 
 
 def test_the_tracker_cuts_the_rows_still_going_and_hands_them_over():
-    ends = [2, 3, 99, 99]  # rows 0 and 1 write end-of-sequence at steps 2 and 3
+    ends = [3, 5, 99, 99]  # rows 0 and 1 write end-of-sequence at steps 3 and 5
     handed: list[int] = []
     done_counts: list[int] = []
     tracker = _AnswerTracker(
@@ -59,8 +59,10 @@ def test_the_tracker_cuts_the_rows_still_going_and_hands_them_over():
         if bool(tracker(ids, None).all()):
             stopped_at = step
             break
-    # half ended by step 3 (lengths 2 and 3: median 2.5), so rows still going at 5 are cut
-    assert stopped_at == 5 and tracker.cut == 2 and not tracker.stopped_early
+    # half ended by step 5, answers of 2 and 4 tokens (end-of-sequence is not one): rows still
+    # going at twice their median, 6 tokens, are cut, as `replay` says of the same lengths
+    assert stopped_at == 6 and tracker.cut == 2 and not tracker.stopped_early
+    assert RULE.replay([2, 4, 200, 200], 200) == 6
     assert sorted(handed) == [0, 1, 2, 3] and sum(done_counts) == 4
 
 
