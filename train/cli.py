@@ -299,7 +299,8 @@ def label(
     cache: Annotated[
         Path | None,
         typer.Option(
-            help="verdict cache (default: $XDG_CACHE_HOME/toppass/label-cache.jsonl, else ~/.cache/toppass/...)"
+            help="verdict cache (default: label-cache.jsonl in $XDG_CACHE_HOME/toppass, "
+            "else in ~/.cache/toppass)"
         ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="run every program")] = False,
