@@ -12,6 +12,7 @@ linear head on these features alone; less where the head reads text or bends the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,12 +34,7 @@ class Probe:
     problems: int
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "weights": self.weights,
-            "r2": self.r2,
-            "programs": self.programs,
-            "problems": self.problems,
-        }
+        return dataclasses.asdict(self)
 
     def markdown(self, top: int | None = None) -> str:
         """A table of the weights, largest magnitude first (the first `top` of them)."""
