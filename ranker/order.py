@@ -83,9 +83,12 @@ def diverse_order(
     clusters: Sequence[int],
     tiers: Sequence[float] | None = None,
     weights: Sequence[float] | None = None,
+    limit: int | None = None,
 ) -> list[int]:
     """`order` re-arranged to take the first (best) member of each cluster before any second
     member: the top k then cover as many distinct behaviours as there are. Stable otherwise.
+    With `limit`, only the first `limit` of that order (a place once given never changes, so
+    the scan stops there: what a metric at k needs).
 
     With `tiers` (e.g. how many visible examples each program passes), a second member is
     held back only until the order reaches a new cluster of a *lower* tier: diversity never
@@ -118,7 +121,10 @@ def diverse_order(
             held = kept
         out.append(i)
         seen[clusters[i]] = 1
-    return out + [j for j, _ in held]
+        if limit is not None and len(out) >= limit:
+            return out[:limit]
+    result = out + [j for j, _ in held]
+    return result if limit is None else result[:limit]
 
 
 def serve_order(

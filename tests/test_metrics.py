@@ -118,3 +118,76 @@ def test_paired_difference_resamples_the_same_problems_for_both_orders():
     assert difference == pytest.approx(0.025) and low < 0 < high
     with pytest.raises(ValueError, match="problems"):
         paired_difference(ours, evaluation("short", [1.0]))
+
+
+def _reference_diverse_pass_at_k(scores, labels, clusters, k, tiers=None, weights=None):
+    """diverse_pass_at_k as first written: every tie-break sample orders all programs."""
+    from ranker.order import diverse_order
+
+    if len(set(scores)) == len(scores):
+        order = diverse_order(order_by_score(scores), clusters, tiers, weights)
+        return float(any(labels[i] for i in order[:k]))
+    rng = random.Random(len(scores) * 7919 + k)
+    total = 0.0
+    for _ in range(200):
+        jitter = [rng.random() for _ in scores]
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], jitter[i]))
+        total += float(any(labels[i] for i in diverse_order(order, clusters, tiers, weights)[:k]))
+    return total / 200
+
+
+def test_diverse_order_limit_is_the_prefix_of_the_whole_order():
+    from ranker.order import diverse_order
+
+    rng = random.Random(3)
+    for _ in range(300):
+        n = rng.randint(0, 12)
+        order = rng.sample(range(n), n)
+        clusters = [rng.randint(0, 3) for _ in range(n)]
+        tiers = [float(rng.randint(0, 2)) for _ in range(n)] if rng.random() < 0.5 else None
+        weights = [rng.random() for _ in range(n)] if rng.random() < 0.5 else None
+        whole = diverse_order(order, clusters, tiers, weights)
+        for limit in range(1, n + 2):
+            assert diverse_order(order, clusters, tiers, weights, limit=limit) == whole[:limit]
+
+
+def test_diverse_pass_at_k_is_unchanged_by_its_shortcuts():
+    """Uniform labels answer at once and each sample stops at k: the value is exactly the
+    one the full computation gives."""
+    from ranker.model.metrics import diverse_pass_at_k
+
+    rng = random.Random(5)
+    for _ in range(60):
+        n = rng.randint(1, 9)
+        scores = [float(rng.randint(0, 3)) for _ in range(n)]
+        labels = [rng.random() < 0.4 for _ in range(n)]
+        if rng.random() < 0.3:
+            labels = [labels[0]] * n
+        clusters = [rng.randint(0, 2) for _ in range(n)]
+        tiers = [float(rng.randint(0, 1)) for _ in range(n)] if rng.random() < 0.5 else None
+        for k in (1, 2, 5):
+            expected = _reference_diverse_pass_at_k(scores, labels, clusters, k, tiers)
+            assert diverse_pass_at_k(scores, labels, clusters, k, tiers=tiers) == expected
+
+
+def test_bootstrap_intervals_of_one_run_are_those_of_fresh_draws():
+    """The resampled problems are drawn once per (problems, resamples, seed) and reused:
+    every interval is the one a fresh generator would give."""
+    from train.evaluate import bootstrap_interval
+
+    def fresh(values, resamples, seed):
+        rng = random.Random(seed)
+        n = len(values)
+        means = sorted(
+            sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples)
+        )
+        return means[int(0.025 * (resamples - 1))], means[int(0.975 * (resamples - 1))]
+
+    rng = random.Random(11)
+    for values in (
+        [rng.random() for _ in range(40)],
+        [float(rng.random() < 0.5) for _ in range(40)],
+    ):
+        for seed in (0, 1):
+            assert bootstrap_interval(values, 300, seed) == fresh(values, 300, seed)
+    assert bootstrap_interval([0.25] * 7, 100) == (0.25, 0.25)

@@ -4,6 +4,7 @@ without learning) in the same run."""
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -136,10 +137,19 @@ def bootstrap_interval(
     if resamples <= 0 or not values:
         mean = sum(values) / len(values) if values else 0.0
         return mean, mean
-    rng = random.Random(seed)
     n = len(values)
-    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    pick = values.__getitem__
+    means = sorted(sum(map(pick, drawn)) / n for drawn in _resamples(n, resamples, seed))
     return means[int(0.025 * (resamples - 1))], means[int(0.975 * (resamples - 1))]
+
+
+@functools.lru_cache(maxsize=4)
+def _resamples(n: int, resamples: int, seed: int) -> tuple[tuple[int, ...], ...]:
+    """The problems drawn for each resample: the same for every interval of a run with the
+    same number of problems (one evaluation has one interval per k, a run several rankers and
+    baselines), so they are drawn once."""
+    rng = random.Random(seed)
+    return tuple(tuple(rng.randrange(n) for _ in range(n)) for _ in range(resamples))
 
 
 def paired_difference(

@@ -35,15 +35,18 @@ def diverse_pass_at_k(
     `ranked_pass_at_k`, ties never profit from storage order: when scores tie, the value is the
     mean over `tie_samples` random tie-breaks (fixed seed, so results are reproducible)."""
     _check(scores, labels, k)
+    if all(labels) or not any(labels):  # every order gives the same answer
+        return float(any(labels))
     if len(set(scores)) == len(scores):
-        order = diverse_order(order_by_score(scores), clusters, tiers, weights)
+        order = diverse_order(order_by_score(scores), clusters, tiers, weights, limit=k)
         return pass_at_k_of_order(order, labels, k)
     rng = random.Random(len(scores) * 7919 + k)
     total = 0.0
     for _ in range(tie_samples):
         jitter = [rng.random() for _ in scores]
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], jitter[i]))
-        total += pass_at_k_of_order(diverse_order(order, clusters, tiers, weights), labels, k)
+        top = diverse_order(order, clusters, tiers, weights, limit=k)
+        total += pass_at_k_of_order(top, labels, k)
     return total / tie_samples
 
 
