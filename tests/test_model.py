@@ -255,3 +255,18 @@ def test_the_embedding_cache_keeps_bfloat16_vectors_apart(tiny_encoder_dir, monk
     float32_namespace = cache_namespace(ranker)
     monkeypatch.setenv("TOPPASS_PRECISION", "bfloat16")
     assert cache_namespace(ranker) != float32_namespace
+
+
+def test_score_switches_dropout_off_only_for_itself(tiny_encoder_dir):
+    """A ranker left in training mode scores without dropout (the same scores as in eval
+    mode, every time) and is left in training mode; one in eval mode stays so."""
+    ranker = tiny(tiny_encoder_dir, trainable_layers=-1, dropout=0.5)
+    problem = "def f(x):\n    '''Add one.'''\n"
+    candidates = [problem + "    return x + 1\n", problem + "    return x\n"]
+    ranker.eval()
+    expected = ranker.score(problem, candidates)
+    assert not ranker.training
+    ranker.train()
+    assert ranker.score(problem, candidates) == pytest.approx(expected)
+    assert ranker.score(problem, candidates) == pytest.approx(expected)
+    assert ranker.training and ranker.head.training

@@ -256,7 +256,8 @@ class Ranker(nn.Module):
         if self.feature_names:
             features = feature_matrix(len(candidates), signals, self.config.features)
         was_training = self.training
-        self.eval()
+        if was_training:  # eval() walks every module: not on each request when already so
+            self.eval()
         try:
             first: dict[str, int] = {}
             for i, candidate in enumerate(candidates):
@@ -272,7 +273,8 @@ class Ranker(nn.Module):
             head_features = unique_features.to(self.device) if unique_features is not None else None
             values = self.score_pooled(pooled.to(self.device), head_features).float().tolist()
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         lookup = dict(zip(unique, values, strict=True))
         return [lookup[c] for c in candidates]
 
