@@ -256,8 +256,16 @@ def forget_prepared() -> None:
     remembered by content, for the answers' second pass; benchmarks start from nothing)."""
     from ranker.candidates import applied, prepare
     from ranker.signals import defects
+    from ranker.source import trees
 
-    for cached in (prepare._prepared, prepare.dedupe_key, applied._candidate_body):
+    for cached in (
+        prepare._prepared,
+        prepare._parses,
+        prepare._trim_prose,
+        prepare.dedupe_key,
+        trees.defines,
+        applied._candidate_body,
+    ):
         cached.cache_clear()
     defects._static_defect.cache_clear()
 

@@ -146,3 +146,19 @@ def test_canaicode_answers_are_recovered_or_dropped_with_a_reason(shared_data):
     assert len(rows) == 11299
     assert passed_but_dropped == []
     assert sum(dropped.values()) <= 113  # 135 answers have no function per canaicode itself
+
+
+def test_forget_prepared_leaves_nothing_remembered():
+    """Benchmarks measure preparation from nothing: every cache of the preparation path is
+    empty after `forget_prepared`, and the answer prepares the same again."""
+    from ranker.candidates import prepare
+    from ranker.offer import forget_prepared
+    from ranker.source import trees
+
+    raw = "Sure:\n```python\ndef f(x):\n    return x + 1\n```\nDone."
+    first = prepare.prepare_candidate(raw, 0, "def f(x):\n", "f")
+    caches = (prepare._prepared, prepare._parses, prepare._trim_prose, trees.defines)
+    assert all(cache.cache_info().currsize for cache in caches)
+    forget_prepared()
+    assert not any(cache.cache_info().currsize for cache in caches)
+    assert prepare.prepare_candidate(raw, 0, "def f(x):\n", "f") == first

@@ -86,7 +86,9 @@ def strip_stop_markers(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=256)
 def _parses(code: str) -> bool:
+    """Whether `code` parses (remembered: an answer's segments are tried several times)."""
     try:
         ast.parse(code)
     except (SyntaxError, ValueError):  # ValueError: null bytes
@@ -130,6 +132,7 @@ def _is_code_start(lines: list[str], i: int) -> bool:
     return previous == previous.lstrip() and not _CODE_START.match(previous)
 
 
+@functools.lru_cache(maxsize=256)
 def _trim_prose(code: str) -> str:
     """Largest run of lines that parses: drop prose before the first code-looking line and
     after the last line that keeps the program valid. Code indented under a line of prose

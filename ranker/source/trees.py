@@ -42,9 +42,11 @@ def find_function(tree: ast.AST, name: str) -> FunctionNode | None:
 _ANY_DEF = re.compile(r"^\s*(async\s+)?def\s+\w+", re.M)
 
 
+@functools.lru_cache(maxsize=256)
 def defines(code: str, name: str | None) -> bool:
     """Whether `code` defines function `name` (any function, for None): by `find_function`
-    where it parses; else by its text, a `def name(` line (code being trimmed out of prose)."""
+    where it parses; else by its text, a `def name(` line (code being trimmed out of prose).
+    Remembered: preparing an answer asks this of the same code several times."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
