@@ -43,3 +43,31 @@ def test_logprobs_merge_per_program_and_order_the_baseline():
     assert scores[1] == [0.0, 0.0]  # tied: random order
     result = evaluate_scores("generator", [one, two], scores, ks=(1,), bootstrap=0)
     assert result.per_problem[1] == [1.0, pytest.approx(0.5)]
+
+
+def test_baselines_read_the_defects_a_run_found_once():
+    """The static defects `with_cross_model_signals` found for a run are the ones the
+    baselines order by (not found again for each baseline), and they are the same."""
+    import dataclasses
+
+    from train.data import with_cross_model_signals
+    from train.evaluate import sample_count_scores
+
+    pool = Pool(
+        [
+            candidate("t/1", 0, "    return x + x\n", True, -0.1),
+            candidate("t/1", 1, "    pass\n", False, -0.01),
+            candidate("t/1", 2, "    pass\n", False, -0.02),
+            candidate("t/2", 0, "    return x * 2\n", True, -0.3),
+        ]
+    )
+    slates = build_slates(pool, PROBLEMS).slates
+    signals = with_cross_model_signals(slates, dict(PROBLEMS), {})
+    assert signals["t/1"].defects[1] is not None  # found: `pass` does nothing
+    for scoring in (sample_count_scores, generator_likelihood_scores):
+        assert scoring(slates, PROBLEMS, signals) == scoring(slates, PROBLEMS)
+    # what the signals carry is what counts: a defect they say the first program has
+    marked = dict(signals)
+    marked["t/1"] = dataclasses.replace(signals["t/1"], defects=["marked", None])
+    assert sample_count_scores(slates, PROBLEMS, marked)[0][0] < -DEFECT_PENALTY / 2
+    assert generator_likelihood_scores(slates, PROBLEMS, marked)[0][0] < -DEFECT_PENALTY / 2

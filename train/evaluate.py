@@ -243,28 +243,54 @@ def served_slate_scores(
     head learned the cross-model signals (`learned`), by the head."""
     result = []
     for slate, scores in zip(slates, head, strict=True):
-        defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
-        result.append(
-            serve(finite(scores), slate.counts, defects, signals.get(slate.task_id), learned)
-        )
+        known = signals.get(slate.task_id)
+        defects = slate_defects(slate, problems, known)
+        result.append(serve(finite(scores), slate.counts, defects, known, learned))
     return result
 
 
+def slate_defects(
+    slate: Slate, problems: Mapping[str, Problem], signals: Signals | None = None
+) -> list[str | None]:
+    """Each program's static defect: those the slate's `signals` carry
+    (`train.data.with_cross_model_signals` finds them once for a run), else found now."""
+    if signals is not None and signals.defects is not None:
+        return list(signals.defects)
+    return static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
+
+
 def sample_count_scores(
-    slates: Sequence[Slate], problems: Mapping[str, Problem]
+    slates: Sequence[Slate],
+    problems: Mapping[str, Problem],
+    signals: Mapping[str, Signals] | None = None,
 ) -> list[list[float]]:
     """The no-learning execution-free baseline: programs with a static defect last, the rest
-    by how often they were sampled (self-consistency)."""
-    return served_slate_scores(slates, [[0.0] * len(s.programs) for s in slates], {}, problems)
+    by how often they were sampled (self-consistency). Of `signals`, only the static defects
+    they carry are read."""
+    known = signals or {}
+    return [
+        serve(
+            [0.0] * len(slate.programs),
+            slate.counts,
+            slate_defects(slate, problems, known.get(slate.task_id)),
+            None,
+            learned=False,
+        )
+        for slate in slates
+    ]
 
 
 def generator_likelihood_scores(
-    slates: Sequence[Slate], problems: Mapping[str, Problem]
+    slates: Sequence[Slate],
+    problems: Mapping[str, Problem],
+    signals: Mapping[str, Signals] | None = None,
 ) -> list[list[float]]:
     """A no-learning execution-free baseline from the pool's own log-probabilities: programs
     with a static defect last, the rest by the generator's mean token log-probability
     (`Slate.logprobs`, recorded by `toppass-train generate` where the backend reports them). A
-    program without one counts as its slate's mean; a slate without any stays tied."""
+    program without one counts as its slate's mean; a slate without any stays tied. Of
+    `signals`, only the static defects they carry are read."""
+    carried = signals or {}
     result = []
     for slate in slates:
         known = [v for v in slate.logprobs if v is not None]
@@ -273,7 +299,7 @@ def generator_likelihood_scores(
             values = [v if v is not None else mean for v in slate.logprobs]
         else:
             values = [0.0] * len(slate.programs)
-        defects = static_defects(slate.problem, slate.programs, problems[slate.task_id].entry_point)
+        defects = slate_defects(slate, problems, carried.get(slate.task_id))
         result.append(
             [v - (DEFECT_PENALTY if d else 0.0) for v, d in zip(values, defects, strict=True)]
         )

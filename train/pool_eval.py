@@ -181,12 +181,16 @@ def evaluate_pool(
             runner.close()
     baselines = [
         evaluate("length-only", slates, length_scores(slates)),
-        evaluate("sample-count", slates, sample_count_scores(slates, problems)),
+        evaluate("sample-count", slates, sample_count_scores(slates, problems, signals)),
     ]
     with_logprobs = sum(1 for slate in slates if slate.logprobs)
     if with_logprobs:
         baselines.append(
-            evaluate("generator-likelihood", slates, generator_likelihood_scores(slates, problems))
+            evaluate(
+                "generator-likelihood",
+                slates,
+                generator_likelihood_scores(slates, problems, signals),
+            )
         )
     if options.execution:
         baselines.append(
