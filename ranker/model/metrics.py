@@ -40,11 +40,15 @@ def diverse_pass_at_k(
     if len(set(scores)) == len(scores):
         order = diverse_order(order_by_score(scores), clusters, tiers, weights, limit=k)
         return pass_at_k_of_order(order, labels, k)
+    import numpy as np
+
     rng = random.Random(len(scores) * 7919 + k)
     total = 0.0
+    negated = np.negative(np.asarray(scores, dtype=np.float64))
     for _ in range(tie_samples):
-        jitter = [rng.random() for _ in scores]
-        order = sorted(range(len(scores)), key=lambda i: (-scores[i], jitter[i]))
+        jitter = np.fromiter((rng.random() for _ in scores), np.float64, len(scores))
+        # by score, best first, then jitter: lexsort is stable, as sorted() on (-score, jitter)
+        order = np.lexsort((jitter, negated)).tolist()
         top = diverse_order(order, clusters, tiers, weights, limit=k)
         total += pass_at_k_of_order(top, labels, k)
     return total / tie_samples
