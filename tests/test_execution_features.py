@@ -213,3 +213,19 @@ def test_an_emptied_input_splits_programs_that_start_from_the_first_element():
     first, second = (run.signature for run in signals.runs)
     assert first[:-1] == second[:-1]  # equal on the example and every input near it
     assert (first[-1], second[-1]) == ("=[]", "!IndexError")
+
+
+def test_programs_returning_functions_behave_alike_whatever_their_addresses():
+    """A default repr carries a memory address, which differs from process to process: two
+    programs returning the same kind of function are one behaviour, in every run."""
+    returns_function = "def f(x):\n    def g():\n        return x\n    return g\n"
+    returns_number = "def f(x):\n    return x\n"
+    with Sandbox(workers=2, limits=Limits(timeout=4)) as sandbox:
+        found = execute_visible(
+            sandbox, [returns_function, returns_function + "\n", returns_number], ["f(3)"]
+        )
+    assert found is not None
+    first, second, _ = found.runs
+    assert first.signature == second.signature
+    assert first.signature[0].endswith(" at 0x>")  # the address itself is gone
+    assert found.clusters[0] == found.clusters[1] != found.clusters[2]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -133,6 +134,15 @@ def io_probes(visible_io_tests: Sequence[IOCaseLike]) -> list[Probe]:
     return [Probe(None, None, IOCase(test.input, test.output)) for test in visible_io_tests]
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+"""A memory address in a default repr (`<function f at 0x7f...>`): it differs from one
+process to the next, so it must not tell two behaviours apart."""
+
+
+def _value_word(value: str) -> str:
+    return "=" + _ADDRESS.sub(" at 0x", value)
+
+
 def _outcome_word(outcome: Outcome, message: str) -> str:
     if outcome is Outcome.TIMEOUT:
         return "!timeout"
@@ -213,7 +223,7 @@ def program_run(probes: Sequence[Probe], result: ExecResult) -> ProgramRun:
             else:
                 tallies["errors"] += 1
         if value_case is not None and value_case.value is not None:
-            signature.append(f"={value_case.value}")
+            signature.append(_value_word(value_case.value))
         elif value_case is not None:
             signature.append(_outcome_word(value_case.outcome, value_case.message))
         elif judged is not None:
@@ -243,7 +253,7 @@ def signals_from_runs(
     return ExecutionSignals(cases, tuple(runs), clusters, shares)
 
 
-RUN_VERSION = "sandbox-2"
+RUN_VERSION = "sandbox-3"  # 3: signatures without memory addresses
 """Part of every run key: bump it when a change to the executor can change a run."""
 
 
