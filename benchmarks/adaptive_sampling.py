@@ -187,7 +187,11 @@ def replay(
             head,
             signals.get(head.task_id) if head is not None else None,
         )
-        count = drawn(rule, len(request.rows), lambda _m, e=evidence: rule.settled(e))
+
+        def settled_at(_drawn: int, settled: bool = rule.settled(evidence)) -> bool:
+            return settled  # the first round's evidence decides every later round
+
+        count = drawn(rule, len(request.rows), settled_at)
         fixed_n.append(len(request.rows))
         adaptive_n.append(count)
         whole = full[request.key]

@@ -78,13 +78,14 @@ def prep(args: argparse.Namespace) -> None:
         )
 
     train, val = split(slates_of(args.train))
-    data = {"train": train, "val": val, "eval": {}}
+    evaluated: dict[str, Any] = {}
+    data = {"train": train, "val": val, "eval": evaluated}
     for spec in args.eval:
-        data["eval"][parse_pool(spec)[0]] = slates_of(spec)
+        evaluated[parse_pool(spec)[0]] = slates_of(spec)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(args.out, "wt") as f:
         json.dump(data, f)
-    sizes = {name: sum(len(s["programs"]) for s in v) for name, v in data["eval"].items()}
+    sizes = {name: sum(len(s["programs"]) for s in v) for name, v in evaluated.items()}
     print(f"{len(train)} training and {len(val)} held-out problems; programs {sizes} -> {args.out}")
 
 

@@ -98,7 +98,7 @@ def main() -> None:
     for cause, count in causes.most_common():
         print(f"  {count:5d}  {cause}")
     for key, theirs, mine in sorted(listed):
-        print(f"    {key[0]} #{key[1]}: pool {theirs[:70]!r} / ours {mine[:70]!r}")
+        print(f"    {key[0]} #{key[1]}: pool {(theirs or '')[:70]!r} / ours {mine[:70]!r}")
     sys.stdout.flush()
 
 

@@ -134,14 +134,19 @@ def main() -> None:
         if args.backbone:
             base = spec.get("ranker", RankerConfig())
             spec["ranker"] = base.replace(backbone=args.backbone)
-        selected, last, rhos, extras = [], [], [], []
+        selected: list[dict[str, Any]] = []
+        last: list[float] = []
+        rhos: list[float] = []
+        extras: list[float] = []
         for seed in (int(s) for s in args.seeds.split(",")):
             config = FitConfig(
                 seed=seed, epochs=args.epochs, device=args.device, cache_dir=args.cache_dir, **spec
             )
             result = fit(config, train, val, Path(args.runs) / f"{name}-{seed}", restart=True)
             selected.append(result.best_metrics["validation"]["ranked"])
-            last.append(result.history[-1].val_pass_at_1)
+            final = result.history[-1].val_pass_at_1
+            assert final is not None, "fit ran without validation problems"
+            last.append(final)
             rhos.append(length_correlation(val, result.val_scores))
             if extra:
                 extras.append(
@@ -185,12 +190,16 @@ def main() -> None:
         p3 = sel.get("pass@3", sel.get(3))
         p5 = sel.get("pass@5", sel.get(5))
         sd = row.get("selected_sd", {}).get("pass@1")
-        last = row.get("last_pass@1")
+        last_p1 = row.get("last_pass@1")
         print(
             f"{row['variant']:<18}{p1:>10.3f}"
             + (f" ±{sd:.3f}" if sd is not None else " " * 7)
             + f"{p3:>9.3f}{p5:>9.3f}"
-            + (f"{last:>10.3f} ±{row['last_pass@1_sd']:.3f}" if last is not None else " " * 16)
+            + (
+                f"{last_p1:>10.3f} ±{row['last_pass@1_sd']:.3f}"
+                if last_p1 is not None
+                else " " * 16
+            )
             + (f"{row['spearman_length']:>10.2f}" if "spearman_length" in row else "")
         )
     if args.json:

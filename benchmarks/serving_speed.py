@@ -26,6 +26,7 @@ Figures: docs/results.md, "Speed".
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -68,23 +69,26 @@ def _api() -> dict[str, Any]:
         from ranker.offer import rank_candidates
         from ranker.signals.examples_run import ExampleRunner
         from ranker.source import function_at
-    except ImportError:  # before the renovation
-        from ranker.defaults import load_ranker  # type: ignore[no-redef]
-        from toppass_ls.context import find_function as function_at  # type: ignore[no-redef]
-        from toppass_ls.examples_run import ExampleRunner  # type: ignore[no-redef]
 
-        from toppass_ls.pipeline import rank_candidates  # type: ignore[no-redef]
+        api: dict[str, Any] = {
+            "load_ranker": load_ranker,
+            "rank_candidates": rank_candidates,
+            "ExampleRunner": ExampleRunner,
+            "function_at": function_at,
+        }
+    except ImportError:  # before the renovation
+        module = importlib.import_module
+        api = {
+            "load_ranker": module("ranker.defaults").load_ranker,
+            "rank_candidates": module("toppass_ls.pipeline").rank_candidates,
+            "ExampleRunner": module("toppass_ls.examples_run").ExampleRunner,
+            "function_at": module("toppass_ls.context").find_function,
+        }
     try:
-        from ranker.offer import prewarm
+        api["prewarm"] = getattr(importlib.import_module("ranker.offer"), "prewarm", None)
     except ImportError:
-        prewarm = None
-    return {
-        "load_ranker": load_ranker,
-        "rank_candidates": rank_candidates,
-        "ExampleRunner": ExampleRunner,
-        "function_at": function_at,
-        "prewarm": prewarm,
-    }
+        api["prewarm"] = None
+    return api
 
 
 def _forget(ranker: Any, runner: Any, reviewer: Any) -> None:
