@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ranker.cache import cache_home
 from ranker.candidates import program_sha
@@ -38,7 +38,7 @@ def default_runs_cache() -> Path:
     return cache_home() / "visible-runs.jsonl"
 
 
-DEFAULT = "default"
+DEFAULT: Literal["default"] = "default"
 """`execution_signals(cache_path=DEFAULT)`: the cache at `default_runs_cache()`."""
 
 
@@ -59,7 +59,7 @@ def execution_signals(
     slates: Sequence[Slate],
     problems: Mapping[str, Problem],
     workers: int = 2,
-    cache_path: Path | str | None = DEFAULT,
+    cache_path: Path | Literal["default"] | None = DEFAULT,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Signals]:
     """Execution signals for every slate whose problem has visible tests, visible
